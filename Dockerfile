@@ -1,0 +1,21 @@
+# One image for every service: each container picks its script with CMD.
+# The slim Debian (bookworm) Python image keeps bash, for `docker exec -it ... bash`.
+FROM python:3.12-slim-bookworm
+
+# Print each line at once (docker-compose logs -f) and write no .pyc files,
+# so the scripts also run on a read-only root filesystem.
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+# A fixed unprivileged user: multicast needs no root, only a UDP socket.
+RUN groupadd --system --gid 10001 multicast \
+ && useradd --system --uid 10001 --gid multicast --home-dir /app --no-create-home \
+            --shell /bin/bash multicast
+
+WORKDIR /app
+# .dockerignore lets in only the four scripts.
+COPY *.py ./
+USER multicast:multicast
+
+# The receiver by default; docker-compose.yml runs the sender with `command:`.
+CMD ["python3", "multicast_receiver.py"]

@@ -1,0 +1,123 @@
+"""Helpers shared by the tests: paths, skips, free ports, and watched processes."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = sys.executable
+
+# Set (as .ci/run does) to turn every skip into a failure, so a machine that
+# lacks something cannot pass by skipping the tests that need it.
+NO_SKIP_VARIABLE = "MULTICAST_TESTS_NO_SKIP"
+
+
+def script(name):
+    """The absolute path of one of the project's scripts."""
+    return os.path.join(PROJECT, name)
+
+
+def skip_unless(condition, reason):
+    """Skip the test (fail it where skips are not allowed) unless condition holds."""
+    if condition:
+        return
+    if os.environ.get(NO_SKIP_VARIABLE):
+        raise AssertionError(f"cannot run here, and skipping is not allowed: {reason}")
+    raise unittest.SkipTest(reason)
+
+
+def free_udp_port(address="127.0.0.1"):
+    """A UDP port the kernel says is free right now (bind to 0, read it back)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout, interval=0.02):
+    """Poll predicate until it is true or timeout seconds pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class Watched:
+    """A child process whose stdout lines are collected as they come."""
+
+    def __init__(self, argv, env=None):
+        self.argv = argv
+        self.lines = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env)
+        self._errors = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._error_reader = threading.Thread(target=self._read_errors, daemon=True)
+        self._error_reader.start()
+
+    def _read_errors(self):
+        for line in self.process.stderr:
+            self._errors.append(line)
+
+    @property
+    def stderr(self):
+        return "".join(self._errors)
+
+    def _read(self):
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for_line(self, text, timeout=5.0, count=1):
+        """Wait until text has been printed as a whole line count times; return success."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.lines.count(text) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.process.poll() is not None
+                                      and not self._reader.is_alive()):
+                    return self.lines.count(text) >= count
+                self._changed.wait(min(remaining, 0.1))
+            return True
+
+    def wait(self, timeout=10.0):
+        """Wait for the process to end; return its exit status and keep its output."""
+        try:
+            status = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        self._reader.join(timeout)
+        self._error_reader.join(timeout)
+        self.process.stdout.close()
+        self.process.stderr.close()
+        return status
+
+    def signal(self, signum=signal.SIGTERM):
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.wait()
+
+    def output(self):
+        return "\n".join(self.lines)
+
+
+def python_script(name, *arguments):
+    """The argv that runs one of the project's scripts with the test's Python."""
+    return [PYTHON, script(name), *arguments]

@@ -1,0 +1,120 @@
+"""The textbook pair over 127.0.0.1: real sockets on one machine, no network."""
+
+import re
+import signal
+import time
+import unittest
+
+from . import support
+
+WAITING = "waiting to receive message"
+
+
+def lecture_round(acks):
+    """The sender's lines for one round, as the lecture prints them."""
+    lines = ["sending b'very important data'", "waiting to receive"]
+    for ack in acks:
+        lines += [f"received b'ack' from {ack}", "waiting to receive"]
+    return lines + ["timed out, no more responses"]
+
+
+class LoopbackTest(unittest.TestCase):
+    def setUp(self):
+        self.port = support.free_udp_port()
+        self.children = []
+
+    def tearDown(self):
+        for child in self.children:
+            child.kill()
+
+    def start(self, name, *arguments):
+        child = support.Watched(support.python_script(name, *arguments))
+        self.children.append(child)
+        return child
+
+    def start_receiver(self, *arguments):
+        receiver = self.start("multicast_receiver.py", "-i", "127.0.0.1",
+                              "-p", str(self.port), *arguments)
+        self.assertTrue(receiver.wait_for_line(WAITING), receiver.stderr)
+        return receiver
+
+    def send(self, *arguments):
+        sender = self.start("multicast_sender.py", "-i", "127.0.0.1", "-p", str(self.port),
+                            *arguments)
+        return sender.wait(20), sender
+
+    def test_round_trip_prints_the_lecture_lines(self):
+        receiver = self.start_receiver("--count", "2")
+        status, sender = self.send("--count", "2", "--interval", "0.1")
+        self.assertEqual(status, 0, sender.stderr)
+        ack = f"('127.0.0.1', {self.port})"
+        self.assertEqual(sender.lines,
+                         lecture_round([ack]) + lecture_round([ack]) + ["closing socket"])
+        self.assertEqual(receiver.wait(5), 0, receiver.stderr)
+        origin = r"\('127\.0\.0\.1', \d+\)"
+        expected = [WAITING, f"received 19 bytes from {origin}", re.escape("b'very important data'"),
+                    f"sending acknowledgement to {origin}", ""] * 2 + ["closing socket"]
+        self.assertEqual(len(receiver.lines), len(expected), receiver.output())
+        for line, pattern in zip(receiver.lines, expected):
+            self.assertRegex(line, f"^{pattern}$")
+
+    def test_custom_message_is_sent_and_counted_in_bytes(self):
+        receiver = self.start_receiver("--count", "1")
+        status, sender = self.send("-m", "héllo")
+        self.assertEqual(status, 0, sender.stderr)
+        self.assertEqual(sender.lines[0], "sending b'h\\xc3\\xa9llo'")
+        receiver.wait(5)
+        self.assertRegex(receiver.lines[1], r"^received 6 bytes from ")
+        self.assertEqual(receiver.lines[2], "b'h\\xc3\\xa9llo'")
+
+    def test_two_receivers_share_the_port_and_both_answer(self):
+        self.start_receiver()
+        self.start_receiver()
+        status, sender = self.send()
+        self.assertEqual(status, 0, sender.stderr)
+        ack = f"received b'ack' from ('127.0.0.1', {self.port})"
+        self.assertEqual(sender.lines.count(ack), 2, sender.output())
+
+    def test_receiver_gets_only_its_own_group(self):
+        # Another program on this host joins a second group on the same port.
+        # A receiver bound to the wildcard address would get that group's
+        # traffic too (IP_MULTICAST_ALL); ours must not.
+        own = self.start_receiver("-g", "224.10.10.10")
+        other = self.start_receiver("-g", "224.10.10.11")
+        status, sender = self.send("-g", "224.10.10.11")
+        self.assertEqual(status, 0, sender.stderr)
+        self.assertEqual(sender.lines.count(f"received b'ack' from ('127.0.0.1', {self.port})"),
+                         1, sender.output())
+        self.assertTrue(other.wait_for_line("", timeout=2))
+        self.assertEqual(own.lines, [WAITING])
+
+    def test_sender_without_receivers_times_out_and_exits_1(self):
+        status, sender = self.send("--timeout", "0.1")
+        self.assertEqual(status, 1)
+        self.assertEqual(sender.lines, lecture_round([]) + ["closing socket"])
+
+    def test_receiver_stops_at_once_on_sigterm_and_sigint(self):
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            receiver = self.start_receiver()
+            started = time.monotonic()
+            receiver.signal(signum)
+            self.assertEqual(receiver.wait(5), 0, receiver.stderr)
+            self.assertLess(time.monotonic() - started, 1.0)
+            self.assertEqual(receiver.lines, [WAITING, "closing socket"])
+            self.assertEqual(receiver.stderr, "")
+
+    def test_endless_sender_stops_at_once_on_sigterm(self):
+        self.start_receiver()
+        sender = self.start("multicast_sender.py", "-i", "127.0.0.1", "-p", str(self.port),
+                            "--count", "0", "--interval", "30")
+        self.assertTrue(sender.wait_for_line("timed out, no more responses"))
+        started = time.monotonic()
+        sender.signal(signal.SIGTERM)
+        self.assertEqual(sender.wait(5), 0, sender.stderr)
+        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertEqual(sender.lines[-1], "closing socket")
+        self.assertEqual(sender.stderr, "")
+
+
+if __name__ == "__main__":
+    unittest.main()
