@@ -44,7 +44,8 @@ HEADER = struct.Struct("!4sBBBxQQQ")
 MAGIC = b"MCK1"
 VERSION = 1
 DATA, ACK = 1, 2
-NO_ACK = 0x01  # flag: the sender asks not to be answered (throughput mode)
+NO_ACK = 0x01  # flag in a message: the sender asks not to be answered (throughput mode)
+REORDERED = 0x02  # flag in an ack: the message arrived after a later one
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 SEQUENCE_WINDOW = 4096  # sequence numbers remembered per sender, for duplicates
 
@@ -280,7 +281,8 @@ class Receiver:
                            address=address[0], port=address[1], session=f"{session:016x}",
                            seq=sequence, bytes=len(data), verdict=verdict)
         if not flags & NO_ACK:
-            header = HEADER.pack(MAGIC, VERSION, ACK, 0, session, sequence, sent_ns)
+            ack_flags = REORDERED if verdict == "reordered" else 0
+            header = HEADER.pack(MAGIC, VERSION, ACK, ack_flags, session, sequence, sent_ns)
             self.schedule(header, address, random.uniform(0, self.args.ack_jitter))
 
     def schedule(self, datagram, destination, delay):
@@ -340,11 +342,11 @@ class Output:
     def __init__(self, as_json):
         self.as_json = as_json
 
-    def event(self, kind, text, **fields):
+    def event(self, kind, line, **fields):
         if self.as_json:
             print(json.dumps({"type": kind, **fields}))
         else:
-            print(text)
+            print(line)
 
 
 def make_receiver_socket(group, port, interface):

@@ -53,7 +53,8 @@ HEADER = struct.Struct("!4sBBBxQQQ")
 MAGIC = b"MCK1"
 VERSION = 1
 DATA, ACK = 1, 2
-NO_ACK = 0x01  # flag: receivers count the message but do not answer it
+NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
+REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 
 
@@ -246,8 +247,11 @@ class Peer:
     def label(self):
         return f"{self.address} ({self.name})" if self.name else self.address
 
-    def take(self, sequence, rtt_ms, in_time):
-        """Count one ack; return 'ack', 'late', 'duplicate' or 'reordered'."""
+    def take(self, sequence, rtt_ms, in_time, reordered):
+        """Count one ack; return 'ack', 'late' or 'duplicate'.
+
+        Reordering is the receiver's to see (acks are spread out on purpose,
+        so their order here means nothing): it flags the ack."""
         if sequence < self.highest - SEQUENCE_WINDOW:  # too old to tell: surely late
             self.late += 1
             return "late"
@@ -259,15 +263,12 @@ class Peer:
             self.late += 1
             return "late"
         self.acks += 1
+        self.reordered += reordered
         self.record_rtt(rtt_ms)
-        verdict = "ack"
-        if sequence < self.highest:
-            self.reordered += 1
-            verdict = "reordered"
         self.highest = max(self.highest, sequence)
         if len(self.acked) > 2 * SEQUENCE_WINDOW:
             self.acked = {s for s in self.acked if s >= self.highest - SEQUENCE_WINDOW}
-        return verdict
+        return "ack"
 
     def record_rtt(self, rtt_ms):
         self.rtt_count += 1
@@ -316,11 +317,11 @@ class Output:
     def __init__(self, as_json):
         self.as_json = as_json
 
-    def event(self, kind, text, **fields):
+    def event(self, kind, line, **fields):
         if self.as_json:
             print(json.dumps({"type": kind, **fields}))
         else:
-            print(text)
+            print(line)
 
 
 class Sender:
@@ -382,8 +383,9 @@ class Sender:
     def on_reply(self, data, address, now_ns):
         if data == PLAIN_ACK:  # a textbook receiver: counted for the latest message
             sequence, sent_ns, held_ms, name = self.sequence, self.last_send_ns, 0.0, ""
+            flags = 0
         elif data.startswith(MAGIC) and len(data) >= HEADER.size + ACK_EXTRA.size:
-            _, version, kind, _, session, sequence, sent_ns = HEADER.unpack_from(data)
+            _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
             if version != VERSION or kind != ACK or not 0 < sequence <= self.sequence:
                 self.malformed += 1
                 return
@@ -404,8 +406,9 @@ class Sender:
             peer = self.peers[key] = Peer(address, name, sequence)
         elapsed_ns = now_ns - sent_ns
         rtt_ms = max(0.0, elapsed_ns / 1e6 - held_ms)
-        verdict = peer.take(sequence, rtt_ms, elapsed_ns <= self.timeout_ns)
-        if verdict in ("ack", "reordered") and sequence == self.sequence:
+        verdict = peer.take(sequence, rtt_ms, elapsed_ns <= self.timeout_ns,
+                            bool(flags & REORDERED))
+        if verdict == "ack" and sequence == self.sequence:
             self.round_acks.append((peer, rtt_ms))
 
     def wait(self, selector, stop, until, stoppable=True):
@@ -460,7 +463,7 @@ class Sender:
         lines = [f"--- {self.args.group}:{self.args.port} multicast statistics ---",
                  f"{self.sequence} sent in {elapsed:.1f} s "
                  f"({self.sequence / elapsed if elapsed else 0:.1f}/s), "
-                 f"{len(receivers)} receivers, {self.stray} stray, "
+                 f"{len(receivers)} receiver{'s' * (len(receivers) != 1)}, {self.stray} stray, "
                  f"{self.malformed} malformed"]
         for peer, entry in zip(self.peers.values(), receivers):
             line = (f"{peer.label()}: {entry['acks']} acks, {entry['lost']} lost "

@@ -1,0 +1,166 @@
+"""The four scripts' command lines: defaults, environment, and one-line errors."""
+
+import importlib.util
+import subprocess
+import unittest
+
+from . import support
+
+
+def load(name):
+    """Import one of the project's scripts as a module (nothing runs at import)."""
+    spec = importlib.util.spec_from_file_location(name[:-3], support.script(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sender = load("multicast_sender.py")
+receiver = load("multicast_receiver.py")
+socket_sender = load("socket_multicast_sender.py")
+socket_receiver = load("socket_multicast_receiver.py")
+SENDERS = ("multicast_sender.py", "socket_multicast_sender.py")
+RECEIVERS = ("multicast_receiver.py", "socket_multicast_receiver.py")
+SCRIPTS = SENDERS + RECEIVERS
+
+
+def run_script(name, *arguments, env=None):
+    return subprocess.run(support.python_script(name, *arguments), capture_output=True,
+                          text=True, timeout=20, env=env, stdin=subprocess.DEVNULL)
+
+
+class DefaultsTest(unittest.TestCase):
+    def test_sender_defaults_are_the_lecture_values(self):
+        for module in (sender, socket_sender):
+            args = module.build_parser(environ={}).parse_args([])
+            self.assertEqual(args.group, "224.10.10.10")
+            self.assertEqual(args.port, 10000)
+            self.assertEqual(args.ttl, 1)
+            self.assertEqual(args.message, b"very important data")
+            self.assertEqual(args.count, 1)
+            self.assertEqual(args.interval, 1.0)
+            self.assertEqual(args.timeout, 0.2)
+            self.assertIsNone(args.interface)
+
+    def test_receiver_defaults_are_the_lecture_values(self):
+        for module in (receiver, socket_receiver):
+            args = module.build_parser(environ={}).parse_args([])
+            self.assertEqual((args.group, args.port, args.count, args.interface),
+                             ("224.10.10.10", 10000, 0, None))
+
+    def test_socket_pair_defaults(self):
+        args = socket_sender.build_parser(environ={}).parse_args([])
+        self.assertEqual((args.expect, args.rate, args.no_ack, args.size, args.json),
+                         (1, None, False, None, False))
+        args = socket_receiver.build_parser(environ={"MULTICAST_NAME": "left"}).parse_args([])
+        self.assertEqual((args.name, args.ack_jitter, args.report_interval, args.json),
+                         ("left", 0.01, 0.0, False))
+
+    def test_environment_sets_every_sender_option(self):
+        environ = {"MULTICAST_GROUP": "239.1.2.3", "MULTICAST_PORT": "4000",
+                   "MULTICAST_INTERFACE": "127.0.0.1", "MULTICAST_TTL": "200",
+                   "MULTICAST_MESSAGE": "hi", "MULTICAST_COUNT": "0",
+                   "MULTICAST_INTERVAL": "2.5", "MULTICAST_TIMEOUT": "0.5"}
+        for module in (sender, socket_sender):
+            args = module.build_parser(environ=environ).parse_args([])
+            self.assertEqual(
+                (args.group, args.port, args.interface, args.ttl, args.message, args.count,
+                 args.interval, args.timeout),
+                ("239.1.2.3", 4000, "127.0.0.1", 200, b"hi", 0, 2.5, 0.5))
+
+    def test_a_flag_wins_over_its_environment_variable(self):
+        environ = {"MULTICAST_PORT": "4000", "MULTICAST_COUNT": "7"}
+        for module in (receiver, socket_receiver):
+            args = module.build_parser(environ=environ).parse_args(["-p", "5000"])
+            self.assertEqual((args.port, args.count), (5000, 7))
+
+    def test_help_shows_every_default(self):
+        for name, defaults in (
+                ("multicast_sender.py", ["224.10.10.10", "10000", "(default: 1)",
+                                         "very important data", "(default: 0.2)",
+                                         "system's choice"]),
+                ("multicast_receiver.py", ["224.10.10.10", "10000", "(default: 0)",
+                                           "system's choice"])):
+            result = run_script(name, "--help", env={})
+            self.assertEqual(result.returncode, 0)
+            help_text = " ".join(result.stdout.split())
+            for default in defaults:
+                self.assertIn(default, help_text, name)
+
+
+class BadInputTest(unittest.TestCase):
+    """Every bad value: one line on stderr naming it, exit status 2, no traceback."""
+
+    def assert_rejected(self, name, arguments, named, env=None):
+        result = run_script(name, *arguments, env=env)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        lines = result.stderr.splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        self.assertIn(named, lines[0])
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(result.stdout, "")
+
+    def test_group_outside_the_multicast_range(self):
+        for name in SCRIPTS:
+            for value in ("10.0.0.1", "240.0.0.1", "banana", "224.10.10"):
+                self.assert_rejected(name, ["-g", value], value)
+
+    def test_port_outside_1_to_65535(self):
+        for name in SCRIPTS:
+            for value in ("0", "65536", "-1", "http"):
+                self.assert_rejected(name, ["--port=" + value], value)
+
+    def test_ttl_outside_0_to_255(self):
+        for name in SENDERS:
+            for value in ("256", "-1", "1.5"):
+                self.assert_rejected(name, ["--ttl=" + value], value)
+
+    def test_message_too_long_for_one_datagram(self):
+        self.assert_rejected("multicast_sender.py", ["-m", "x" * 65508], "65508 bytes")
+        # the socket pair's header takes 32 bytes of the datagram
+        self.assert_rejected("socket_multicast_sender.py", ["-m", "x" * 65476], "65476 bytes")
+
+    def test_interface_this_host_does_not_have(self):
+        # 203.0.113.0/24 is reserved for documentation: no host has it.
+        for name in SCRIPTS:
+            self.assert_rejected(name, ["-i", "203.0.113.77"], "203.0.113.77")
+            self.assert_rejected(name, ["-i", "eth0"], "eth0")
+
+    def test_bad_count_interval_and_timeout(self):
+        for name in SENDERS:
+            self.assert_rejected(name, ["-c", "-3"], "-3")
+            self.assert_rejected(name, ["--interval", "-1"], "-1")
+            self.assert_rejected(name, ["--timeout", "0"], "0")
+            self.assert_rejected(name, ["--timeout", "nan"], "nan")
+        for name in RECEIVERS:
+            self.assert_rejected(name, ["-c", "many"], "many")
+
+    def test_bad_socket_pair_options(self):
+        name = "socket_multicast_sender.py"
+        self.assert_rejected(name, ["--rate", "-1"], "-1")
+        self.assert_rejected(name, ["--rate", "fast"], "fast")
+        self.assert_rejected(name, ["--expect", "all"], "all")
+        self.assert_rejected(name, ["--size", "10"], "10")
+        self.assert_rejected(name, ["--size", "40"], "--size 40")  # header + message is 51
+        self.assert_rejected(name, ["--no-ack"], "--no-ack")
+        self.assert_rejected(name, ["--report-interval", "-2"], "-2")
+        name = "socket_multicast_receiver.py"
+        self.assert_rejected(name, ["--name", ""], "''")
+        self.assert_rejected(name, ["--ack-jitter", "soon"], "soon")
+        self.assert_rejected(name, ["--report-interval", "inf"], "inf")
+
+    def test_bad_environment_variable(self):
+        for name in SENDERS:
+            self.assert_rejected(name, [], "abc", env={"MULTICAST_TTL": "abc"})
+        for name in RECEIVERS:
+            self.assert_rejected(name, [], "99999", env={"MULTICAST_PORT": "99999"})
+        self.assert_rejected("socket_multicast_sender.py", [], "x",
+                             env={"MULTICAST_EXPECT": "x"})
+
+    def test_unknown_option(self):
+        for name in SCRIPTS:
+            self.assert_rejected(name, ["--colour"], "--colour")
+
+
+if __name__ == "__main__":
+    unittest.main()

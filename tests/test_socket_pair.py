@@ -1,0 +1,237 @@
+"""The socket pair: protocol, statistics against a known truth, JSON, exit statuses."""
+
+import json
+import select
+import signal
+import socket
+import struct
+import threading
+import time
+import unittest
+
+from . import support
+
+HEADER = struct.Struct("!4sBBBxQQQ")  # the wire protocol's header, version 1, as in README.md
+GROUP = "224.10.10.10"
+
+
+def json_lines(lines):
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def summary_of(watched):
+    summaries = [event for event in json_lines(watched.lines) if event["type"] == "summary"]
+    if len(summaries) != 1:
+        raise AssertionError(f"expected one summary:\n{watched.output()}\n{watched.stderr}")
+    return summaries[0]
+
+
+class LocalTest(unittest.TestCase):
+    """Sender and receivers over 127.0.0.1."""
+
+    def setUp(self):
+        self.port = support.free_udp_port()
+        self.children = []
+
+    def tearDown(self):
+        for child in self.children:
+            child.kill()
+
+    def start(self, name, *arguments, interface="127.0.0.1", port=None):
+        child = support.Watched(support.python_script(
+            name, "-i", interface, "-p", str(port or self.port), *arguments))
+        self.children.append(child)
+        return child
+
+    def receiver(self, name, *arguments, port=None):
+        child = self.start("socket_multicast_receiver.py", "--json", "--name", name,
+                           *arguments, port=port)
+        self.assertTrue(support.wait_until(
+            lambda: any(e["type"] == "start" for e in json_lines(child.lines)), 5),
+            child.stderr)
+        return child
+
+    def stop(self, child):
+        child.signal(signal.SIGTERM)
+        self.assertEqual(child.wait(5), 0, child.stderr)
+        return summary_of(child)
+
+    def test_json_summary_counts_every_ack_of_every_receiver(self):
+        self.receiver("left")
+        self.receiver("right")
+        sender = self.start("socket_multicast_sender.py", "--count", "3", "--interval", "0.05",
+                            "--expect", "2", "--json")
+        self.assertEqual(sender.wait(20), 0, sender.stderr)
+        events = json_lines(sender.lines)
+        self.assertEqual(len(events), len(sender.lines), "every line is one JSON object")
+        self.assertEqual([e["type"] for e in events], ["start", "round", "round", "round",
+                                                        "summary"])
+        summary = events[-1]
+        self.assertEqual(summary["sent"], 3)
+        self.assertEqual((summary["stray"], summary["malformed"]), (0, 0))
+        by_name = {r["name"]: r for r in summary["receivers"]}
+        self.assertEqual(sorted(by_name), ["left", "right"])
+        for entry in by_name.values():
+            self.assertEqual(entry["address"], "127.0.0.1")
+            self.assertEqual((entry["acks"], entry["lost"], entry["duplicates"],
+                              entry["reordered"], entry["loss_pct"]), (3, 0, 0, 0, 0.0))
+            rtt = entry["rtt_ms"]
+            self.assertLessEqual(rtt["min"], rtt["p50"])
+            self.assertLessEqual(rtt["p50"], rtt["p99"])
+            self.assertLessEqual(rtt["p99"], rtt["max"])
+            self.assertLessEqual(rtt["min"], rtt["avg"])
+            self.assertLessEqual(rtt["avg"], rtt["max"])
+            self.assertGreaterEqual(rtt["mdev"], 0)
+        for event in events[1:4]:
+            self.assertTrue(event["ok"])
+            self.assertEqual(sorted(a["name"] for a in event["acks"]), ["left", "right"])
+
+    def test_too_few_receivers_is_exit_1(self):
+        self.receiver("only")
+        sender = self.start("socket_multicast_sender.py", "--count", "2", "--interval", "0",
+                            "--expect", "2")
+        self.assertEqual(sender.wait(20), 1)
+        self.assertEqual(sender.stderr.splitlines(), [
+            "socket_multicast_sender.py: 2 of 2 rounds heard from fewer than 2 receivers"])
+        self.assertTrue(all("(expected 2)" in line for line in sender.lines
+                            if line.startswith("seq ")))
+
+    def test_rubbish_is_counted_malformed_and_valid_messages_still_answered(self):
+        receiver = self.receiver("sturdy")
+        rubbish = [b"\xff\xfe\x00binary", b"MCK1", b"MCK1" + bytes([9]) + bytes(40),
+                   HEADER.pack(b"MCK1", 1, 2, 0, 1, 1, 1), HEADER.pack(b"MCK1", 1, 7, 0, 1, 1, 1)]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                            socket.inet_aton("127.0.0.1"))
+            for datagram in rubbish + [b""]:
+                sock.sendto(datagram, (GROUP, self.port))
+            empty_answer = select.select([sock], [], [], 2)[0] and sock.recv(100)
+        self.assertEqual(empty_answer, b"ack", "an empty datagram is plain text: b'ack'")
+        sender = self.start("socket_multicast_sender.py", "--json")
+        self.assertEqual(sender.wait(20), 0, sender.stderr)
+        summary = self.stop(receiver)
+        self.assertEqual((summary["malformed"], summary["plain"], summary["received"]),
+                         (len(rubbish), 1, 2))
+        reasons = [e["reason"] for e in json_lines(receiver.lines) if e["type"] == "malformed"]
+        self.assertEqual(reasons, ["not text", "a header of 4 bytes", "protocol version 9",
+                                   "message kind 2", "message kind 7"])
+
+    def test_sender_restart_is_a_new_session(self):
+        receiver = self.receiver("steady")
+        sessions = []
+        for _ in range(2):
+            sender = self.start("socket_multicast_sender.py", "--count", "2", "--interval",
+                                "0", "--json")
+            self.assertEqual(sender.wait(20), 0, sender.stderr)
+            sessions.append(json_lines(sender.lines)[0]["session"])
+        summary = self.stop(receiver)
+        self.assertNotEqual(sessions[0], sessions[1])
+        self.assertEqual(sorted(s["session"] for s in summary["senders"]), sorted(sessions))
+        for entry in summary["senders"]:
+            self.assertEqual((entry["received"], entry["lost"], entry["duplicates"],
+                              entry["reordered"]), (2, 0, 0, 0))
+
+    def test_textbook_pair_and_socket_pair_talk_to_each_other(self):
+        receiver = self.receiver("modern")
+        textbook = self.start("multicast_sender.py")
+        self.assertEqual(textbook.wait(20), 0, textbook.stderr)
+        self.assertIn(f"received b'ack' from ('127.0.0.1', {self.port})", textbook.lines)
+        self.assertEqual(self.stop(receiver)["plain"], 1)
+
+        classic = self.start("multicast_receiver.py")
+        self.assertTrue(classic.wait_for_line("waiting to receive message"))
+        sender = self.start("socket_multicast_sender.py", "--json", "--count", "2",
+                            "--interval", "0")
+        self.assertEqual(sender.wait(20), 0, sender.stderr)
+        [entry] = summary_of(sender)["receivers"]
+        self.assertEqual((entry["address"], entry["name"], entry["acks"], entry["lost"]),
+                         ("127.0.0.1", "", 2, 0))
+
+    def test_stops_at_once_on_sigterm_with_a_summary(self):
+        receiver = self.receiver("brief")
+        sender = self.start("socket_multicast_sender.py", "--count", "0", "--interval", "30",
+                            "--json")
+        self.assertTrue(support.wait_until(
+            lambda: any(e["type"] == "round" for e in json_lines(sender.lines)), 5))
+        for child in (sender, receiver):
+            started = time.monotonic()
+            summary = self.stop(child)
+            self.assertLess(time.monotonic() - started, 1.0)
+            self.assertEqual(summary.get("sent", summary.get("received")), 1)
+
+    def test_duplicates_and_reordering_from_a_relay(self):
+        """A relay between sender and receiver duplicates every 5th message and
+        holds back every 7th until the one after it has gone (a held message is not
+        duplicated): both ends must count exactly that."""
+        relay_port = support.free_udp_port()
+        relay = Relay(GROUP, relay_port, GROUP, self.port)
+        self.addCleanup(relay.close)
+        receiver = self.receiver("behind-relay")
+        sender = self.start("socket_multicast_sender.py", "--json", "--rate", "200",
+                            "--count", "70", "--expect", "1", port=relay_port)
+        self.assertEqual(sender.wait(30), 0, sender.stderr)
+        received = self.stop(receiver)
+        duplicated = len([n for n in range(1, 71) if n % 5 == 0 and n % 7 != 3])
+        swapped = len([n for n in range(1, 71) if n % 7 == 3])
+        self.assertEqual(relay.forwarded, 70 + duplicated)
+        [entry] = received["senders"]
+        self.assertEqual((entry["received"], entry["lost"], entry["duplicates"],
+                          entry["reordered"]), (70, 0, duplicated, swapped))
+        [peer] = summary_of(sender)["receivers"]
+        self.assertEqual((peer["acks"], peer["lost"], peer["duplicates"], peer["reordered"]),
+                         (70, 0, duplicated, swapped))
+
+
+class Relay:
+    """Forwards a group to another group on 127.0.0.1, duplicating and reordering,
+    and passes the acks back to the sender."""
+
+    def __init__(self, group_in, port_in, group_out, port_out):
+        self.inbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.inbound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.inbound.bind((group_in, port_in))
+        self.inbound.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                                socket.inet_aton(group_in) + socket.inet_aton("127.0.0.1"))
+        self.outbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.outbound.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                                 socket.inet_aton("127.0.0.1"))
+        self.destination = (group_out, port_out)
+        self.forwarded = 0
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        sender, held = None, None
+        while self.running:
+            ready = select.select([self.inbound, self.outbound], [], [], 0.05)[0]
+            if self.outbound in ready:  # an ack: back to the sender
+                data = self.outbound.recv(65535)
+                if sender:
+                    self.inbound.sendto(data, sender)
+            if self.inbound in ready:
+                data, sender = self.inbound.recvfrom(65535)
+                sequence = HEADER.unpack_from(data)[5]
+                if sequence % 7 == 3:
+                    held = data  # goes out after the next one
+                    continue
+                self.send(data)
+                if sequence % 5 == 0:
+                    self.send(data)
+                if held:
+                    self.send(held)
+                    held = None
+
+    def send(self, data):
+        self.outbound.sendto(data, self.destination)
+        self.forwarded += 1
+
+    def close(self):
+        self.running = False
+        self.thread.join(2)
+        self.inbound.close()
+        self.outbound.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
