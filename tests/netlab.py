@@ -19,6 +19,7 @@ import itertools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 
 SUBNET = "10.77.0"
@@ -84,6 +85,18 @@ class Lab:
 
     def popen(self, index, argv, **kwargs):
         return subprocess.Popen(self.command(index, argv), **kwargs)
+
+    def joined(self, index, group, device="eth0"):
+        """Whether host index's kernel lists group among device's memberships."""
+        wanted = socket.inet_aton(group)[::-1].hex().upper()  # /proc shows it little-endian
+        table = self.run(index, ["cat", "/proc/net/igmp"]).stdout
+        members, current = set(), None
+        for line in table.splitlines()[1:]:
+            if not line.startswith(("\t", " ")):
+                current = line.split()[1] if len(line.split()) > 1 else None
+            elif current == device and line.split():
+                members.add(line.split()[0])
+        return wanted in members
 
     def shell(self, script, timeout=120):
         """Run a shell script where the lab's `ip netns` names are valid."""

@@ -2,7 +2,6 @@
 
 import os
 import re
-import socket
 import unittest
 
 from . import netlab, support
@@ -11,15 +10,6 @@ GROUP = "224.10.10.10"
 WAITING = "waiting to receive message"
 LECTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lecture")
 SENDER, FIRST, SECOND, NO_ROUTE = range(4)
-
-
-def joined(lab, host, group=GROUP):
-    """Whether the kernel of host lists group among eth0's memberships."""
-    hex_group = socket.inet_aton(group)[::-1].hex().upper()  # /proc shows it little-endian
-    table = lab.run(host, ["cat", "/proc/net/igmp"]).stdout
-    section = table.split("eth0", 1)[1].split("\n", 1)[1] if "eth0" in table else ""
-    return any(line.split()[0] == hex_group for line in section.splitlines()
-               if line.startswith(("\t", " ")) and line.split())
 
 
 class TextbookLabTest(unittest.TestCase):
@@ -59,12 +49,12 @@ class TextbookLabTest(unittest.TestCase):
             return support.python_script("multicast_receiver.py", *interface, *arguments)
         return self.start_receivers(
             argv,
-            lambda host, receiver: WAITING in receiver.lines and joined(self.lab, host))
+            lambda host, receiver: WAITING in receiver.lines and self.lab.joined(host, GROUP))
 
     def lecture_receivers(self):
         return self.start_receivers(
             lambda host: [support.PYTHON, "-u", os.path.join(LECTURE, "lecture_receiver.py")],
-            lambda host, receiver: joined(self.lab, host))
+            lambda host, receiver: self.lab.joined(host, GROUP))
 
     def acks_in_rounds(self, sender_lines):
         """The set of ack lines of each round of a sender's output."""
