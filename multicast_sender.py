@@ -219,7 +219,14 @@ def main(argv=None):
         while args.count == 0 or rounds < args.count:
             if rounds > 0:
                 time.sleep(args.interval)
-            if run_round(sock, args.message, (args.group, args.port)) == 0:
+            try:
+                acks = run_round(sock, args.message, (args.group, args.port))
+            except OSError as error:
+                if rounds == 0:  # nothing ever went out: a set-up problem
+                    raise
+                print(f"could not send: {error.strerror}")  # a network fault: go on
+                acks = 0
+            if acks == 0:
                 rounds_without_ack += 1
             rounds += 1
     except Stop:

@@ -343,6 +343,8 @@ class Sender:
         self.round_acks = []  # (peer, rtt) of the round under way
         self.stray = 0
         self.malformed = 0
+        self.send_errors = 0
+        self.send_failed = None  # why the latest message could not go out
         self.started = time.monotonic()
 
     def send(self):
@@ -355,6 +357,15 @@ class Sender:
                              (self.args.group, self.args.port))
         except BlockingIOError:
             return False
+        except OSError as error:
+            if self.sequence == 0:  # nothing ever went out: a set-up problem, not a fault
+                raise
+            # The network failed under us (a link went down): the message is
+            # lost for every receiver, and we carry on.
+            self.send_errors += 1
+            self.send_failed = error.strerror
+        else:
+            self.send_failed = None
         self.sequence += 1
         self.last_send_ns = now_ns
         if not self.args.no_ack:
@@ -430,13 +441,15 @@ class Sender:
         enough = len(heard) >= self.args.expect
         answers = ", ".join(f"{peer.label()} {rtt:.3f} ms" for peer, rtt in self.round_acks)
         text = f"seq {self.sequence}: {len(heard)} receiver{'s' * (len(heard) != 1)}"
+        if self.send_failed:
+            text += f" (not sent: {self.send_failed})"
         text += f": {answers}" if answers else ""
         if not enough:
             text += f" (expected {self.args.expect})"
         if missing:
             text += "; missing: " + ", ".join(peer.label() for peer in missing)
         self.out.event("round", text, seq=self.sequence, expected=self.args.expect,
-                       ok=enough,
+                       ok=enough, send_error=self.send_failed,
                        acks=[{"address": peer.address, "name": peer.name,
                               "rtt_ms": round(rtt, 3)} for peer, rtt in self.round_acks],
                        missing=[{"address": peer.address, "name": peer.name}
@@ -464,7 +477,7 @@ class Sender:
                  f"{self.sequence} sent in {elapsed:.1f} s "
                  f"({self.sequence / elapsed if elapsed else 0:.1f}/s), "
                  f"{len(receivers)} receiver{'s' * (len(receivers) != 1)}, {self.stray} stray, "
-                 f"{self.malformed} malformed"]
+                 f"{self.malformed} malformed, {self.send_errors} send errors"]
         for peer, entry in zip(self.peers.values(), receivers):
             line = (f"{peer.label()}: {entry['acks']} acks, {entry['lost']} lost "
                     f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
@@ -476,7 +489,8 @@ class Sender:
             lines.append(line)
         self.out.event("summary", "\n".join(lines), sent=self.sequence,
                        seconds=round(elapsed, 3), receivers=receivers, stray=self.stray,
-                       malformed=self.malformed, short_rounds=short_rounds)
+                       malformed=self.malformed, send_errors=self.send_errors,
+                       short_rounds=short_rounds)
 
 
 def make_sender_socket(ttl, interface):

@@ -1,0 +1,286 @@
+"""The socket pair at scale and under the faults a real network has."""
+
+import json
+import os
+import signal
+import time
+import unittest
+
+from . import netlab, support
+
+GROUP = "224.10.10.10"
+SCALE = 200  # receivers in the scale test, one process and one namespace each
+
+FLOOD = """
+import os, random, socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+random.seed(int(sys.argv[1]))
+for number in range(int(sys.argv[2])):
+    sock.sendto(os.urandom(random.randint(1, 1400)), ("{group}", 10000))
+    if number % 50 == 49:
+        os.sched_yield()
+""".format(group=GROUP)
+
+
+def events(watched, kind):
+    return [event for event in (json.loads(line) for line in list(watched.lines)
+                                if line.startswith("{"))
+            if event["type"] == kind]
+
+
+def summary_of(watched):
+    [summary] = events(watched, "summary")
+    return summary
+
+
+def udp_receive_errors(lab, host):
+    """The kernel's count of datagrams dropped for a full socket buffer on host."""
+    lines = [line.split() for line in lab.run(host, ["cat", "/proc/net/snmp"]).stdout.splitlines()
+             if line.startswith("Udp:")]
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
+class LabCase(unittest.TestCase):
+    hosts = 5
+
+    @classmethod
+    def setUpClass(cls):
+        reason = netlab.probe()
+        support.skip_unless(reason is None, f"no network namespace lab here: {reason}")
+        cls.lab = netlab.Lab(hosts=cls.hosts)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.close()
+
+    def setUp(self):
+        self.children = []
+
+    def tearDown(self):
+        for child in self.children:
+            child.kill()
+
+    def start(self, host, argv):
+        child = support.Watched(self.lab.command(host, argv))
+        self.children.append(child)
+        return child
+
+    def receiver(self, host, *arguments):
+        child = self.start(host, support.python_script(
+            "socket_multicast_receiver.py", "--json", "--quiet", "--name", f"r{host}",
+            *arguments))
+        return child
+
+    def wait_ready(self, receivers, timeout=10):
+        ready = support.wait_until(lambda: all(events(r, "start") for r in receivers), timeout)
+        self.assertTrue(ready, [r.stderr for r in receivers if not events(r, "start")][:3])
+
+    def sender(self, *arguments, host=0):
+        return self.start(host, support.python_script(
+            "socket_multicast_sender.py", "--json", *arguments))
+
+    def wait_rounds(self, sender, count, timeout=20):
+        self.assertTrue(support.wait_until(lambda: len(events(sender, "round")) >= count,
+                                           timeout), sender.stderr)
+
+    def stop(self, child, timeout=10):
+        child.signal(signal.SIGTERM)
+        return child.wait(timeout)
+
+
+class ScaleTest(LabCase):
+    hosts = SCALE + 1
+
+    def test_two_hundred_receivers_every_ack_of_every_round(self):
+        receivers = [self.receiver(host) for host in range(1, SCALE + 1)]
+        self.wait_ready(receivers, timeout=120)
+        sender = self.sender("--count", "10", "--interval", "0.1", "--expect", str(SCALE))
+        self.assertEqual(sender.wait(120), 0, sender.stderr)
+        rounds = events(sender, "round")
+        self.assertEqual([len(r["acks"]) for r in rounds], [SCALE] * 10)
+        self.assertTrue(all(a["rtt_ms"] <= 200 for r in rounds for a in r["acks"]))
+        summary = summary_of(sender)
+        self.assertEqual(len(summary["receivers"]), SCALE)
+        self.assertEqual({(r["acks"], r["lost"], r["duplicates"], r["late"])
+                          for r in summary["receivers"]}, {(10, 0, 0, 0)})
+
+
+class FaultTest(LabCase):
+    def test_receiver_killed_and_restarted_is_counted_lost_then_again(self):
+        first = self.receiver(1)
+        self.wait_ready([first, self.receiver(2)])
+        sender = self.sender("--count", "0", "--interval", "0.05", "--expect", "2")
+        self.wait_rounds(sender, 3)
+        first.process.kill()  # no goodbye
+        first.wait()
+        self.assertTrue(support.wait_until(
+            lambda: sum(1 for r in events(sender, "round")
+                        if {"address": self.lab.address(1), "name": "r1"} in r["missing"]) >= 3,
+            10))
+        again = self.receiver(1)
+        self.wait_ready([again])
+        self.assertTrue(support.wait_until(
+            lambda: [a["name"] for a in events(sender, "round")[-1]["acks"]].count("r1") == 1
+            and len(events(sender, "round")[-3]["acks"]) == 2, 10))
+        self.assertEqual(self.stop(sender), 1, "rounds without r1 fail --expect 2")
+        rounds = events(sender, "round")
+        without = sum(1 for r in rounds if "r1" not in [a["name"] for a in r["acks"]])
+        r1 = {r["name"]: r for r in summary_of(sender)["receivers"]}["r1"]
+        self.assertGreaterEqual(without, 3)
+        self.assertEqual((r1["acks"], r1["lost"], r1["duplicates"]),
+                         (len(rounds) - without, without, 0))
+        self.assertEqual(len(summary_of(sender)["receivers"]), 2, "the same receiver again")
+
+    def test_restarted_sender_is_a_new_session_at_the_receivers(self):
+        receiver = self.receiver(1)
+        self.wait_ready([receiver])
+        sessions = []
+        for count in (3, 5):
+            sender = self.sender("--count", str(count), "--interval", "0")
+            self.assertEqual(sender.wait(20), 0, sender.stderr)
+            sessions.append((events(sender, "start")[0]["session"], count))
+        self.assertEqual(self.stop(receiver), 0)
+        summary = summary_of(receiver)
+        self.assertEqual(sorted((s["session"], s["received"]) for s in summary["senders"]),
+                         sorted(sessions))
+        self.assertEqual((summary["lost"], summary["duplicates"], summary["reordered"]),
+                         (0, 0, 0))
+
+    def outage(self, cut, restore, sender_arguments=()):
+        """Run rounds, cut a link for two seconds, restore it; return the rounds."""
+        receivers = [self.receiver(host) for host in (1, 2)]
+        self.wait_ready(receivers)
+        sender = self.sender("--count", "0", "--interval", "0.05", "--expect", "2",
+                             *sender_arguments)
+        self.wait_rounds(sender, 3)
+        self.assertEqual(self.lab.shell(cut).returncode, 0)
+        cut_at = len(events(sender, "round"))
+        deadline = time.monotonic() + 2.0
+        support.wait_until(lambda: time.monotonic() >= deadline, 3)  # the outage itself
+        self.assertEqual(self.lab.shell(restore).returncode, 0)
+        restored_at = len(events(sender, "round"))
+        self.wait_rounds(sender, restored_at + 5)
+        self.assertEqual(self.stop(sender), 1)
+        for receiver in receivers:
+            self.assertEqual(self.stop(receiver), 0, "the receiver survived")
+        rounds = events(sender, "round")
+        self.assertTrue(all(len(r["acks"]) == 2 for r in rounds[:cut_at]))
+        self.assertTrue(any(not r["ok"] for r in rounds[cut_at:restored_at]))
+        self.assertTrue(all(r["ok"] for r in rounds[-3:]), "recovered without a restart")
+        return rounds, summary_of(sender)
+
+    def test_receiver_link_down_two_seconds_then_up(self):
+        bridge = self.lab.bridge_namespace
+        rounds, summary = self.outage(f"ip -n {bridge} link set v1 down",
+                                      f"ip -n {bridge} link set v1 up")
+        by_name = {r["name"]: r for r in summary["receivers"]}
+        missed = sum(1 for r in rounds if "r1" not in [a["name"] for a in r["acks"]])
+        self.assertGreater(missed, 0)
+        self.assertEqual(by_name["r1"]["lost"], missed)
+        self.assertEqual(by_name["r2"]["lost"], 0)
+
+    def test_sender_link_down_two_seconds_then_up(self):
+        host = self.lab.namespace(0)
+        rounds, summary = self.outage(
+            f"ip -n {host} link set eth0 down",
+            # a link going down takes its routes along; put the default one back
+            f"ip -n {host} link set eth0 up; ip -n {host} route replace default dev eth0",
+            sender_arguments=("--interface", self.lab.address(0)))
+        missed = sum(1 for r in rounds if not r["acks"])
+        self.assertGreater(missed, 0)
+        self.assertGreater(summary["send_errors"], 0)
+        for entry in summary["receivers"]:
+            self.assertEqual(entry["lost"], missed)
+
+    def test_stopped_receiver_late_acks_are_not_counted_twice(self):
+        stalled = self.receiver(1)
+        self.wait_ready([stalled, self.receiver(2)])
+        sender = self.sender("--count", "0", "--interval", "0.05", "--expect", "2")
+        self.wait_rounds(sender, 3)
+        stalled.signal(signal.SIGSTOP)
+        self.wait_rounds(sender, len(events(sender, "round")) + 5)
+        stalled.signal(signal.SIGCONT)
+        self.assertTrue(support.wait_until(
+            lambda: all(len(r["acks"]) == 2 for r in events(sender, "round")[-2:]), 10))
+        self.assertEqual(self.stop(sender), 1)
+        rounds = events(sender, "round")
+        missed = sum(1 for r in rounds if "r1" not in [a["name"] for a in r["acks"]])
+        r1 = {r["name"]: r for r in summary_of(sender)["receivers"]}["r1"]
+        self.assertGreaterEqual(missed, 5)
+        self.assertEqual((r1["acks"], r1["lost"], r1["duplicates"]),
+                         (len(rounds) - missed, missed, 0))
+        self.assertGreater(r1["late"], 0, "the stalled receiver answered late")
+        self.assertLessEqual(r1["late"], missed)
+        self.assertEqual(self.stop(stalled), 0)
+        [seen] = summary_of(stalled)["senders"]
+        self.assertEqual(seen["lost"], 0, "the messages waited in its socket buffer")
+
+    def test_flood_of_random_datagrams(self):
+        receivers = {host: self.receiver(host) for host in (1, 2, 3)}
+        self.wait_ready(list(receivers.values()))
+        dropped_before = {host: udp_receive_errors(self.lab, host) for host in receivers}
+        sender = self.sender("--count", "0", "--interval", "0.05", "--expect", "3")
+        flood = self.start(4, [support.PYTHON, "-c", FLOOD, "7", "10000"])
+        self.assertEqual(flood.wait(60), 0, flood.stderr)
+        rounds_after_flood = len(events(sender, "round")) + 3
+        self.wait_rounds(sender, rounds_after_flood)
+        self.assertEqual(self.stop(sender), 0, "every round answered by all three")
+        for host, receiver in receivers.items():
+            self.assertEqual(self.stop(receiver), 0)
+            summary = summary_of(receiver)
+            dropped = udp_receive_errors(self.lab, host) - dropped_before[host]
+            self.assertEqual(summary["malformed"] + summary["plain"] + dropped, 10000,
+                             f"r{host}: every datagram accounted for")
+            self.assertGreater(summary["malformed"], 9000)
+
+
+class MemoryTest(unittest.TestCase):
+    """Over 127.0.0.1: memory does not grow with the number of messages."""
+
+    def rss_kib(self, pid):
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def test_receiver_and_sender_memory_stays_flat(self):
+        support.skip_unless(os.path.exists("/proc/self/status"), "no /proc here")
+        port = str(support.free_udp_port())
+        receiver = support.Watched(support.python_script(
+            "socket_multicast_receiver.py", "-i", "127.0.0.1", "-p", port, "--json", "-q",
+            "--report-interval", "0.1", "--ack-jitter", "0.001"))
+        self.addCleanup(receiver.kill)
+        self.assertTrue(support.wait_until(lambda: receiver.lines, 5), receiver.stderr)
+        sender = support.Watched(support.python_script(
+            "socket_multicast_sender.py", "-i", "127.0.0.1", "-p", port, "--json",
+            "--rate", "8000", "--count", "100000", "--report-interval", "0.1"))
+        self.addCleanup(sender.kill)
+        readings = {"receiver": {}, "sender": {}}
+
+        def read(name, child, count_field):
+            for report in events(child, "report"):
+                count = report[count_field]
+                key = 1000 if count >= 1000 and count < 10000 else (
+                    100000 if count >= 95000 else None)
+                if key and key not in readings[name] and child.process.poll() is None:
+                    readings[name][key] = self.rss_kib(child.process.pid)
+
+        def measured():
+            read("receiver", receiver, "received")
+            read("sender", sender, "sent")
+            return all(len(r) == 2 for r in readings.values()) or sender.process.poll() is not None
+
+        support.wait_until(measured, 60, interval=0.01)
+        self.assertEqual(sender.wait(60), 0, sender.stderr)
+        for name, reading in readings.items():
+            self.assertEqual(sorted(reading), [1000, 100000], f"{name}: {readings}")
+            self.assertLess(reading[100000] - reading[1000], 4096,
+                            f"{name} grew by more than 4 MiB: {readings}")
+        receiver.signal(signal.SIGTERM)
+        self.assertEqual(receiver.wait(5), 0)
+        self.assertGreaterEqual(summary_of(receiver)["received"], 100000 * 0.99)
+
+
+if __name__ == "__main__":
+    unittest.main()
