@@ -248,10 +248,10 @@ class Receiver:
             return
         self.plain += 1
         self.taken += 1
+        self.schedule(PLAIN_ACK, address, 0.0)  # answer first, then print
         if not self.args.quiet:
             self.out.event("plain", f"received {len(data)} bytes from {where}: {data!r}",
                            address=address[0], port=address[1], bytes=len(data), text=text)
-        self.schedule(PLAIN_ACK, address, 0.0)
 
     def handle_protocol(self, data, address, where):
         if len(data) < HEADER.size:
@@ -273,6 +273,10 @@ class Receiver:
         else:
             verdict = stats.take(sequence)
         self.taken += 1
+        if not flags & NO_ACK:  # answer first, then print
+            ack_flags = REORDERED if verdict == "reordered" else 0
+            header = HEADER.pack(MAGIC, VERSION, ACK, ack_flags, session, sequence, sent_ns)
+            self.schedule(header, address, random.uniform(0, self.args.ack_jitter))
         if not self.args.quiet:
             message = data[HEADER.size:].rstrip(b"\0")
             note = "" if verdict == "new" else f" ({verdict})"
@@ -280,31 +284,33 @@ class Receiver:
                            f"session {session:016x}, {len(data)} bytes: {message!r}",
                            address=address[0], port=address[1], session=f"{session:016x}",
                            seq=sequence, bytes=len(data), verdict=verdict)
-        if not flags & NO_ACK:
-            ack_flags = REORDERED if verdict == "reordered" else 0
-            header = HEADER.pack(MAGIC, VERSION, ACK, ack_flags, session, sequence, sent_ns)
-            self.schedule(header, address, random.uniform(0, self.args.ack_jitter))
 
     def schedule(self, datagram, destination, delay):
-        """Queue an answer to go out after delay seconds."""
+        """Answer now, or queue the answer to go out after delay seconds."""
         now = time.monotonic()
+        if delay <= 0:
+            self.answer(datagram, destination, 0.0)
+            return
         self.order += 1
         heapq.heappush(self.pending_acks, (now + delay, self.order, now, datagram, destination))
 
     def send_due_acks(self):
-        """Send every answer whose time has come; return seconds until the next one."""
+        """Send every queued answer whose time has come; return seconds until the next."""
         now = time.monotonic()
         while self.pending_acks and self.pending_acks[0][0] <= now:
             _, _, queued, datagram, destination = heapq.heappop(self.pending_acks)
-            if datagram != PLAIN_ACK:
-                held_us = min(int((now - queued) * 1e6), 2**32 - 1)
-                datagram += ACK_EXTRA.pack(held_us) + self.name
-            try:
-                self.sock.sendto(datagram, destination)
-            except OSError as error:  # one unreachable sender must not stop the others' acks
-                self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
-                               address=destination[0], error=error.strerror)
+            self.answer(datagram, destination, now - queued)
         return self.pending_acks[0][0] - now if self.pending_acks else None
+
+    def answer(self, datagram, destination, held):
+        """Send one answer; a protocol ack says how long it was held back."""
+        if datagram != PLAIN_ACK:
+            datagram += ACK_EXTRA.pack(min(int(held * 1e6), 2**32 - 1)) + self.name
+        try:
+            self.sock.sendto(datagram, destination)
+        except OSError as error:  # one unreachable sender must not stop the others' acks
+            self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
+                           address=destination[0], error=error.strerror)
 
     def report(self, now):
         """One line of rate and loss since the last report."""

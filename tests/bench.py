@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""Benchmarks: the two pairs next to ping, iperf2 and each other, in one run.
+
+    python3 tests/bench.py            # the full run (a few minutes)
+    python3 tests/bench.py --quick    # small counts, about a minute
+
+Builds its own namespace lab (as in the tests), measures everything on the
+same path in the same run, and prints one Markdown table. It installs
+nothing: it says what is missing (ping: iputils-ping, iperf2: iperf,
+Docker for the Compose rows) and leaves those rows out. The goals in the
+last column are reported, never asserted.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests import netlab, support  # noqa: E402
+
+GROUP = "224.10.10.10"
+SENDER, FIRST = 0, 1
+TEXTBOOK_PROBE = """
+import importlib.util, json, socket, sys, time
+spec = importlib.util.spec_from_file_location("sender", sys.argv[1])
+sender = importlib.util.module_from_spec(spec); spec.loader.exec_module(sender)
+sock = sender.make_sender_socket(1, None, 1.0)   # the textbook sender's own socket
+rtts = []
+for _ in range(int(sys.argv[2])):
+    started = time.perf_counter()
+    sock.sendto(b"very important data", ("%s", 10000))
+    sock.recvfrom(65535)
+    rtts.append((time.perf_counter() - started) * 1000)
+    time.sleep(0.01)
+print(json.dumps(rtts))
+""" % GROUP
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[max(0, -(-len(ordered) * p // 100) - 1)]
+
+
+def json_events(lines, kind):
+    return [e for e in (json.loads(line) for line in lines if line.startswith("{"))
+            if e["type"] == kind]
+
+
+class Bench:
+    def __init__(self, quick):
+        self.quick = quick
+        self.rows = []  # (section, measurement, textbook, socket, reference, ratio, goal)
+        self.notes = []
+        self.children = []
+        self.lab = None
+
+    # Helpers
+
+    def start(self, host, argv):
+        child = support.Watched(self.lab.command(host, argv))
+        self.children.append(child)
+        return child
+
+    def stop_all(self):
+        for child in self.children:
+            child.kill()
+        self.children = []
+
+    def receivers(self, kind, hosts, *arguments):
+        """Start receivers of one kind on hosts; wait until every one has joined."""
+        def argv(host):
+            if kind == "textbook":
+                return support.python_script("multicast_receiver.py", *arguments)
+            return support.python_script("socket_multicast_receiver.py", "--name", f"r{host}",
+                                         *arguments)
+
+        children = [self.start(host, argv(host)) for host in hosts]
+        if not support.wait_until(lambda: all(c.lines for c in children), 180):
+            raise RuntimeError(f"{kind} receivers did not start: {children[0].stderr}")
+        return children
+
+    def row(self, *cells):
+        self.rows.append(cells)
+
+    # 1. Round-trip time
+
+    def rtt(self):
+        count = 30 if self.quick else 300
+        if shutil.which("ping"):
+            result = self.lab.run(SENDER, ["ping", "-c", str(count), "-i", "0.01",
+                                           self.lab.address(FIRST)], timeout=120)
+            ping = [float(t) for t in re.findall(r"time=([\d.]+) ms", result.stdout)]
+        else:
+            ping = []
+            self.notes.append("ping is not installed (Debian: iputils-ping): no ping column")
+        self.receivers("textbook", [FIRST])
+        probe = self.lab.run(SENDER, [support.PYTHON, "-c", TEXTBOOK_PROBE,
+                                      support.script("multicast_sender.py"), str(count)],
+                             timeout=120)
+        textbook = json.loads(probe.stdout)
+        self.stop_all()
+        self.receivers("socket", [FIRST], "--ack-jitter", "0")
+        # One message every 10 ms, as ping -i 0.01 and the textbook probe: a host
+        # that idles longer between packets also wakes up more slowly.
+        sender = self.start(SENDER, support.python_script(
+            "socket_multicast_sender.py", "--json", "--count", str(count),
+            "--interval", "0.005", "--timeout", "0.005"))
+        sender.wait(300)
+        [summary] = json_events(sender.lines, "summary")
+        socket_rtt = summary["receivers"][0]["rtt_ms"]
+        self.stop_all()
+        for p, name in ((50, "p50"), (99, "p99")):
+            t, s = percentile(textbook, p), socket_rtt[name]
+            reference = percentile(ping, p) if ping else None
+            ratio = s / reference if reference else None
+            goal = ""
+            if p == 50 and ratio is not None:
+                goal = "within 3x of ping: " + ("met" if ratio <= 3 else f"missed by {ratio / 3:.1f}x")
+            self.row("1. ack RTT", f"{name} ms ({count} messages, one per 10 ms)", f"{t:.3f}", f"{s:.3f}",
+                     f"{reference:.3f} (ping)" if reference else "-",
+                     f"{ratio:.2f}" if ratio else "-", goal)
+
+    # 2. Throughput
+
+    def throughput(self):
+        seconds = 1 if self.quick else 4
+        for size in (100, 1400):
+            ours = self.throughput_ours(size, seconds)
+            theirs = self.throughput_iperf(size, seconds) if shutil.which("iperf") else None
+            if theirs is None and size == 100:
+                self.notes.append("iperf2 is not installed (Debian: iperf): no iperf2 column")
+            for label, index, fmt in (("sent pkt/s", 0, "{:,.0f}"), ("received pkt/s", 1,
+                                                                      "{:,.0f}"),
+                                      ("loss %", 2, "{:.2f}")):
+                mine = ours[index]
+                reference = theirs[index] if theirs else None
+                ratio = (f"{mine / reference:.2f}" if reference and index < 2 else "-")
+                goal = ""
+                if reference is not None and index == 1:
+                    goal = "at least iperf2's: " + ("met" if mine >= reference else
+                                                    f"missed by {100 * (1 - mine / reference):.0f}%")
+                if reference is not None and index == 2:
+                    goal = "no more loss than iperf2: " + (
+                        "met" if mine <= reference + 0.005 else
+                        f"missed by {mine - reference:.2f} points")
+                self.row("2. throughput", f"{size} B, {label}", "-", fmt.format(mine),
+                         (fmt.format(reference) + " (iperf2)") if reference is not None
+                         else "-", ratio, goal)
+
+    def throughput_ours(self, size, seconds):
+        [receiver] = self.receivers("socket", [FIRST], "--quiet", "--json")
+        count = int((60000 if self.quick else 150000) * seconds)
+        sender = self.start(SENDER, support.python_script(
+            "socket_multicast_sender.py", "--json", "--rate", "0", "--no-ack",
+            "--size", str(size), "--count", str(count)))
+        sender.wait(300)
+        [sent] = json_events(sender.lines, "summary")
+        time.sleep(0.2)  # let the receiver empty its socket buffer
+        receiver.signal(signal.SIGTERM)
+        receiver.wait(10)
+        [got] = json_events(receiver.lines, "summary")
+        self.stop_all()
+        elapsed = sent["seconds"]
+        return (sent["sent"] / elapsed, got["received"] / elapsed,
+                100.0 * (sent["sent"] - got["received"]) / sent["sent"])
+
+    def throughput_iperf(self, size, seconds):
+        server = self.start(FIRST, ["iperf", "-s", "-u", "-B", GROUP, "-p", "5001", "-e"])
+        support.wait_until(lambda: self.lab.joined(FIRST, GROUP), 5)
+        client = self.lab.run(SENDER, ["iperf", "-c", GROUP, "-p", "5001", "-u", "-T", "1",
+                                       "-b", "10000000pps", "-l", str(size), "-t",
+                                       str(seconds), "-e"], timeout=60)
+        support.wait_until(lambda: any("Lost/Total" in line for line in server.lines), 5)
+        support.wait_until(lambda: re.search(r"(\d+)/\s*(\d+)\s+\(", server.output()), 5)
+        self.stop_all()
+        sent_match = re.search(r"Sent (\d+) datagrams", client.stdout)
+        lost_match = re.search(r"(\d+)/\s*(\d+)\s+\(", server.output())
+        if not (sent_match and lost_match):
+            self.notes.append(f"iperf2 output not understood: {client.stdout[-300:]}")
+            return None
+        sent = int(sent_match[1])
+        lost, total = int(lost_match[1]), int(lost_match[2])
+        return sent / seconds, (total - lost) / seconds, 100.0 * (sent - (total - lost)) / sent
+
+    # 3. Many receivers
+
+    def many(self):
+        rounds = 3 if self.quick else 10
+        for count in ((1, 10) if self.quick else (1, 10, 50, 200)):
+            results = {}
+            for kind in ("textbook", "socket"):
+                hosts = list(range(FIRST, FIRST + count))
+                self.receivers(kind, hosts, *(["--quiet"] if kind == "socket" else []))
+                name = "multicast_sender.py" if kind == "textbook" else "socket_multicast_sender.py"
+                extra = ["--json"] if kind == "socket" else []
+                started = time.monotonic()
+                sender = self.start(SENDER, support.python_script(
+                    name, "--count", str(rounds), "--interval", "0", *extra))
+                sender.wait(600)
+                elapsed = time.monotonic() - started
+                if kind == "textbook":  # a late ack counts in the next round: cap at N
+                    per_round, current = [], 0
+                    for line in sender.lines:
+                        if line.startswith("sending"):
+                            current = 0
+                        elif line.startswith("received"):
+                            current += 1
+                        elif line.startswith("timed out"):
+                            per_round.append(current)
+                    counted = sum(min(c, count) for c in per_round)
+                else:
+                    counted = sum(len(r["acks"]) for r in json_events(sender.lines, "round"))
+                results[kind] = (100.0 * counted / (count * rounds), elapsed / rounds)
+                self.stop_all()
+            t, s = results["textbook"], results["socket"]
+            self.row("3. many receivers", f"N={count}: acks counted in their round %",
+                     f"{t[0]:.1f}", f"{s[0]:.1f}", "-", "-",
+                     "100% with 200: " + ("met" if s[0] == 100 else f"missed: {s[0]:.1f}%")
+                     if count == 200 else "")
+            self.row("3. many receivers", f"N={count}: seconds per round (start-up included)",
+                     f"{t[1]:.3f}", f"{s[1]:.3f}", "-", "-", "")
+
+    # 4. Compose
+
+    def compose(self):
+        def works(argv):
+            try:
+                return subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                return False
+
+        with open(os.path.join(support.PROJECT, "Dockerfile")) as dockerfile:
+            base = next(line.split()[1] for line in dockerfile if line.upper().startswith("FROM"))
+        if not (shutil.which("docker-compose") and works(["docker", "info"])
+                and works(["docker", "image", "inspect", base])):
+            self.notes.append("no Docker daemon, docker-compose or base image: no Compose rows")
+            return
+        compose = ["docker-compose", "-p", f"bench{os.getpid()}"]
+        run = dict(cwd=support.PROJECT, capture_output=True, text=True, timeout=600)
+        subprocess.run([*compose, "build"], **run)
+        try:
+            started = time.monotonic()
+            subprocess.run([*compose, "up", "-d"], **run)
+            acked = support.wait_until(lambda: "received b'ack'" in subprocess.run(
+                ["docker", "logs", "multicast-sender"], **run).stdout, 60, interval=0.05)
+            up = time.monotonic() - started
+        finally:
+            started = time.monotonic()
+            subprocess.run([*compose, "down"], **run)
+            down = time.monotonic() - started
+        self.row("4. Compose", "`up` to first ack, s (image built)", f"{up:.2f}" if acked else
+                 "no ack", "-", "-", "-", "")
+        self.row("4. Compose", "`down`, s", f"{down:.2f}", "-", "-", "-",
+                 "under 1 s: " + ("met" if down < 1 else f"missed by {down - 1:.2f} s"))
+
+    # 5. Receiver cost
+
+    def cost(self):
+        count = 10000 if self.quick else 50000
+        results = {}
+        for kind in ("textbook", "socket"):
+            [receiver] = self.receivers(kind, [FIRST], *(["--quiet"] if kind == "socket" else []))
+            sender = self.start(SENDER, support.python_script(
+                "socket_multicast_sender.py", "--rate", "5000", "--no-ack", "--count",
+                str(count), "--json"))
+            sender.wait(300)
+            time.sleep(0.2)
+            pid = receiver.process.pid
+            with open(f"/proc/{pid}/status") as status:
+                peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            results[kind] = (peak / 1024, cpu * 10000 / count)
+            self.stop_all()
+        t, s = results["textbook"], results["socket"]
+        self.row("5. receiver", f"peak RSS, MiB ({count:,} messages)", f"{t[0]:.1f}",
+                 f"{s[0]:.1f}", "-", "-", "")
+        self.row("5. receiver", "CPU s per 10,000 messages", f"{t[1]:.3f}", f"{s[1]:.3f}",
+                 "-", "-", "")
+
+    # The run
+
+    def run(self):
+        reason = netlab.probe()
+        if reason:
+            raise SystemExit(f"bench.py: cannot build the namespace lab: {reason}")
+        # One path (two hosts) for the path measurements: on a bigger bridge every
+        # datagram is also flooded to the idle ports, which costs both tools alike.
+        many = 1 + (10 if self.quick else 200)
+        sections = ((self.rtt, 2), (self.throughput, 2), (self.many, many), (self.compose, 0),
+                    (self.cost, 2))
+        for section, hosts in sections:
+            print(f"measuring: {section.__name__} ...", file=sys.stderr, flush=True)
+            self.lab = netlab.Lab(hosts=hosts) if hosts else None
+            try:
+                section()
+            finally:
+                self.stop_all()
+                if self.lab:
+                    self.lab.close()
+
+    def table(self):
+        cpu = "unknown CPU"
+        if os.path.exists("/proc/cpuinfo"):
+            with open("/proc/cpuinfo") as info:
+                cpu = next((line.split(":", 1)[1].strip() for line in info
+                            if line.startswith("model name")), cpu)
+        lines = [f"Measured {time.strftime('%Y-%m-%d')}{' (quick mode)' if self.quick else ''}"
+                 f" on {os.cpu_count()} cores ({cpu}), Linux {platform.release()}, "
+                 f"Python {platform.python_version()}; one sender and receivers in network "
+                 "namespaces on one bridge.", "",
+                 "| measure | what | textbook pair | socket pair | reference | "
+                 "socket ÷ reference | goal |",
+                 "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in self.rows]
+        lines += [f"\nNote: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small counts, about a minute (as CI runs it)")
+    args = parser.parse_args(argv)
+    bench = Bench(args.quick)
+    bench.run()
+    print(bench.table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
