@@ -333,7 +333,9 @@ class Sender:
         self.out = out
         self.session = random.getrandbits(64)
         self.flags = NO_ACK if args.no_ack else 0
-        self.padding = b"\0" * max(0, (args.size or 0) - HEADER.size - len(args.message))
+        padding = b"\0" * max(0, (args.size or 0) - HEADER.size - len(args.message))
+        self.body = args.message + padding  # what follows the header, the same every time
+        self.destination = (args.group, args.port)
         self.timeout_ns = int(args.timeout * 1e9)
         self.sequence = 0
         self.last_send_ns = 0
@@ -353,8 +355,7 @@ class Sender:
         header = HEADER.pack(MAGIC, VERSION, DATA, self.flags, self.session,
                              self.sequence + 1, now_ns)
         try:
-            self.sock.sendto(header + self.args.message + self.padding,
-                             (self.args.group, self.args.port))
+            self.sock.sendto(header + self.body, self.destination)
         except BlockingIOError:
             return False
         except OSError as error:

@@ -124,7 +124,7 @@ class Bench:
             ratio = s / reference if reference else None
             goal = ""
             if p == 50 and ratio is not None:
-                goal = "within 3x of ping: " + ("met" if ratio <= 3 else f"missed by {ratio / 3:.1f}x")
+                goal = "within 3x of ping: " + ("met" if ratio <= 3 else f"missed ({ratio:.2f}x)")
             self.row("1. ack RTT", f"{name} ms ({count} messages, one per 10 ms)", f"{t:.3f}", f"{s:.3f}",
                      f"{reference:.3f} (ping)" if reference else "-",
                      f"{ratio:.2f}" if ratio else "-", goal)
