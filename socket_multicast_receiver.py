@@ -153,7 +153,7 @@ def build_parser(environ=os.environ):
                         help="print rate and loss this often, 0 for never "
                              "(default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true",
-                        help="do not print a line for every message")
+                        help="do not print a line for every datagram")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per line instead of text")
     return parser
@@ -231,9 +231,7 @@ class Receiver:
         """Classify one datagram, count it and schedule its answer."""
         where = f"{address[0]}:{address[1]}"
         if truncated:
-            self.malformed += 1
-            self.out.event("malformed", f"malformed datagram from {where}: cut to "
-                           f"{len(data)} bytes", address=address[0], reason="truncated")
+            self.reject(where, address, f"cut to {len(data)} bytes")
             return
         if data.startswith(MAGIC):
             self.handle_protocol(data, address, where)
@@ -241,10 +239,7 @@ class Receiver:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            self.malformed += 1
-            self.out.event("malformed", f"malformed datagram from {where}: {len(data)} bytes "
-                           "that are neither the protocol nor text",
-                           address=address[0], reason="not text")
+            self.reject(where, address, "not text")
             return
         self.plain += 1
         self.taken += 1
@@ -261,9 +256,7 @@ class Receiver:
             reason = (f"protocol version {version}" if version != VERSION else
                       f"message kind {kind}" if kind != DATA else None)
         if reason:
-            self.malformed += 1
-            self.out.event("malformed", f"malformed datagram from {where}: {reason}",
-                           address=address[0], reason=reason)
+            self.reject(where, address, reason)
             return
         key = (address[0], session)
         stats = self.senders.get(key)
@@ -285,6 +278,13 @@ class Receiver:
                            address=address[0], port=address[1], session=f"{session:016x}",
                            seq=sequence, bytes=len(data), verdict=verdict)
 
+    def reject(self, where, address, reason):
+        """Count a datagram that is neither the protocol nor text; never answer it."""
+        self.malformed += 1
+        if not self.args.quiet:  # under a flood of rubbish a line each would add to it
+            self.out.event("malformed", f"malformed datagram from {where}: {reason}",
+                           address=address[0], reason=reason)
+
     def schedule(self, datagram, destination, delay):
         """Answer now, or queue the answer to go out after delay seconds."""
         now = time.monotonic()
@@ -301,6 +301,13 @@ class Receiver:
             _, _, queued, datagram, destination = heapq.heappop(self.pending_acks)
             self.answer(datagram, destination, now - queued)
         return self.pending_acks[0][0] - now if self.pending_acks else None
+
+    def flush_acks(self):
+        """Send every held-back answer now: on the way out, late beats never."""
+        now = time.monotonic()
+        while self.pending_acks:
+            _, _, queued, datagram, destination = heapq.heappop(self.pending_acks)
+            self.answer(datagram, destination, now - queued)
 
     def answer(self, datagram, destination, held):
         """Send one answer; a protocol ack says how long it was held back."""
@@ -423,8 +430,7 @@ def run(receiver, selector, stop):
         if next_report is not None and time.monotonic() >= next_report:
             receiver.report(time.monotonic())
             next_report += args.report_interval
-    while receiver.pending_acks and not stop.requested:  # answer what was taken
-        selector.select(receiver.send_due_acks())
+    receiver.flush_acks()  # answer everything that was taken
 
 
 def drain(receiver):

@@ -582,8 +582,8 @@ def run_rate(sender, selector, stop):
             sender.report(*last_report)
             last_report = (now, sender.sequence)
             next_report += args.report_interval
-    if not args.no_ack:  # the last messages' acks may still come
-        sender.wait(selector, stop, time.monotonic() + args.timeout)
+    if not args.no_ack:  # the last messages' acks may still come, even when stopping
+        sender.wait(selector, stop, time.monotonic() + min(args.timeout, 1.0), stoppable=False)
         sender.drain()
     sender.close_all()
     return 0

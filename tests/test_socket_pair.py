@@ -159,6 +159,28 @@ class LocalTest(unittest.TestCase):
             self.assertLess(time.monotonic() - started, 1.0)
             self.assertEqual(summary.get("sent", summary.get("received")), 1)
 
+    def test_a_stopped_receiver_still_sends_the_acks_it_held_back(self):
+        receiver = self.receiver("slow", "--ack-jitter", "60")  # holds each ack up to 60 s
+        sender = self.start("socket_multicast_sender.py", "--json", "--timeout", "3")
+        self.assertTrue(support.wait_until(
+            lambda: any(e["type"] == "message" for e in json_lines(receiver.lines)), 5))
+        self.stop(receiver)
+        self.assertEqual(sender.wait(10), 0, sender.stderr)
+        [entry] = summary_of(sender)["receivers"]
+        self.assertEqual((entry["acks"], entry["lost"]), (1, 0))
+
+    def test_throughput_mode_stopped_by_a_signal_counts_no_false_loss(self):
+        self.receiver("steady", "--quiet")
+        sender = self.start("socket_multicast_sender.py", "--json", "--rate", "400",
+                            "--count", "0", "--report-interval", "0.1")
+        self.assertTrue(support.wait_until(
+            lambda: len([e for e in json_lines(sender.lines) if e["type"] == "report"]) >= 5,
+            10))
+        summary = self.stop(sender)
+        [entry] = summary["receivers"]
+        self.assertGreater(summary["sent"], 100)
+        self.assertEqual((entry["acks"], entry["lost"]), (summary["sent"], 0))
+
     def test_duplicates_and_reordering_from_a_relay(self):
         """A relay between sender and receiver duplicates every 5th message and
         holds back every 7th until the one after it has gone (a held message is not
