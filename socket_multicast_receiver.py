@@ -219,7 +219,7 @@ class Receiver:
         self.out = out
         self.name = args.name.encode("utf-8")
         self.senders = {}  # (address, session) -> SenderStats
-        self.pending_acks = []  # heap of (due time, order, datagram, destination)
+        self.pending_acks = []  # heap of (due time, order, queued at, datagram, destination)
         self.order = 0
         self.taken = 0
         self.malformed = 0
