@@ -98,15 +98,20 @@ def count_number(text):
     return int(text)
 
 
-def seconds(text):
-    """A number of seconds, 0 or more."""
+def non_negative(text, what):
+    """A finite number, 0 or more; what names it in the error."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (valid: 0 or more)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
+
+
+def seconds(text):
+    """A number of seconds, 0 or more."""
+    return non_negative(text, "a number of seconds (valid: 0 or more)")
 
 
 def timeout_seconds(text):
@@ -137,14 +142,7 @@ def datagram_size(text):
 
 def packet_rate(text):
     """Messages per second, 0 for as fast as possible."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a rate (valid: messages per second, 0 for as fast as possible)")
-    return value
+    return non_negative(text, "a rate (valid: messages per second, 0 for as fast as possible)")
 
 
 def local_interface(text):

@@ -12,14 +12,12 @@ last column are reported, never asserted.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time

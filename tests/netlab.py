@@ -21,6 +21,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import unittest
+
+from . import support
 
 SUBNET = "10.77.0"
 PREFIX_LENGTH = 24
@@ -169,3 +172,34 @@ def probe():
     except (LabError, OSError, subprocess.SubprocessError) as error:
         return str(error)
     return None
+
+
+class LabTestCase(unittest.TestCase):
+    """Tests that share one lab of `hosts` hosts, built once for the class.
+
+    Processes started with start() are killed after each test."""
+
+    hosts = 2
+
+    @classmethod
+    def setUpClass(cls):
+        reason = probe()
+        support.skip_unless(reason is None, f"no network namespace lab here: {reason}")
+        cls.lab = Lab(hosts=cls.hosts)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.close()
+
+    def setUp(self):
+        self.children = []
+
+    def tearDown(self):
+        for child in self.children:
+            child.kill()
+
+    def start(self, host, argv):
+        """Run argv on host, its output collected line by line."""
+        child = support.Watched(self.lab.command(host, argv))
+        self.children.append(child)
+        return child

@@ -40,30 +40,8 @@ def udp_receive_errors(lab, host):
     return int(lines[1][lines[0].index("RcvbufErrors")])
 
 
-class LabCase(unittest.TestCase):
+class LabCase(netlab.LabTestCase):
     hosts = 5
-
-    @classmethod
-    def setUpClass(cls):
-        reason = netlab.probe()
-        support.skip_unless(reason is None, f"no network namespace lab here: {reason}")
-        cls.lab = netlab.Lab(hosts=cls.hosts)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.lab.close()
-
-    def setUp(self):
-        self.children = []
-
-    def tearDown(self):
-        for child in self.children:
-            child.kill()
-
-    def start(self, host, argv):
-        child = support.Watched(self.lab.command(host, argv))
-        self.children.append(child)
-        return child
 
     def receiver(self, host, *arguments):
         child = self.start(host, support.python_script(

@@ -22,30 +22,13 @@ def summary_of(watched):
     return summary
 
 
-class SocketPairLabTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        reason = netlab.probe()
-        support.skip_unless(reason is None, f"no network namespace lab here: {reason}")
-        cls.lab = netlab.Lab(hosts=5)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.lab.close()
-
-    def setUp(self):
-        self.children = []
+class SocketPairLabTest(netlab.LabTestCase):
+    hosts = 5
 
     def tearDown(self):
-        for child in self.children:
-            child.kill()
+        super().tearDown()
         for host in RECEIVERS:
             self.lab.run(host, ["iptables", "-F", "INPUT"])
-
-    def start(self, host, argv):
-        child = support.Watched(self.lab.command(host, argv))
-        self.children.append(child)
-        return child
 
     def start_receiver(self, host, argv, ours=True):
         receiver = self.start(host, argv)

@@ -12,29 +12,13 @@ LECTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lecture")
 SENDER, FIRST, SECOND, NO_ROUTE = range(4)
 
 
-class TextbookLabTest(unittest.TestCase):
+class TextbookLabTest(netlab.LabTestCase):
+    hosts = 4
+
     @classmethod
     def setUpClass(cls):
-        reason = netlab.probe()
-        support.skip_unless(reason is None, f"no network namespace lab here: {reason}")
-        cls.lab = netlab.Lab(hosts=4)
+        super().setUpClass()
         cls.lab.run(NO_ROUTE, ["ip", "route", "del", "default"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.lab.close()
-
-    def setUp(self):
-        self.children = []
-
-    def tearDown(self):
-        for child in self.children:
-            child.kill()
-
-    def start(self, host, argv):
-        child = support.Watched(self.lab.command(host, argv))
-        self.children.append(child)
-        return child
 
     def start_receivers(self, argv_for_host, ready):
         receivers = [self.start(host, argv_for_host(host)) for host in (FIRST, SECOND)]
