@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import unittest
 
 from . import support
 
@@ -174,7 +173,7 @@ def probe():
     return None
 
 
-class LabTestCase(unittest.TestCase):
+class LabTestCase(support.ProcessTestCase):
     """Tests that share one lab of `hosts` hosts, built once for the class.
 
     Processes started with start() are killed after each test."""
@@ -191,15 +190,6 @@ class LabTestCase(unittest.TestCase):
     def tearDownClass(cls):
         cls.lab.close()
 
-    def setUp(self):
-        self.children = []
-
-    def tearDown(self):
-        for child in self.children:
-            child.kill()
-
     def start(self, host, argv):
         """Run argv on host, its output collected line by line."""
-        child = support.Watched(self.lab.command(host, argv))
-        self.children.append(child)
-        return child
+        return self.track(support.Watched(self.lab.command(host, argv)))

@@ -121,3 +121,19 @@ class Watched:
 def python_script(name, *arguments):
     """The argv that runs one of the project's scripts with the test's Python."""
     return [PYTHON, script(name), *arguments]
+
+
+class ProcessTestCase(unittest.TestCase):
+    """A test case whose child processes are killed after each test."""
+
+    def setUp(self):
+        self.children = []
+
+    def tearDown(self):
+        for child in self.children:
+            child.kill()
+
+    def track(self, child):
+        """Kill child after this test; return it."""
+        self.children.append(child)
+        return child

@@ -26,22 +26,16 @@ def summary_of(watched):
     return summaries[0]
 
 
-class LocalTest(unittest.TestCase):
+class LocalTest(support.ProcessTestCase):
     """Sender and receivers over 127.0.0.1."""
 
     def setUp(self):
+        super().setUp()
         self.port = support.free_udp_port()
-        self.children = []
-
-    def tearDown(self):
-        for child in self.children:
-            child.kill()
 
     def start(self, name, *arguments, interface="127.0.0.1", port=None):
-        child = support.Watched(support.python_script(
-            name, "-i", interface, "-p", str(port or self.port), *arguments))
-        self.children.append(child)
-        return child
+        return self.track(support.Watched(support.python_script(
+            name, "-i", interface, "-p", str(port or self.port), *arguments)))
 
     def receiver(self, name, *arguments, port=None):
         child = self.start("socket_multicast_receiver.py", "--json", "--name", name,

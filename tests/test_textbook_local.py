@@ -18,19 +18,13 @@ def lecture_round(acks):
     return lines + ["timed out, no more responses"]
 
 
-class LoopbackTest(unittest.TestCase):
+class LoopbackTest(support.ProcessTestCase):
     def setUp(self):
+        super().setUp()
         self.port = support.free_udp_port()
-        self.children = []
-
-    def tearDown(self):
-        for child in self.children:
-            child.kill()
 
     def start(self, name, *arguments):
-        child = support.Watched(support.python_script(name, *arguments))
-        self.children.append(child)
-        return child
+        return self.track(support.Watched(support.python_script(name, *arguments)))
 
     def start_receiver(self, *arguments):
         receiver = self.start("multicast_receiver.py", "-i", "127.0.0.1",
