@@ -6,13 +6,16 @@ messages received, lost (gaps in the sequence numbers), duplicated and
 reordered. Run it, then socket_multicast_sender.py (or multicast_sender.py):
 
     python3 socket_multicast_receiver.py
-    python3 socket_multicast_receiver.py --interface 127.0.0.1 --name left
+    python3 socket_multicast_receiver.py --interface lo --name left
     python3 socket_multicast_receiver.py --json --quiet --report-interval 1
 
 It answers a protocol message (see README.md, "The wire protocol") with a
 protocol ack, and a plain text datagram, such as the textbook sender's, with
-b'ack'. Anything else is counted as malformed and not answered. The summary
-is printed when it stops (Ctrl-C, SIGTERM, or --count messages taken).
+b'ack'. When a sender ends its run it says so with an end-of-run message:
+messages up to its last one that never came count as lost, and the receiver
+answers with its own report of the session. Anything else is counted as
+malformed and not answered. The summary is printed when it stops (Ctrl-C,
+SIGTERM, or --count messages taken).
 Exit status: 0 success, 1 a socket error, 2 bad usage.
 """
 
@@ -32,22 +35,468 @@ import time
 
 DEFAULT_GROUP = "224.10.10.10"
 DEFAULT_PORT = 10000
-PLAIN_ACK = b"ack"
 MAX_DATAGRAM = 65535  # the largest IPv4 datagram: a buffer this size never cuts one short
 RECEIVE_BUFFER = 4 * 1024 * 1024  # room for bursts while acks are being sent
+READS_PER_WAKEUP = 256  # datagrams read before looking at signals, due acks and reports
+LINES_PER_SECOND = 20  # more than a reader can follow: the rest are counted, not printed
+SEQUENCE_WINDOW = 4096  # sequence numbers remembered per sender, for duplicates
+MAX_SESSIONS = 1024  # sender sessions tracked; datagrams of further ones are only counted
+# SO_RXQ_OVFL: Linux's number for it (Python does not name it); with it set,
+# each datagram comes with the count of datagrams the socket's full buffer dropped.
+SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 
+
+# ---- shared block: protocol (identical in both socket scripts) ----
 # The wire protocol, version 1. Every message starts with this header, in
 # network byte order: magic, version, kind, flags, one pad byte, the sender's
-# session id, the sequence number and the sender's send time (nanoseconds on
-# its own monotonic clock, echoed back untouched).
+# session id, the sequence number and the send time (nanoseconds on the
+# sender's monotonic clock, echoed back untouched by the receiver).
 HEADER = struct.Struct("!4sBBBxQQQ")
 MAGIC = b"MCK1"
 VERSION = 1
-DATA, ACK = 1, 2
-NO_ACK = 0x01  # flag in a message: the sender asks not to be answered (throughput mode)
-REORDERED = 0x02  # flag in an ack: the message arrived after a later one
+DATA, ACK, END, REPORT = 1, 2, 3, 4  # the kinds of message
+NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
+REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
+END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
-SEQUENCE_WINDOW = 4096  # sequence numbers remembered per sender, for duplicates
+# After a report's header: microseconds held back, then the receiver's counts
+# for the session: received, lost, duplicates, reordered, dropped by its host.
+REPORT_EXTRA = struct.Struct("!IQQQQQ")
+PLAIN_ACK = b"ack"  # what a textbook receiver answers
+MAX_NAME = 200  # bytes of a receiver's name
+MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
+# ---- end of shared block ----
+
+
+# ---- shared block: output (identical in both socket scripts) ----
+class Output:
+    """Prints each event as a line of text, or as a JSON object with --json."""
+
+    def __init__(self, as_json):
+        self.as_json = as_json
+
+    def event(self, kind, line, **fields):
+        if self.as_json:
+            print(json.dumps({"type": kind, "time": round(time.time(), 6), **fields}))
+        else:
+            print(line)
+
+
+def printable(text):
+    """text with control characters escaped, so a name cannot forge output lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+# ---- end of shared block ----
+
+
+class SessionStats:
+    """One sender's session as seen from here: which sequence numbers came."""
+
+    def __init__(self, address, session):
+        self.address = address
+        self.session = session
+        self.highest = 0  # the highest sequence number received
+        self.missing = set()  # gaps below highest that may still be filled
+        self.received = 0
+        self.lost_for_good = 0  # gaps that fell out of the window
+        self.duplicates = 0
+        self.reordered = 0
+        self.end = None  # the last sequence number, once the sender's end of run came
+
+    def take(self, sequence):
+        """Count one message; return 'new', 'reordered' or 'duplicate'."""
+        if sequence > self.highest:
+            if self.received:  # the gaps since the first message we saw
+                self.missing.update(range(max(self.highest + 1, sequence - SEQUENCE_WINDOW),
+                                          sequence))
+                self.lost_for_good += max(0, sequence - SEQUENCE_WINDOW - self.highest - 1)
+            self.highest = sequence
+            self.received += 1
+            if self.received % 256 == 0:
+                self._forget_old_gaps()
+            return "new"
+        if sequence in self.missing:
+            self.missing.discard(sequence)
+            self.received += 1
+            self.reordered += 1
+            return "reordered"
+        self.duplicates += 1
+        return "duplicate"
+
+    def finish(self, last):
+        """The sender's end of run: every message after the highest up to last was lost."""
+        if self.end is None:
+            self.end = last
+            self.lost_for_good += last - self.highest if self.received else last
+            self.highest = max(self.highest, last)
+
+    def _forget_old_gaps(self):
+        """Gaps older than the window will not be filled now: count them as lost."""
+        oldest = self.highest - SEQUENCE_WINDOW
+        old = {sequence for sequence in self.missing if sequence < oldest}
+        self.missing -= old
+        self.lost_for_good += len(old)
+
+    @property
+    def lost(self):
+        return self.lost_for_good + len(self.missing)
+
+    def as_dict(self):
+        expected = self.received + self.lost
+        return {"address": self.address, "session": f"{self.session:016x}",
+                "received": self.received, "lost": self.lost,
+                "duplicates": self.duplicates, "reordered": self.reordered,
+                "loss_pct": round(100.0 * self.lost / expected, 2) if expected else 0.0,
+                "end_seen": self.end is not None, "last_seq": self.end}
+
+
+class HeldAcks:
+    """Answers held back by a random delay, so many receivers do not answer at once."""
+
+    def __init__(self):
+        self.queue = []  # heap of (due time, order, queued at, datagram, destination)
+        self.order = 0
+
+    def hold(self, datagram, destination, delay):
+        now = time.monotonic()
+        self.order += 1
+        heapq.heappush(self.queue, (now + delay, self.order, now, datagram, destination))
+
+    def due(self, now):
+        """Take every answer whose time has come: (datagram, destination, held seconds)."""
+        while self.queue and self.queue[0][0] <= now:
+            _, _, queued, datagram, destination = heapq.heappop(self.queue)
+            yield datagram, destination, now - queued
+
+    def next_due(self):
+        return self.queue[0][0] if self.queue else None
+
+    def all(self, now):
+        """Take every answer, due or not: on the way out, late beats never."""
+        while self.queue:
+            _, _, queued, datagram, destination = heapq.heappop(self.queue)
+            yield datagram, destination, now - queued
+
+
+class LinePacer:
+    """Lets through at most LINES_PER_SECOND lines a second and counts the rest."""
+
+    def __init__(self):
+        self.window_start = time.monotonic()
+        self.printed = 0
+        self.unprinted = 0  # since the last note
+        self.unprinted_total = 0
+
+    def allow(self, now):
+        if now - self.window_start >= 1.0:
+            self.window_start, self.printed = now, 0
+        if self.printed < LINES_PER_SECOND:
+            self.printed += 1
+            return True
+        self.unprinted += 1
+        self.unprinted_total += 1
+        return False
+
+    def note(self, out, now, at_once=False):
+        """Say how many datagrams went unprinted, once the second they fell in is over."""
+        if self.unprinted and (at_once or now - self.window_start >= 1.0):
+            out.event("unprinted", f"... and {self.unprinted} more datagrams, not printed: "
+                      f"more than {LINES_PER_SECOND} a second (--quiet prints none)",
+                      count=self.unprinted)
+            self.unprinted = 0
+            self.window_start, self.printed = now, 0
+
+
+class Receiver:
+    """Reads datagrams, answers them, counts them and reports."""
+
+    def __init__(self, sock, args, out):
+        self.sock = sock
+        self.args = args
+        self.out = out
+        self.name = args.name.encode("utf-8")
+        self.sessions = {}  # (address, session) -> SessionStats
+        self.held = HeldAcks()
+        self.pacer = LinePacer()
+        self.received = 0  # new and reordered messages and plain datagrams, not duplicates
+        self.taken = 0  # every datagram answered or counted, duplicates included
+        self.malformed = 0
+        self.plain = 0
+        self.untracked = 0  # messages of sessions beyond MAX_SESSIONS
+        self.host_drops = 0  # datagrams this host dropped because our buffer was full
+        self.answered = {}  # destination address -> [acks, reports] sent there
+        self.started = time.monotonic()
+        self.last_report = (self.started, 0)
+
+    def handle(self, data, address, truncated):
+        """Classify one datagram, answer it, count it and maybe print it."""
+        if truncated:
+            self.reject(address, f"cut to {len(data)} bytes")
+        elif data.startswith(MAGIC):
+            self.handle_protocol(data, address)
+        else:
+            self.handle_plain(data, address)
+
+    def handle_plain(self, data, address):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.reject(address, "not text")
+            return
+        self.answer(PLAIN_ACK, address, 0.0)  # answer first, then count and print
+        self.plain += 1
+        self.received += 1
+        self.taken += 1
+        if self.may_print():
+            self.out.event("plain", f"received {len(data)} bytes from {address[0]}:{address[1]}"
+                           f": {data!r}", address=address[0], port=address[1],
+                           bytes=len(data), text=text)
+
+    def handle_protocol(self, data, address):
+        if len(data) < HEADER.size:
+            self.reject(address, f"a header of {len(data)} bytes")
+            return
+        _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
+        if version != VERSION or kind not in (DATA, END):
+            self.reject(address, f"protocol version {version}" if version != VERSION
+                        else f"message kind {kind}")
+            return
+        stats = self.session(address[0], session)
+        if stats is not None and (stats.received or kind == END) \
+                and sequence > stats.highest + MAX_JUMP:
+            if not stats.received and stats.end is None:
+                del self.sessions[(address[0], session)]  # nothing real came from it
+            self.reject(address, f"sequence {sequence} jumps more than {MAX_JUMP} ahead")
+            return
+        if kind == END:
+            self.handle_end(stats, session, sequence, sent_ns, address)
+            return
+        verdict = stats.take(sequence) if stats is not None else "untracked"
+        if not flags & NO_ACK:  # answer before printing: the sender measures the round trip
+            ack_flags = REORDERED if verdict == "reordered" else 0
+            self.hold_or_answer(HEADER.pack(MAGIC, VERSION, ACK, ack_flags, session, sequence,
+                                            sent_ns), address)
+        self.taken += 1
+        self.received += verdict != "duplicate"
+        self.untracked += verdict == "untracked"
+        if self.may_print():
+            message = data[HEADER.size:].rstrip(b"\0")
+            note = "" if verdict == "new" else f" ({verdict})"
+            self.out.event("message", f"received seq {sequence} from {address[0]}:{address[1]}"
+                           f"{note}, session {session:016x}, {len(data)} bytes: {message!r}",
+                           address=address[0], port=address[1], session=f"{session:016x}",
+                           seq=sequence, bytes=len(data), verdict=verdict)
+
+    def session(self, address, session):
+        """The statistics of one sender's session; None once too many are tracked."""
+        key = (address, session)
+        stats = self.sessions.get(key)
+        if stats is None and len(self.sessions) < MAX_SESSIONS:
+            stats = self.sessions[key] = SessionStats(address, session)
+        return stats
+
+    def handle_end(self, stats, session, last, sent_ns, address):
+        """The sender's end of run: count the tail as lost and send our report."""
+        if stats is None:
+            self.untracked += 1
+            return
+        if last < stats.highest:
+            self.reject(address, f"end of run at {last}, below seq {stats.highest} received")
+            return
+        first_end = stats.end is None
+        stats.finish(last)
+        entry = stats.as_dict()
+        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN, session, last, sent_ns)
+        counts = (entry["received"], entry["lost"], entry["duplicates"], entry["reordered"],
+                  self.host_drops)
+        self.hold_or_answer((header, counts), address)
+        if first_end and not self.args.quiet:
+            self.pacer.note(self.out, time.monotonic(), at_once=True)
+            self.out.event("end", f"end of session {session:016x} from {address[0]}: last seq "
+                           f"{last}, {entry['received']} received, {entry['lost']} lost "
+                           f"({entry['loss_pct']}%)", address=address[0],
+                           session=f"{session:016x}", last_seq=last,
+                           received=entry["received"], lost=entry["lost"])
+
+    def may_print(self):
+        return not self.args.quiet and self.pacer.allow(time.monotonic())
+
+    def reject(self, address, reason):
+        """Count a datagram that is neither the protocol nor text; never answer it."""
+        self.malformed += 1
+        if self.may_print():  # under a flood of rubbish a line each would add to it
+            self.out.event("malformed", f"malformed datagram from {address[0]}:{address[1]}: "
+                           f"{reason}", address=address[0], reason=reason)
+
+    def hold_or_answer(self, answer, destination):
+        delay = random.uniform(0, self.args.ack_jitter)
+        if delay > 0:
+            self.held.hold(answer, destination, delay)
+        else:
+            self.answer(answer, destination, 0.0)
+
+    def answer(self, answer, destination, held):
+        """Send one answer: b'ack', or a protocol ack or report saying how long it was held."""
+        held_us = min(int(held * 1e6), 2**32 - 1)
+        if isinstance(answer, tuple):  # a report: its counts as they are now
+            header, counts = answer
+            datagram, slot = header + REPORT_EXTRA.pack(held_us, *counts) + self.name, 1
+        elif answer == PLAIN_ACK:
+            datagram, slot = answer, 0
+        else:
+            datagram, slot = answer + ACK_EXTRA.pack(held_us) + self.name, 0
+        try:
+            self.sock.sendto(datagram, destination)
+        except OSError as error:  # one unreachable sender must not stop the others' acks
+            self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
+                           address=destination[0], error=error.strerror)
+            return
+        if destination[0] in self.answered or len(self.answered) < MAX_SESSIONS:
+            self.answered.setdefault(destination[0], [0, 0])[slot] += 1
+
+    def send_due_answers(self):
+        """Send every held answer whose time has come; return when the next is due."""
+        now = time.monotonic()
+        for datagram, destination, held in self.held.due(now):
+            self.answer(datagram, destination, held)
+        return self.held.next_due()
+
+    def send_all_answers(self):
+        now = time.monotonic()
+        for datagram, destination, held in self.held.all(now):
+            self.answer(datagram, destination, held)
+
+
+def print_report(receiver, now):
+    """One line of rate and loss since the last report."""
+    since, received_then = receiver.last_report
+    rate = (receiver.received - received_then) / (now - since) if now > since else 0.0
+    lost = sum(stats.lost for stats in receiver.sessions.values())
+    receiver.out.event(
+        "report", f"{now - receiver.started:7.1f} s: {receiver.received} received "
+        f"({rate:.1f}/s), {lost} lost, {receiver.malformed} malformed, "
+        f"{receiver.host_drops} dropped by this host",
+        seconds=round(now - receiver.started, 3), received=receiver.received,
+        rate_pps=round(rate, 1), lost=lost, malformed=receiver.malformed,
+        host_drops=receiver.host_drops)
+    receiver.last_report = (now, receiver.received)
+
+
+def print_summary(receiver):
+    """The totals, each sender's session, and whom we answered."""
+    args = receiver.args
+    if not args.quiet:
+        receiver.pacer.note(receiver.out, time.monotonic(), at_once=True)
+    sessions = [stats.as_dict() for stats in receiver.sessions.values()]
+    totals = {field: sum(entry[field] for entry in sessions)
+              for field in ("lost", "duplicates", "reordered")}
+    elapsed = time.monotonic() - receiver.started
+    lines = [f"--- {args.group}:{args.port} receiver statistics ---",
+             f"{receiver.received} received, {totals['lost']} lost, "
+             f"{totals['duplicates']} duplicates, {totals['reordered']} reordered, "
+             f"{receiver.malformed} malformed, {receiver.plain} plain, in {elapsed:.1f} s"]
+    if receiver.host_drops:
+        lines.append(f"this host dropped {receiver.host_drops} datagrams because the receive "
+                     f"buffer was full (counted in lost; the network did not lose them)")
+    for entry in sessions:
+        end = (f"end of run seen at seq {entry['last_seq']}" if entry["end_seen"] else
+               "no end of run seen: loss after the last message that came is not counted")
+        lines.append(f"from {entry['address']} session {entry['session']}: "
+                     f"{entry['received']} received, {entry['lost']} lost "
+                     f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
+                     f"{entry['reordered']} reordered; {end}")
+    answered = [{"address": address, "acks": acks, "reports": reports}
+                for address, (acks, reports) in receiver.answered.items()]
+    if answered:
+        lines.append("answered " + ", ".join(
+            f"{entry['address']} with {entry['acks']} acks and {entry['reports']} reports"
+            for entry in answered))
+    else:
+        lines.append("answered nobody")
+    if receiver.untracked:
+        lines.append(f"{receiver.untracked} messages of sessions beyond the first "
+                     f"{MAX_SESSIONS} were answered but not counted per session")
+    if receiver.pacer.unprinted_total:
+        lines.append(f"{receiver.pacer.unprinted_total} datagrams were counted but not "
+                     f"printed (more than {LINES_PER_SECOND} a second)")
+    receiver.out.event("summary", "\n".join(lines), received=receiver.received, **totals,
+                       malformed=receiver.malformed, plain=receiver.plain,
+                       host_drops=receiver.host_drops, untracked=receiver.untracked,
+                       unprinted=receiver.pacer.unprinted_total, seconds=round(elapsed, 3),
+                       senders=sessions, answered=answered)
+
+
+def make_receiver_socket(group, port, interface):
+    """A non-blocking UDP socket bound to the group's port that has joined the group."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # SO_REUSEADDR: let several receivers on one host listen on the same port;
+    # each of them gets its own copy of every multicast datagram.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # SO_RCVBUF: a bigger queue for datagrams that arrive while we are busy
+    # (the kernel caps it at net.core.rmem_max).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    if sys.platform.startswith("linux"):
+        # SO_RXQ_OVFL: tell us how many datagrams the kernel dropped because
+        # this socket's queue was full, so that loss is not blamed on the network.
+        sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+    # Bind to the group address, not '': a socket bound to the wildcard
+    # address gets every group joined on this host (Linux's IP_MULTICAST_ALL).
+    sock.bind((group, port))
+    # IP_ADD_MEMBERSHIP: join the group on one interface. The value is a
+    # struct ip_mreq: the group's 4 bytes, then the interface's 4 bytes
+    # (0.0.0.0: the interface the routing table picks for the group).
+    membership = socket.inet_aton(group) + socket.inet_aton(interface or "0.0.0.0")
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+    sock.setblocking(False)
+    return sock
+
+
+def read_some(receiver):
+    """Read what is queued on the socket, at most READS_PER_WAKEUP datagrams.
+
+    The bound keeps a flood from starving the rest of the loop: a stop
+    request, the held acks and the reports are looked at between batches."""
+    sock, args = receiver.sock, receiver.args
+    for _ in range(READS_PER_WAKEUP):
+        if args.count and receiver.taken >= args.count:
+            return
+        try:
+            data, ancillary, flags, address = sock.recvmsg(MAX_DATAGRAM, DROPS_SPACE)
+        except BlockingIOError:
+            return
+        for level, kind, value in ancillary:
+            if (level, kind) == (socket.SOL_SOCKET, SO_RXQ_OVFL) and len(value) >= 4:
+                receiver.host_drops = struct.unpack("=I", value[:4])[0]
+        receiver.handle(data, address, bool(flags & socket.MSG_TRUNC))
+
+
+DROPS_SPACE = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
+
+
+def run(receiver, selector, stop):
+    """Serve until stopped or until --count messages are taken."""
+    args = receiver.args
+    next_report = time.monotonic() + args.report_interval if args.report_interval else None
+    while not stop.requested and not (args.count and receiver.taken >= args.count):
+        deadlines = [receiver.send_due_answers(), next_report]
+        if not args.quiet and receiver.pacer.unprinted:
+            deadlines.append(receiver.pacer.window_start + 1.0)
+        deadlines = [d for d in deadlines if d is not None]
+        wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        for key, _ in selector.select(wait):
+            if key.fileobj is receiver.sock:
+                read_some(receiver)
+            else:
+                key.fileobj.recv(64)  # the signal's wake-up byte
+        now = time.monotonic()
+        receiver.pacer.note(receiver.out, now)
+        if next_report is not None and now >= next_report:
+            print_report(receiver, now)
+            next_report = max(next_report + args.report_interval, now)
+    receiver.send_all_answers()  # answer everything that was taken
+
+
+# ---- shared block: arguments (identical in both socket scripts) ----
+MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,36 +526,62 @@ def port_number(text):
 
 
 def count_number(text):
-    """A whole number, 0 or more."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count (valid: 0 or more)")
+    """A whole number, 0 to 2**63 - 1."""
+    if not text.strip().isdigit() or int(text) >= 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (valid: 0 to {2**63 - 1})")
     return int(text)
 
 
-def seconds(text):
-    """A number of seconds, 0 or more."""
+def bounded_number(text, what, upper):
+    """A finite number from 0 to upper; what names it in the error."""
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (valid: 0 or more)")
+    if not 0 <= value <= upper:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what} (valid: 0 to {upper:g})")
     return value
 
 
-def receiver_name(text):
-    """A name for the acks: 1 to 200 bytes of UTF-8."""
-    if not 1 <= len(text.encode("utf-8")) <= 200:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a name (valid: 1 to 200 bytes)")
-    return text
+def seconds(text):
+    """A number of seconds, 0 to MAX_SECONDS."""
+    return bounded_number(text, "a number of seconds", MAX_SECONDS)
+
+
+def interface_names():
+    """The names of this host's network interfaces."""
+    try:
+        return [name for _, name in socket.if_nameindex()]
+    except (OSError, AttributeError):
+        return []
+
+
+def interface_address(name):
+    """The IPv4 address of the interface called name, or None (where it is unknown)."""
+    try:
+        import fcntl  # not on Windows
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            # SIOCGIFADDR (Linux's 0x8915): the interface's IPv4 address.
+            answer = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
+    except (ImportError, OSError):
+        return None
+    return socket.inet_ntoa(answer[20:24])
 
 
 def local_interface(text):
-    """The IPv4 address of one of this host's interfaces."""
+    """One of this host's interfaces, by name (eth0) or IPv4 address; its address."""
+    names = interface_names()
+    if text in names:
+        address = interface_address(text)
+        if address is None:
+            raise argparse.ArgumentTypeError(f"interface {text} has no IPv4 address")
+        return address
     try:
         address = ipaddress.IPv4Address(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an interface of this host (interfaces: "
+            f"{', '.join(names) or 'none found'}; or give an IPv4 address)") from None
     if address.is_multicast or address.is_unspecified:
         raise argparse.ArgumentTypeError(f"{text!r} is not an interface address")
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -117,6 +592,56 @@ def local_interface(text):
             f"{text} is not an address of this host (see 'ip -4 addr')") from None
     finally:
         probe.close()
+    return text
+
+
+def describe_interface(group, port, interface):
+    """Which interface and source address traffic for the group uses, in words."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            if interface:
+                probe.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                                 socket.inet_aton(interface))
+            probe.connect((group, port))  # sends nothing: only asks the routing table
+            source = probe.getsockname()[0]
+        except OSError:
+            return interface or "no interface (no route for multicast)", interface
+    names = [name for name in interface_names() if interface_address(name) == source]
+    return (f"{names[0]} ({source})" if names else source), source
+# ---- end of shared block ----
+
+
+# ---- shared block: signals (identical in both socket scripts) ----
+class StopRequest:
+    """SIGTERM and SIGINT set a flag and wake the event loop through a socket."""
+
+    def __init__(self, selector):
+        self.requested = False
+        self.wakeup, self.writer = socket.socketpair()
+        for end in (self.wakeup, self.writer):
+            end.setblocking(False)
+        signal.set_wakeup_fd(self.writer.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self.request)
+        selector.register(self.wakeup, selectors.EVENT_READ)
+
+    def request(self, signum, frame):
+        self.requested = True
+
+
+def quiet_on_closed_pipe():
+    """When our output pipe closes (`| head`), exit quietly, as json.tool does."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+    return 1
+# ---- end of shared block ----
+
+
+def receiver_name(text):
+    """A name for the acks: 1 to MAX_NAME bytes of UTF-8."""
+    if not 1 <= len(text.encode("utf-8")) <= MAX_NAME:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a name (valid: 1 to {MAX_NAME} bytes)")
     return text
 
 
@@ -132,16 +657,16 @@ def build_parser(environ=os.environ):
     parser.add_argument("-p", "--port", metavar="PORT", type=port_number,
                         default=environ.get("MULTICAST_PORT", str(DEFAULT_PORT)),
                         help="UDP port to listen on (default: %(default)s)")
-    parser.add_argument("-i", "--interface", metavar="ADDRESS", type=local_interface,
+    parser.add_argument("-i", "--interface", metavar="NAME|ADDRESS", type=local_interface,
                         default=environ.get("MULTICAST_INTERFACE") or None,
-                        help="IPv4 address of the interface to join on "
+                        help="interface to join on, by name or IPv4 address "
                              "(default: the system's choice)")
     parser.add_argument("-c", "--count", metavar="N", type=count_number,
                         default=environ.get("MULTICAST_COUNT", "0"),
                         help="messages to take before exiting, 0 for no limit "
                              "(default: %(default)s)")
     parser.add_argument("-n", "--name", metavar="NAME", type=receiver_name,
-                        default=environ.get("MULTICAST_NAME") or socket.gethostname(),
+                        default=environ.get("MULTICAST_NAME") or socket.gethostname()[:MAX_NAME],
                         help="the name the acks carry; give each receiver on one host "
                              "its own (default: the host name, %(default)s)")
     parser.add_argument("--ack-jitter", metavar="SECONDS", type=seconds,
@@ -153,241 +678,18 @@ def build_parser(environ=os.environ):
                         help="print rate and loss this often, 0 for never "
                              "(default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true",
-                        help="do not print a line for every datagram")
+                        help="do not print a line for each datagram (without it, at most "
+                             f"{LINES_PER_SECOND} a second are printed and the rest counted)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per line instead of text")
     return parser
-
-
-class SenderStats:
-    """What one sender's session looked like from here: sequence numbers seen."""
-
-    def __init__(self, address, session, sequence):
-        self.address = address
-        self.session = session
-        self.highest = sequence
-        self.missing = set()  # gaps below highest that may still be filled
-        self.received = 1
-        self.lost_for_good = 0  # gaps that fell out of the window
-        self.duplicates = 0
-        self.reordered = 0
-
-    def take(self, sequence):
-        """Count one message; return 'new', 'reordered' or 'duplicate'."""
-        if sequence > self.highest:
-            self.missing.update(range(max(self.highest + 1, sequence - SEQUENCE_WINDOW),
-                                      sequence))
-            self.lost_for_good += max(0, sequence - SEQUENCE_WINDOW - self.highest - 1)
-            self.highest = sequence
-            self.received += 1
-            if self.received % 256 == 0:
-                self._forget_old_gaps()
-            return "new"
-        if sequence in self.missing:
-            self.missing.discard(sequence)
-            self.received += 1
-            self.reordered += 1
-            return "reordered"
-        self.duplicates += 1
-        return "duplicate"
-
-    def _forget_old_gaps(self):
-        """Gaps older than the window will not be filled now: count them as lost."""
-        oldest = self.highest - SEQUENCE_WINDOW
-        old = {sequence for sequence in self.missing if sequence < oldest}
-        self.missing -= old
-        self.lost_for_good += len(old)
-
-    @property
-    def lost(self):
-        return self.lost_for_good + len(self.missing)
-
-    def as_dict(self):
-        expected = self.received + self.lost
-        return {"address": self.address, "session": f"{self.session:016x}",
-                "received": self.received, "lost": self.lost,
-                "duplicates": self.duplicates, "reordered": self.reordered,
-                "loss_pct": round(100.0 * self.lost / expected, 2) if expected else 0.0}
-
-
-class Receiver:
-    """The event loop: read datagrams, answer them, count them, report."""
-
-    def __init__(self, sock, args, out):
-        self.sock = sock
-        self.args = args
-        self.out = out
-        self.name = args.name.encode("utf-8")
-        self.senders = {}  # (address, session) -> SenderStats
-        self.pending_acks = []  # heap of (due time, order, queued at, datagram, destination)
-        self.order = 0
-        self.taken = 0
-        self.malformed = 0
-        self.plain = 0
-        self.started = time.monotonic()
-        self.last_report = (self.started, 0)
-
-    def handle(self, data, address, truncated):
-        """Classify one datagram, count it and schedule its answer."""
-        where = f"{address[0]}:{address[1]}"
-        if truncated:
-            self.reject(where, address, f"cut to {len(data)} bytes")
-            return
-        if data.startswith(MAGIC):
-            self.handle_protocol(data, address, where)
-            return
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            self.reject(where, address, "not text")
-            return
-        self.plain += 1
-        self.taken += 1
-        self.schedule(PLAIN_ACK, address, 0.0)  # answer first, then print
-        if not self.args.quiet:
-            self.out.event("plain", f"received {len(data)} bytes from {where}: {data!r}",
-                           address=address[0], port=address[1], bytes=len(data), text=text)
-
-    def handle_protocol(self, data, address, where):
-        if len(data) < HEADER.size:
-            reason = f"a header of {len(data)} bytes"
-        else:
-            _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
-            reason = (f"protocol version {version}" if version != VERSION else
-                      f"message kind {kind}" if kind != DATA else None)
-        if reason:
-            self.reject(where, address, reason)
-            return
-        key = (address[0], session)
-        stats = self.senders.get(key)
-        if stats is None:
-            stats = self.senders[key] = SenderStats(address[0], session, sequence)
-            verdict = "new"
-        else:
-            verdict = stats.take(sequence)
-        self.taken += 1
-        if not flags & NO_ACK:  # answer first, then print
-            ack_flags = REORDERED if verdict == "reordered" else 0
-            header = HEADER.pack(MAGIC, VERSION, ACK, ack_flags, session, sequence, sent_ns)
-            self.schedule(header, address, random.uniform(0, self.args.ack_jitter))
-        if not self.args.quiet:
-            message = data[HEADER.size:].rstrip(b"\0")
-            note = "" if verdict == "new" else f" ({verdict})"
-            self.out.event("message", f"received seq {sequence} from {where}{note}, "
-                           f"session {session:016x}, {len(data)} bytes: {message!r}",
-                           address=address[0], port=address[1], session=f"{session:016x}",
-                           seq=sequence, bytes=len(data), verdict=verdict)
-
-    def reject(self, where, address, reason):
-        """Count a datagram that is neither the protocol nor text; never answer it."""
-        self.malformed += 1
-        if not self.args.quiet:  # under a flood of rubbish a line each would add to it
-            self.out.event("malformed", f"malformed datagram from {where}: {reason}",
-                           address=address[0], reason=reason)
-
-    def schedule(self, datagram, destination, delay):
-        """Answer now, or queue the answer to go out after delay seconds."""
-        now = time.monotonic()
-        if delay <= 0:
-            self.answer(datagram, destination, 0.0)
-            return
-        self.order += 1
-        heapq.heappush(self.pending_acks, (now + delay, self.order, now, datagram, destination))
-
-    def send_due_acks(self):
-        """Send every queued answer whose time has come; return seconds until the next."""
-        now = time.monotonic()
-        while self.pending_acks and self.pending_acks[0][0] <= now:
-            _, _, queued, datagram, destination = heapq.heappop(self.pending_acks)
-            self.answer(datagram, destination, now - queued)
-        return self.pending_acks[0][0] - now if self.pending_acks else None
-
-    def flush_acks(self):
-        """Send every held-back answer now: on the way out, late beats never."""
-        now = time.monotonic()
-        while self.pending_acks:
-            _, _, queued, datagram, destination = heapq.heappop(self.pending_acks)
-            self.answer(datagram, destination, now - queued)
-
-    def answer(self, datagram, destination, held):
-        """Send one answer; a protocol ack says how long it was held back."""
-        if datagram != PLAIN_ACK:
-            datagram += ACK_EXTRA.pack(min(int(held * 1e6), 2**32 - 1)) + self.name
-        try:
-            self.sock.sendto(datagram, destination)
-        except OSError as error:  # one unreachable sender must not stop the others' acks
-            self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
-                           address=destination[0], error=error.strerror)
-
-    def report(self, now):
-        """One line of rate and loss since the last report."""
-        since, taken_then = self.last_report
-        rate = (self.taken - taken_then) / (now - since) if now > since else 0.0
-        lost = sum(stats.lost for stats in self.senders.values())
-        self.out.event("report", f"{now - self.started:7.1f} s: {self.taken} received "
-                       f"({rate:.1f}/s), {lost} lost, {self.malformed} malformed",
-                       seconds=round(now - self.started, 3), received=self.taken,
-                       rate_pps=round(rate, 1), lost=lost, malformed=self.malformed)
-        self.last_report = (now, self.taken)
-
-    def summary(self):
-        senders = [stats.as_dict() for stats in self.senders.values()]
-        totals = {field: sum(entry[field] for entry in senders)
-                  for field in ("received", "lost", "duplicates", "reordered")}
-        totals["received"] += self.plain
-        elapsed = time.monotonic() - self.started
-        lines = [f"--- {self.args.group}:{self.args.port} receiver statistics ---",
-                 f"{totals['received']} received, {totals['lost']} lost, "
-                 f"{totals['duplicates']} duplicates, {totals['reordered']} reordered, "
-                 f"{self.malformed} malformed, {self.plain} plain, in {elapsed:.1f} s"]
-        for entry in senders:
-            lines.append(f"from {entry['address']} session {entry['session']}: "
-                         f"{entry['received']} received, {entry['lost']} lost "
-                         f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
-                         f"{entry['reordered']} reordered")
-        self.out.event("summary", "\n".join(lines), **totals, malformed=self.malformed,
-                       plain=self.plain, seconds=round(elapsed, 3), senders=senders)
-
-
-class Output:
-    """Prints each event as a line of text, or as a JSON object with --json."""
-
-    def __init__(self, as_json):
-        self.as_json = as_json
-
-    def event(self, kind, line, **fields):
-        if self.as_json:
-            print(json.dumps({"type": kind, **fields}))
-        else:
-            print(line)
-
-
-def make_receiver_socket(group, port, interface):
-    """A non-blocking UDP socket bound to the group's port that has joined the group."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    # SO_REUSEADDR: let several receivers on one host listen on the same port;
-    # each of them gets its own copy of every multicast datagram.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # SO_RCVBUF: a bigger queue for datagrams that arrive while we are busy
-    # (the kernel caps it at net.core.rmem_max).
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    # Bind to the group address, not '': a socket bound to the wildcard
-    # address gets every group joined on this host (Linux's IP_MULTICAST_ALL).
-    sock.bind((group, port))
-    # IP_ADD_MEMBERSHIP: join the group on one interface. The value is a
-    # struct ip_mreq: the group's 4 bytes, then the interface's 4 bytes
-    # (0.0.0.0: the interface the routing table picks for the group).
-    membership = socket.inet_aton(group) + socket.inet_aton(interface or "0.0.0.0")
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
-    sock.setblocking(False)
-    return sock
 
 
 def explain(error, port):
     """One line that says what a socket error means and what to do about it."""
     if error.errno in (errno.ENETUNREACH, errno.ENODEV, errno.EADDRNOTAVAIL):
         return ("no route for multicast: add a route for 224.0.0.0/4 or a default "
-                "route, or pass --interface ADDRESS")
+                "route, or pass --interface NAME")
     if error.errno == errno.EADDRINUSE:
         return f"port {port} is already in use by a program that does not share it"
     if error.errno in (errno.EACCES, errno.EPERM):
@@ -395,81 +697,38 @@ def explain(error, port):
     return error.strerror or str(error)
 
 
-class StopRequest:
-    """SIGTERM and SIGINT set a flag and wake the event loop through a socket."""
-
-    def __init__(self, selector):
-        self.requested = False
-        self.wakeup, writer = socket.socketpair()
-        self.writer = writer
-        for end in (self.wakeup, writer):
-            end.setblocking(False)
-        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self.request)
-        selector.register(self.wakeup, selectors.EVENT_READ)
-
-    def request(self, signum, frame):
-        self.requested = True
-
-
-def run(receiver, selector, stop):
-    """Serve until stopped or until --count messages are taken."""
-    args = receiver.args
-    next_report = time.monotonic() + args.report_interval if args.report_interval else None
-    while not stop.requested and not (args.count and receiver.taken >= args.count):
-        waits = [receiver.send_due_acks()]
-        if next_report is not None:
-            waits.append(next_report - time.monotonic())
-        waits = [max(0.0, wait) for wait in waits if wait is not None]
-        for key, _ in selector.select(min(waits) if waits else None):
-            if key.fileobj is receiver.sock:
-                drain(receiver)
-            else:
-                key.fileobj.recv(64)  # the signal's wake-up byte
-        if next_report is not None and time.monotonic() >= next_report:
-            receiver.report(time.monotonic())
-            next_report += args.report_interval
-    receiver.flush_acks()  # answer everything that was taken
-
-
-def drain(receiver):
-    """Read every datagram waiting on the socket."""
-    while not (receiver.args.count and receiver.taken >= receiver.args.count):
-        try:
-            data, _, flags, address = receiver.sock.recvmsg(MAX_DATAGRAM)
-        except BlockingIOError:
-            return
-        receiver.handle(data, address, bool(flags & socket.MSG_TRUNC))
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
+    program = os.path.basename(sys.argv[0])
     out = Output(args.json)
     selector = selectors.DefaultSelector()
     stop = StopRequest(selector)
     try:
-        sock = make_receiver_socket(args.group, args.port, args.interface)
-    except OSError as error:
-        print(f"{os.path.basename(sys.argv[0])}: error: {explain(error, args.port)}",
-              file=sys.stderr)
-        return 1
-    selector.register(sock, selectors.EVENT_READ)
-    out.event("start", f"listening on {args.group}:{args.port} as {args.name}",
-              group=args.group, port=args.port, name=args.name,
-              interface=args.interface or "")
-    receiver = Receiver(sock, args, out)
-    status = 0
-    try:
-        run(receiver, selector, stop)
-    except OSError as error:
-        print(f"{os.path.basename(sys.argv[0])}: error: {explain(error, args.port)}",
-              file=sys.stderr)
-        status = 1
-    sock.close()  # closing the socket also leaves the group
-    receiver.summary()
-    return status
+        try:
+            sock = make_receiver_socket(args.group, args.port, args.interface)
+        except OSError as error:
+            print(f"{program}: error: {explain(error, args.port)}", file=sys.stderr)
+            return 1
+        selector.register(sock, selectors.EVENT_READ)
+        where, _ = describe_interface(args.group, args.port, args.interface)
+        out.event("start", f"listening on {args.group}:{args.port}, joined on {where}, "
+                  f"as {printable(args.name)}", group=args.group, port=args.port,
+                  name=args.name, interface=args.interface or "", joined_on=where)
+        receiver = Receiver(sock, args, out)
+        status = 0
+        try:
+            run(receiver, selector, stop)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            print(f"{program}: error: {explain(error, args.port)}", file=sys.stderr)
+            status = 1
+        sock.close()  # closing the socket also leaves the group
+        print_summary(receiver)
+        return status
+    except BrokenPipeError:
+        return quiet_on_closed_pipe()
 
 
 if __name__ == "__main__":

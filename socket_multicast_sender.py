@@ -3,26 +3,31 @@
 
 Sends numbered messages to a group and keeps statistics for every receiver
 that answers: acks, lost, duplicated, reordered and late acks, and the
-round-trip time. Start socket_multicast_receiver.py (or multicast_receiver.py)
-on the network first, then:
+round-trip time. At the end it tells the receivers the run is over, and each
+socket_multicast_receiver.py answers with its own report (what it received
+and lost), shown beside the sender's figures. Start the receivers first
+(socket_multicast_receiver.py or multicast_receiver.py), then:
 
     python3 socket_multicast_sender.py --count 5
-    python3 socket_multicast_sender.py --count 10 --expect 3 --json
-    python3 socket_multicast_sender.py --rate 1000 --count 10000 --report-interval 1
+    python3 socket_multicast_sender.py --count 10 --expect left,right --json
+    python3 socket_multicast_sender.py --rate 1000 --count 10000 --max-loss 1
 
 Round mode (the default) sends a message, waits --timeout seconds for the
 acks, prints who answered, and pauses --interval seconds before the next
 round. Throughput mode (--rate) sends at a fixed rate without waiting; with
---no-ack the receivers only count. An ack counts if it arrives within
---timeout of its message's send; a later one is counted as late.
-Exit status: 0 success; 1 if a round got fewer than --expect receivers
-(throughput mode: fewer receivers answered at all), or on a socket error;
+--no-ack the receivers only count, and their reports tell the loss. An ack
+counts if it arrives within --timeout of its message's send; a later one is
+counted as late.
+Exit status: 0 success; 1 when the verdict fails (a round heard from fewer
+than --expect receivers, a listed receiver never answered, a receiver lost
+more than --max-loss percent or its loss is unknown) or on a socket error;
 2 bad usage.
 """
 
 import argparse
 import collections
 import errno
+import heapq
 import ipaddress
 import json
 import math
@@ -38,24 +43,559 @@ import time
 DEFAULT_GROUP = "224.10.10.10"
 DEFAULT_PORT = 10000
 DEFAULT_MESSAGE = "very important data"
-PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_PAYLOAD = 65507  # 65535 minus the IPv4 (20) and UDP (8) headers
 MAX_DATAGRAM = 65535
 RECEIVE_BUFFER = 4 * 1024 * 1024  # room for the acks of hundreds of receivers at once
+READS_PER_WAKEUP = 256  # replies read before the loop looks at the clock and signals again
 RTT_SAMPLES = 10000  # RTTs kept per receiver for the percentiles (a random sample beyond)
 SEQUENCE_WINDOW = 4096  # acked sequence numbers remembered per receiver, for duplicates
+MAX_PEERS = 10000  # receivers tracked; replies from further ones are only counted
+END_REPEATS = 3  # end-of-run messages sent, so that one loss does not hide the end
+END_GAP = 0.02  # seconds between them
+REPORT_WAIT = 0.5  # seconds to wait at least for the receivers' reports
 
+
+# ---- shared block: protocol (identical in both socket scripts) ----
 # The wire protocol, version 1. Every message starts with this header, in
 # network byte order: magic, version, kind, flags, one pad byte, the sender's
-# session id, the sequence number and the send time (nanoseconds on this
-# host's monotonic clock, echoed back untouched by the receiver).
+# session id, the sequence number and the send time (nanoseconds on the
+# sender's monotonic clock, echoed back untouched by the receiver).
 HEADER = struct.Struct("!4sBBBxQQQ")
 MAGIC = b"MCK1"
 VERSION = 1
-DATA, ACK = 1, 2
+DATA, ACK, END, REPORT = 1, 2, 3, 4  # the kinds of message
 NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
 REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
+END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
+# After a report's header: microseconds held back, then the receiver's counts
+# for the session: received, lost, duplicates, reordered, dropped by its host.
+REPORT_EXTRA = struct.Struct("!IQQQQQ")
+PLAIN_ACK = b"ack"  # what a textbook receiver answers
+MAX_NAME = 200  # bytes of a receiver's name
+MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
+# ---- end of shared block ----
+
+
+# ---- shared block: output (identical in both socket scripts) ----
+class Output:
+    """Prints each event as a line of text, or as a JSON object with --json."""
+
+    def __init__(self, as_json):
+        self.as_json = as_json
+
+    def event(self, kind, line, **fields):
+        if self.as_json:
+            print(json.dumps({"type": kind, "time": round(time.time(), 6), **fields}))
+        else:
+            print(line)
+
+
+def printable(text):
+    """text with control characters escaped, so a name cannot forge output lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+# ---- end of shared block ----
+
+
+class RttStats:
+    """Round-trip times: running min, max, mean and deviation, and a sample for percentiles."""
+
+    def __init__(self):
+        self.count = 0
+        self.total = 0.0
+        self.squares = 0.0
+        self.low = math.inf
+        self.high = 0.0
+        self.sample = []
+
+    def record(self, rtt_ms):
+        self.count += 1
+        self.total += rtt_ms
+        self.squares += rtt_ms * rtt_ms
+        self.low = min(self.low, rtt_ms)
+        self.high = max(self.high, rtt_ms)
+        if len(self.sample) < RTT_SAMPLES:
+            self.sample.append(rtt_ms)
+        else:  # keep a uniform random sample of all RTTs (reservoir sampling)
+            slot = random.randrange(self.count)
+            if slot < RTT_SAMPLES:
+                self.sample[slot] = rtt_ms
+
+    def as_dict(self):
+        if not self.count:
+            return None
+        mean = self.total / self.count
+        ordered = sorted(self.sample)
+
+        def percentile(p):
+            return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+        deviation = math.sqrt(max(0.0, self.squares / self.count - mean * mean))
+        return {"min": round(self.low, 3), "avg": round(mean, 3), "max": round(self.high, 3),
+                "mdev": round(deviation, 3), "p50": round(percentile(50), 3),
+                "p99": round(percentile(99), 3)}
+
+
+class Peer:
+    """One receiver as seen from here: its acks, and its own report at the end."""
+
+    def __init__(self, address, name, first_sequence):
+        self.address = address
+        self.name = name
+        self.first_sequence = first_sequence  # the lowest sequence it acked
+        self.acks = 0  # acks that came in time
+        self.open_acks = []  # heap: acked sequences of messages still open
+        self.closed_acks = 0  # acks in time of messages whose time is over
+        self.duplicates = 0
+        self.reordered = 0
+        self.late = 0
+        self.highest = 0
+        self.acked = set()  # recent sequence numbers acked, for duplicates
+        self.rtt = RttStats()
+        self.report = None  # the receiver's own counts, once its report came
+
+    def label(self):
+        name = printable(self.name)
+        return f"{self.address} ({name})" if name else self.address
+
+    def take(self, sequence, rtt_ms, in_time, reordered):
+        """Count one ack; return 'ack', 'late' or 'duplicate'.
+
+        Reordering is the receiver's to see (acks are spread out on purpose,
+        so their order here means nothing): it flags the ack."""
+        if sequence < self.highest - SEQUENCE_WINDOW:  # too old to tell: surely late
+            self.late += 1
+            return "late"
+        if sequence in self.acked:
+            self.duplicates += 1
+            return "duplicate"
+        self.acked.add(sequence)
+        self.highest = max(self.highest, sequence)
+        if len(self.acked) > 2 * SEQUENCE_WINDOW:  # forget what is too old to matter
+            self.acked = {s for s in self.acked if s >= self.highest - SEQUENCE_WINDOW}
+        self.first_sequence = min(self.first_sequence, sequence)
+        if not in_time:
+            self.late += 1
+            return "late"
+        self.acks += 1
+        self.reordered += reordered
+        heapq.heappush(self.open_acks, sequence)
+        self.rtt.record(rtt_ms)
+        return "ack"
+
+    def lost(self, closed_through):
+        """Messages from its first ack up to closed_through that got no ack in time."""
+        while self.open_acks and self.open_acks[0] <= closed_through:
+            heapq.heappop(self.open_acks)
+            self.closed_acks += 1
+        return max(0, closed_through - self.first_sequence + 1 - self.closed_acks)
+
+    def as_dict(self, closed_through):
+        lost = self.lost(closed_through) if self.acks or self.late or self.duplicates else 0
+        expected = self.closed_acks + lost
+        return {"address": self.address, "name": self.name, "acks": self.acks, "lost": lost,
+                "duplicates": self.duplicates, "reordered": self.reordered, "late": self.late,
+                "loss_pct": round(100.0 * lost / expected, 2) if expected else 0.0,
+                "rtt_ms": self.rtt.as_dict(), "report": self.report}
+
+
+def parse_reply(data):
+    """What a reply is: ('plain',), ('ack', flags, session, sequence, sent_ns, held_ms, name),
+    ('report', session, sequence, counts, name) or ('malformed', reason). Pure: no socket."""
+    if data == PLAIN_ACK:
+        return ("plain",)
+    if not data.startswith(MAGIC) or len(data) < HEADER.size:
+        return ("malformed", "not the protocol")
+    _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
+    if version != VERSION:
+        return ("malformed", f"protocol version {version}")
+    if kind == ACK and len(data) >= HEADER.size + ACK_EXTRA.size:
+        held_ms = ACK_EXTRA.unpack_from(data, HEADER.size)[0] / 1000
+        name = data[HEADER.size + ACK_EXTRA.size:][:MAX_NAME].decode("utf-8", "replace")
+        return ("ack", flags, session, sequence, sent_ns, held_ms, name)
+    if kind == REPORT and len(data) >= HEADER.size + REPORT_EXTRA.size:
+        _, *counts = REPORT_EXTRA.unpack_from(data, HEADER.size)
+        fields = ("received", "lost", "duplicates", "reordered", "host_drops")
+        name = data[HEADER.size + REPORT_EXTRA.size:][:MAX_NAME].decode("utf-8", "replace")
+        return ("report", session, sequence, dict(zip(fields, counts)), name)
+    return ("malformed", f"message kind {kind} of {len(data)} bytes")
+
+
+def parse_expectation(text):
+    """--expect: a count, NAME,NAME,... (names or addresses), or @FILE (one per line)."""
+    text = text.strip()
+    if text.isdigit():
+        return count_number(text), []
+    if text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as roster_file:
+                lines = [line.split("#", 1)[0].strip() for line in roster_file]
+        except (OSError, UnicodeDecodeError) as error:
+            raise argparse.ArgumentTypeError(
+                f"cannot read the receiver list {text[1:]!r}: "
+                f"{getattr(error, 'strerror', None) or error}") from None
+        names = [line for line in lines if line]
+    else:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or any(len(name.encode("utf-8")) > MAX_NAME for name in names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a count or a list of receivers (valid: a number, NAME,NAME,... "
+            f"of names or addresses up to {MAX_NAME} bytes, or @FILE)")
+    return len(set(names)), sorted(set(names), key=names.index)
+
+
+class Sender:
+    """Sends the messages and counts every reply that comes back."""
+
+    def __init__(self, sock, args, out):
+        self.sock = sock
+        self.args = args
+        self.out = out
+        self.session = random.getrandbits(64)
+        self.flags = NO_ACK if args.no_ack else 0
+        padding = b"\0" * max(0, (args.size or 0) - HEADER.size - len(args.message))
+        self.body = args.message + padding  # what follows the header, the same every time
+        self.destination = (args.group, args.port)
+        self.timeout_ns = int(args.timeout * 1e9)
+        self.sequence = 0
+        self.last_send_ns = 0
+        self.open = collections.deque()  # (send time, sequence) of messages still open
+        self.closed_through = 0  # every message up to this one has had its time
+        self.peers = {}  # (address, name) -> Peer
+        self.round_acks = []  # (peer, rtt) of the round under way
+        self.ended = False  # the end of run has gone out: plain acks now answer it
+        self.counts = collections.Counter()  # stray, malformed, untracked, end_acks, send_errors
+        self.send_failed = None  # why the latest message could not go out
+        self.started = time.monotonic()
+
+    def send(self, kind=DATA):
+        """Send the next message (or the end of run); False if the buffer is full for now."""
+        now_ns = time.monotonic_ns()
+        sequence = self.sequence + (kind == DATA)
+        header = HEADER.pack(MAGIC, VERSION, kind, self.flags, self.session, sequence, now_ns)
+        try:
+            self.sock.sendto(header + self.body if kind == DATA else header, self.destination)
+        except BlockingIOError:
+            return False
+        except OSError as error:
+            if self.sequence == 0:  # nothing ever went out: a set-up problem, not a fault
+                raise
+            # The network failed under us (a link went down): the message is
+            # lost for every receiver, and we carry on.
+            self.counts["send_errors"] += 1
+            self.send_failed = error.strerror
+        else:
+            self.send_failed = None
+        if kind == DATA:
+            self.sequence = sequence
+            self.last_send_ns = now_ns
+            if not self.args.no_ack:
+                self.open.append((now_ns, sequence))
+                self.close_expired(now_ns)
+        return True
+
+    def close_expired(self, now_ns):
+        """Messages older than the timeout can get no more acks that count."""
+        while self.open and now_ns - self.open[0][0] > self.timeout_ns:
+            self.closed_through = self.open.popleft()[1]
+
+    def close_all(self):
+        self.open.clear()
+        self.closed_through = self.sequence
+
+    def read_some(self):
+        """Read the replies waiting on the socket, at most READS_PER_WAKEUP of them."""
+        for _ in range(READS_PER_WAKEUP):
+            try:
+                data, address = self.sock.recvfrom(MAX_DATAGRAM)
+            except BlockingIOError:
+                return
+            self.on_reply(parse_reply(data), address[0], time.monotonic_ns())
+
+    def peer(self, address, name, sequence):
+        """The Peer for (address, name); None once MAX_PEERS are tracked."""
+        key = (address, name)
+        peer = self.peers.get(key)
+        if peer is None and len(self.peers) < MAX_PEERS:
+            peer = self.peers[key] = Peer(address, name, sequence)
+        if peer is None:
+            self.counts["untracked"] += 1
+        return peer
+
+    def on_reply(self, reply, address, now_ns):
+        kind = reply[0]
+        if kind == "plain":  # a textbook receiver: counted for the latest message
+            if self.ended or self.sequence == 0:  # its answer to our end of run, or stray
+                self.counts["end_acks" if self.ended else "stray"] += 1
+                return
+            reply = ("ack", 0, self.session, self.sequence, self.last_send_ns, 0.0, "")
+        elif kind == "malformed":
+            self.counts["malformed"] += 1
+            return
+        session, sequence = reply[2 if reply[0] == "ack" else 1:][:2]
+        if session != self.session:  # meant for another sender: check this first
+            self.counts["stray"] += 1
+            return
+        if not 0 < sequence <= self.sequence:
+            self.counts["malformed"] += 1
+            return
+        if reply[0] == "report":
+            _, _, sequence, counts, name = reply
+            peer = self.peer(address, name, sequence)
+            if peer is not None:
+                peer.report = {**counts, "last_seq": sequence}
+            return
+        _, flags, _, sequence, sent_ns, held_ms, name = reply
+        peer = self.peer(address, name, sequence)
+        if peer is None:
+            return
+        elapsed_ns = now_ns - sent_ns
+        rtt_ms = max(0.0, elapsed_ns / 1e6 - held_ms)
+        verdict = peer.take(sequence, rtt_ms, elapsed_ns <= self.timeout_ns,
+                            bool(flags & REORDERED))
+        if verdict == "ack" and sequence == self.sequence:
+            self.round_acks.append((peer, rtt_ms))
+
+    def wait(self, selector, stop, until, stoppable=True, done=lambda: False):
+        """Process replies until the monotonic time until, a stop request, or done()."""
+        while not (stoppable and stop.requested) and not done():
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return
+            for key, _ in selector.select(remaining):
+                if key.fileobj is self.sock:
+                    self.read_some()
+                else:
+                    key.fileobj.recv(64)  # the signal's wake-up byte
+
+    def end_run(self, selector, stop):
+        """Tell the receivers the run is over, and wait a while for their reports."""
+        if self.sequence == 0:
+            return
+        self.ended = True
+        for _ in range(END_REPEATS):
+            self.send(END)
+            self.wait(selector, stop, time.monotonic() + END_GAP, stoppable=False)
+        ackers = [peer for peer in self.peers.values() if peer.acks or peer.late]
+
+        def all_reported():  # with acks we know whom to wait for; without, wait it out
+            return bool(ackers) and all(peer.report for peer in ackers)
+
+        patience = REPORT_WAIT if stop.requested else max(REPORT_WAIT, self.args.timeout)
+        self.wait(selector, stop, time.monotonic() + patience, stoppable=False,
+                  done=all_reported)
+
+
+def listed_but_unheard(names, peers):
+    """The --expect names and addresses that none of these receivers matches."""
+    return [entry for entry in names
+            if not any(entry in (peer.name, peer.address) for peer in peers)]
+
+
+def print_round(sender):
+    """Print who answered this round; return whether the receivers expected did."""
+    expect, names = sender.args.expect
+    heard = {peer for peer, _ in sender.round_acks}
+    missing = [peer for peer in sender.peers.values() if peer not in heard]
+    never = listed_but_unheard(names, sender.peers.values())
+    enough = len(heard) >= expect and not listed_but_unheard(names, heard)
+    answers = ", ".join(f"{peer.label()} {rtt:.3f} ms" for peer, rtt in sender.round_acks)
+    text = f"seq {sender.sequence}: {len(heard)} receiver{'s' * (len(heard) != 1)}"
+    if sender.send_failed:
+        text += f" (not sent: {sender.send_failed})"
+    text += f": {answers}" if answers else ""
+    if not enough:
+        text += f" (expected {expect})"
+    if missing or never:
+        text += "; missing: " + ", ".join(
+            [peer.label() for peer in missing]
+            + [f"{printable(entry)} (never answered)" for entry in never])
+    sender.out.event("round", text, seq=sender.sequence, expected=expect, ok=enough,
+                     send_error=sender.send_failed,
+                     acks=[{"address": peer.address, "name": peer.name,
+                            "rtt_ms": round(rtt, 3)} for peer, rtt in sender.round_acks],
+                     missing=[{"address": peer.address, "name": peer.name} for peer in missing]
+                     + [{"listed": entry} for entry in never])
+    sender.round_acks = []
+    return enough
+
+
+def print_report(sender, since, sent_then):
+    """Throughput mode: the rate since the last report, and each receiver's loss so far."""
+    now = time.monotonic()
+    rate = (sender.sequence - sent_then) / (now - since) if now > since else 0.0
+    peers = [peer.as_dict(sender.closed_through) for peer in sender.peers.values()]
+    text = f"{now - sender.started:7.1f} s: {sender.sequence} sent ({rate:.1f}/s)"
+    for entry in peers:
+        text += f"; {entry['address']} ({printable(entry['name'])}) {entry['acks']} acks, " \
+                f"{entry['lost']} lost"
+    sender.out.event("report", text, seconds=round(now - sender.started, 3),
+                     sent=sender.sequence, rate_pps=round(rate, 1),
+                     receivers=[{k: e[k] for k in ("address", "name", "acks", "lost")}
+                                for e in peers])
+
+
+def report_loss(report):
+    """A receiver's own loss percentage from its report."""
+    expected = report["received"] + report["lost"]
+    return round(100.0 * report["lost"] / expected, 2) if expected else 0.0
+
+
+def judge(sender, short_rounds):
+    """The verdict: a list of reasons to fail, empty when the run passed."""
+    args = sender.args
+    expect, names = args.expect
+    peers = list(sender.peers.values())
+    reasons = []
+    if args.rate is None:
+        if short_rounds:
+            reasons.append(f"{short_rounds} of {sender.sequence} rounds heard from fewer "
+                           f"than {expect} receivers")
+    else:
+        answered = [peer for peer in peers if (peer.report if args.no_ack else peer.acks)]
+        if len(answered) < expect:
+            what = "sent a report" if args.no_ack else "answered"
+            reasons.append(f"{len(answered)} of {expect} expected receivers {what}")
+    reasons += [f"{printable(entry)} never answered"
+                for entry in listed_but_unheard(names, peers)]
+    if args.max_loss is not None:
+        for peer in peers:
+            if args.no_ack and peer.report is None:
+                reasons.append(f"{peer.label()}: no report came, so its loss is unknown")
+                continue
+            loss = (report_loss(peer.report) if args.no_ack
+                    else peer.as_dict(sender.closed_through)["loss_pct"])
+            if loss > args.max_loss:
+                reasons.append(f"{peer.label()} lost {loss}% (above {args.max_loss:g}%)")
+    return reasons
+
+
+def receiver_lines(peer, entry):
+    """The summary's lines for one receiver: the acks, then its own report."""
+    line = (f"{peer.label()}: {entry['acks']} acks, {entry['lost']} lost "
+            f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
+            f"{entry['reordered']} reordered, {entry['late']} late")
+    rtt = entry["rtt_ms"]
+    if rtt:
+        line += (f"; rtt min/avg/max/mdev = {rtt['min']}/{rtt['avg']}/{rtt['max']}/"
+                 f"{rtt['mdev']} ms, p50 {rtt['p50']} ms, p99 {rtt['p99']} ms")
+    report = entry["report"]
+    if report is None:
+        return [line, "  its report: none came (a textbook receiver, or lost on the way)"]
+    return [line, f"  its report: {report['received']} received, {report['lost']} lost "
+                  f"({report_loss(report)}%), {report['duplicates']} duplicates, "
+                  f"{report['reordered']} reordered, {report['host_drops']} dropped by its "
+                  f"host, up to seq {report['last_seq']}"]
+
+
+def print_summary(sender, short_rounds):
+    """The totals, every receiver's figures and report, and the verdict; return the verdict."""
+    args = sender.args
+    elapsed = time.monotonic() - sender.started
+    counts = sender.counts
+    receivers = [peer.as_dict(sender.closed_through) for peer in sender.peers.values()]
+    lines = [f"--- {args.group}:{args.port} multicast statistics ---",
+             f"{sender.sequence} sent in {elapsed:.1f} s "
+             f"({sender.sequence / elapsed if elapsed else 0:.1f}/s), "
+             f"{len(receivers)} receiver{'s' * (len(receivers) != 1)}, {counts['stray']} stray, "
+             f"{counts['malformed']} malformed, {counts['send_errors']} send errors"]
+    for peer, entry in zip(sender.peers.values(), receivers):
+        lines += receiver_lines(peer, entry)
+    for entry in listed_but_unheard(args.expect[1], sender.peers.values()):
+        lines.append(f"{printable(entry)}: 0 acks, {sender.sequence} lost (100.0%), "
+                     f"never answered")
+        receivers.append({"address": None, "name": None, "listed": entry, "acks": 0,
+                          "lost": sender.sequence, "loss_pct": 100.0, "report": None})
+    if not sender.peers and sender.sequence:
+        lines.append("no receiver answered: check that one runs on this group and port, "
+                     "that it joined on the interface we send from, and that its answers "
+                     "can come back (a firewall on the way back?)")
+    if counts["untracked"]:
+        lines.append(f"{counts['untracked']} replies from receivers beyond the first "
+                     f"{MAX_PEERS} were not counted")
+    reasons = judge(sender, short_rounds)
+    lines.append("verdict: " + ("pass" if not reasons else "FAIL: " + "; ".join(reasons)))
+    sender.out.event("summary", "\n".join(lines), sent=sender.sequence,
+                     seconds=round(elapsed, 3), receivers=receivers, stray=counts["stray"],
+                     malformed=counts["malformed"], send_errors=counts["send_errors"],
+                     untracked=counts["untracked"], end_acks=counts["end_acks"],
+                     short_rounds=short_rounds,
+                     verdict={"ok": not reasons, "reasons": reasons,
+                              "max_loss": args.max_loss})
+    return reasons
+
+
+def make_sender_socket(ttl, interface):
+    """A non-blocking UDP socket set up to send multicast and read the acks."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # IP_MULTICAST_TTL: how many routers the datagrams may cross; one
+    # unsigned byte ('B', 0 to 255). 1 keeps them on the local network.
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, struct.pack("B", ttl))
+    if interface:
+        # IP_MULTICAST_IF: send out of this interface instead of the one the
+        # routing table picks for 224.0.0.0/4.
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
+    # SO_RCVBUF: room for many acks arriving together (capped by net.core.rmem_max).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    sock.setblocking(False)
+    return sock
+
+
+def run_rounds(sender, selector, stop):
+    """Round mode: send, wait --timeout for acks, report; return the short rounds."""
+    args = sender.args
+    short_rounds = 0
+    while not stop.requested and (args.count == 0 or sender.sequence < args.count):
+        if sender.sequence:
+            sender.wait(selector, stop, time.monotonic() + args.interval)
+            if stop.requested:
+                break
+        while not sender.send():  # the buffer is full: wait until it drains
+            selector.select(0.001)
+        deadline = time.monotonic() + args.timeout
+        sender.wait(selector, stop, deadline)
+        if stop.requested:  # finish the round under way, if it ends within a second
+            sender.wait(selector, stop, min(deadline, time.monotonic() + 1.0), stoppable=False)
+        sender.read_some()
+        sender.close_all()
+        if not print_round(sender):
+            short_rounds += 1
+    return short_rounds
+
+
+def run_rate(sender, selector, stop):
+    """Throughput mode: send at --rate without waiting for rounds."""
+    args = sender.args
+    gap = 1.0 / args.rate if args.rate else 0.0
+    next_send = time.monotonic()
+    next_report = next_send + args.report_interval if args.report_interval else None
+    last_report = (next_send, 0)
+    while not stop.requested and (args.count == 0 or sender.sequence < args.count):
+        now = time.monotonic()
+        if now >= next_send:
+            if sender.send():
+                next_send = max(next_send + gap, now - 0.1)  # no burst to catch up
+            else:
+                selector.select(0.001)  # the socket's buffer is full
+            if sender.sequence % 64 == 0 or gap:
+                sender.read_some()
+        else:
+            sender.wait(selector, stop, next_send)
+        if next_report is not None and now >= next_report:
+            sender.close_expired(time.monotonic_ns())
+            print_report(sender, *last_report)
+            last_report = (now, sender.sequence)
+            next_report = max(next_report + args.report_interval, now)
+    if not args.no_ack:  # the last messages' acks may still come: wait out their time
+        patience = min(args.timeout, 1.0) if stop.requested else args.timeout
+        sender.wait(selector, stop, time.monotonic() + patience, stoppable=False)
+        sender.read_some()
+    sender.close_all()
+    return 0
+
+
+# ---- shared block: arguments (identical in both socket scripts) ----
+MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -84,34 +624,123 @@ def port_number(text):
     return int(text)
 
 
+def count_number(text):
+    """A whole number, 0 to 2**63 - 1."""
+    if not text.strip().isdigit() or int(text) >= 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (valid: 0 to {2**63 - 1})")
+    return int(text)
+
+
+def bounded_number(text, what, upper):
+    """A finite number from 0 to upper; what names it in the error."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= upper:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what} (valid: 0 to {upper:g})")
+    return value
+
+
+def seconds(text):
+    """A number of seconds, 0 to MAX_SECONDS."""
+    return bounded_number(text, "a number of seconds", MAX_SECONDS)
+
+
+def interface_names():
+    """The names of this host's network interfaces."""
+    try:
+        return [name for _, name in socket.if_nameindex()]
+    except (OSError, AttributeError):
+        return []
+
+
+def interface_address(name):
+    """The IPv4 address of the interface called name, or None (where it is unknown)."""
+    try:
+        import fcntl  # not on Windows
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            # SIOCGIFADDR (Linux's 0x8915): the interface's IPv4 address.
+            answer = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
+    except (ImportError, OSError):
+        return None
+    return socket.inet_ntoa(answer[20:24])
+
+
+def local_interface(text):
+    """One of this host's interfaces, by name (eth0) or IPv4 address; its address."""
+    names = interface_names()
+    if text in names:
+        address = interface_address(text)
+        if address is None:
+            raise argparse.ArgumentTypeError(f"interface {text} has no IPv4 address")
+        return address
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an interface of this host (interfaces: "
+            f"{', '.join(names) or 'none found'}; or give an IPv4 address)") from None
+    if address.is_multicast or address.is_unspecified:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an interface address")
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind((text, 0))  # only succeeds for an address this host has
+    except OSError:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not an address of this host (see 'ip -4 addr')") from None
+    finally:
+        probe.close()
+    return text
+
+
+def describe_interface(group, port, interface):
+    """Which interface and source address traffic for the group uses, in words."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            if interface:
+                probe.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                                 socket.inet_aton(interface))
+            probe.connect((group, port))  # sends nothing: only asks the routing table
+            source = probe.getsockname()[0]
+        except OSError:
+            return interface or "no interface (no route for multicast)", interface
+    names = [name for name in interface_names() if interface_address(name) == source]
+    return (f"{names[0]} ({source})" if names else source), source
+# ---- end of shared block ----
+
+
+# ---- shared block: signals (identical in both socket scripts) ----
+class StopRequest:
+    """SIGTERM and SIGINT set a flag and wake the event loop through a socket."""
+
+    def __init__(self, selector):
+        self.requested = False
+        self.wakeup, self.writer = socket.socketpair()
+        for end in (self.wakeup, self.writer):
+            end.setblocking(False)
+        signal.set_wakeup_fd(self.writer.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self.request)
+        selector.register(self.wakeup, selectors.EVENT_READ)
+
+    def request(self, signum, frame):
+        self.requested = True
+
+
+def quiet_on_closed_pipe():
+    """When our output pipe closes (`| head`), exit quietly, as json.tool does."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+    return 1
+# ---- end of shared block ----
+
+
 def ttl_number(text):
     """A time-to-live, 0 to 255."""
     if not text.strip().isdigit() or not 0 <= int(text) <= 255:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TTL (valid: 0 to 255)")
     return int(text)
-
-
-def count_number(text):
-    """A whole number, 0 or more."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count (valid: 0 or more)")
-    return int(text)
-
-
-def non_negative(text, what):
-    """A finite number, 0 or more; what names it in the error."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-    return value
-
-
-def seconds(text):
-    """A number of seconds, 0 or more."""
-    return non_negative(text, "a number of seconds (valid: 0 or more)")
 
 
 def timeout_seconds(text):
@@ -141,27 +770,22 @@ def datagram_size(text):
 
 
 def packet_rate(text):
-    """Messages per second, 0 for as fast as possible."""
-    return non_negative(text, "a rate (valid: messages per second, 0 for as fast as possible)")
-
-
-def local_interface(text):
-    """The IPv4 address of one of this host's interfaces."""
-    try:
-        address = ipaddress.IPv4Address(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address") from None
-    if address.is_multicast or address.is_unspecified:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an interface address")
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((text, 0))  # only succeeds for an address this host has
-    except OSError:
+    """Messages per second: 0 for as fast as possible, else 1e-6 to 1e9."""
+    value = bounded_number(text, "a rate in messages per second, 0 for as fast as possible",
+                           1e9)
+    if 0 < value < 1e-6:
         raise argparse.ArgumentTypeError(
-            f"{text} is not an address of this host (see 'ip -4 addr')") from None
-    finally:
-        probe.close()
-    return text
+            f"{text!r} is too slow a rate (valid: 0, or 0.000001 to 1e+09 per second)")
+    return value
+
+
+def loss_percent(text):
+    """A loss percentage, 0 to 100."""
+    return bounded_number(text, "a loss percentage", 100)
+
+
+def expectation(text):
+    return parse_expectation(text)
 
 
 def build_parser(environ=os.environ):
@@ -170,16 +794,16 @@ def build_parser(environ=os.environ):
         epilog="Environment: MULTICAST_GROUP, MULTICAST_PORT, MULTICAST_INTERFACE, "
                "MULTICAST_TTL, MULTICAST_MESSAGE, MULTICAST_COUNT, MULTICAST_INTERVAL, "
                "MULTICAST_TIMEOUT, MULTICAST_EXPECT, MULTICAST_RATE, MULTICAST_SIZE, "
-               "MULTICAST_REPORT_INTERVAL.")
+               "MULTICAST_REPORT_INTERVAL, MULTICAST_MAX_LOSS.")
     parser.add_argument("-g", "--group", metavar="ADDRESS", type=multicast_group,
                         default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
                         help="multicast group to send to (default: %(default)s)")
     parser.add_argument("-p", "--port", metavar="PORT", type=port_number,
                         default=environ.get("MULTICAST_PORT", str(DEFAULT_PORT)),
                         help="UDP port of the receivers (default: %(default)s)")
-    parser.add_argument("-i", "--interface", metavar="ADDRESS", type=local_interface,
+    parser.add_argument("-i", "--interface", metavar="NAME|ADDRESS", type=local_interface,
                         default=environ.get("MULTICAST_INTERFACE") or None,
-                        help="IPv4 address of the interface to send on "
+                        help="interface to send on, by name or IPv4 address "
                              "(default: the system's choice)")
     parser.add_argument("-t", "--ttl", metavar="HOPS", type=ttl_number,
                         default=environ.get("MULTICAST_TTL", "1"),
@@ -198,17 +822,23 @@ def build_parser(environ=os.environ):
                         default=environ.get("MULTICAST_TIMEOUT", "0.2"),
                         help="how long after its send an ack still counts "
                              "(default: %(default)s)")
-    parser.add_argument("-e", "--expect", metavar="N", type=count_number,
+    parser.add_argument("-e", "--expect", metavar="N|NAMES|@FILE", type=expectation,
                         default=environ.get("MULTICAST_EXPECT", "1"),
-                        help="receivers every round must hear from, else exit "
-                             "status 1 (default: %(default)s)")
+                        help="receivers that must answer, else exit status 1: a count, "
+                             "a comma-separated list of names or addresses, or @FILE "
+                             "with one per line (default: %(default)s)")
+    parser.add_argument("--max-loss", metavar="PERCENT", type=loss_percent,
+                        default=environ.get("MULTICAST_MAX_LOSS") or None,
+                        help="exit status 1 when a receiver lost more than this, or its "
+                             "loss is unknown (default: no limit)")
     parser.add_argument("-r", "--rate", metavar="PPS", type=packet_rate,
                         default=environ.get("MULTICAST_RATE"),
                         help="throughput mode: send this many messages per second "
                              "without waiting for rounds, 0 for as fast as possible "
                              "(default: round mode)")
     parser.add_argument("--no-ack", action="store_true",
-                        help="ask the receivers not to answer (throughput mode)")
+                        help="ask the receivers not to answer each message; they report "
+                             "at the end (throughput mode)")
     parser.add_argument("-s", "--size", metavar="BYTES", type=datagram_size,
                         default=environ.get("MULTICAST_SIZE"),
                         help="pad every datagram with zero bytes to this size "
@@ -222,369 +852,14 @@ def build_parser(environ=os.environ):
     return parser
 
 
-class Peer:
-    """One receiver as seen from here: its acks and their round-trip times."""
-
-    def __init__(self, address, name, first_sequence):
-        self.address = address
-        self.name = name
-        self.first_sequence = first_sequence
-        self.acks = 0
-        self.duplicates = 0
-        self.reordered = 0
-        self.late = 0
-        self.highest = 0
-        self.acked = set()  # recent sequence numbers acked, for duplicates
-        self.rtt_count = 0
-        self.rtt_sum = 0.0
-        self.rtt_squares = 0.0
-        self.rtt_min = math.inf
-        self.rtt_max = 0.0
-        self.rtt_sample = []
-
-    def label(self):
-        return f"{self.address} ({self.name})" if self.name else self.address
-
-    def take(self, sequence, rtt_ms, in_time, reordered):
-        """Count one ack; return 'ack', 'late' or 'duplicate'.
-
-        Reordering is the receiver's to see (acks are spread out on purpose,
-        so their order here means nothing): it flags the ack."""
-        if sequence < self.highest - SEQUENCE_WINDOW:  # too old to tell: surely late
-            self.late += 1
-            return "late"
-        if sequence in self.acked:
-            self.duplicates += 1
-            return "duplicate"
-        self.acked.add(sequence)
-        if not in_time:
-            self.late += 1
-            return "late"
-        self.acks += 1
-        self.reordered += reordered
-        self.record_rtt(rtt_ms)
-        self.highest = max(self.highest, sequence)
-        if len(self.acked) > 2 * SEQUENCE_WINDOW:
-            self.acked = {s for s in self.acked if s >= self.highest - SEQUENCE_WINDOW}
-        return "ack"
-
-    def record_rtt(self, rtt_ms):
-        self.rtt_count += 1
-        self.rtt_sum += rtt_ms
-        self.rtt_squares += rtt_ms * rtt_ms
-        self.rtt_min = min(self.rtt_min, rtt_ms)
-        self.rtt_max = max(self.rtt_max, rtt_ms)
-        if len(self.rtt_sample) < RTT_SAMPLES:
-            self.rtt_sample.append(rtt_ms)
-        else:  # keep a uniform random sample of all RTTs (reservoir sampling)
-            slot = random.randrange(self.rtt_count)
-            if slot < RTT_SAMPLES:
-                self.rtt_sample[slot] = rtt_ms
-
-    def lost(self, closed_through):
-        """Messages from its first ack up to closed_through that got no ack in time."""
-        return max(0, closed_through - self.first_sequence + 1 - self.acks)
-
-    def rtt(self):
-        if not self.rtt_count:
-            return None
-        mean = self.rtt_sum / self.rtt_count
-        ordered = sorted(self.rtt_sample)
-
-        def percentile(p):
-            return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-        return {"min": round(self.rtt_min, 3), "avg": round(mean, 3),
-                "max": round(self.rtt_max, 3),
-                "mdev": round(math.sqrt(max(0.0, self.rtt_squares / self.rtt_count
-                                            - mean * mean)), 3),
-                "p50": round(percentile(50), 3), "p99": round(percentile(99), 3)}
-
-    def as_dict(self, closed_through):
-        lost = self.lost(closed_through)
-        expected = self.acks + lost
-        return {"address": self.address, "name": self.name, "acks": self.acks, "lost": lost,
-                "duplicates": self.duplicates, "reordered": self.reordered, "late": self.late,
-                "loss_pct": round(100.0 * lost / expected, 2) if expected else 0.0,
-                "rtt_ms": self.rtt()}
-
-
-class Output:
-    """Prints each event as a line of text, or as a JSON object with --json."""
-
-    def __init__(self, as_json):
-        self.as_json = as_json
-
-    def event(self, kind, line, **fields):
-        if self.as_json:
-            print(json.dumps({"type": kind, **fields}))
-        else:
-            print(line)
-
-
-class Sender:
-    """Sends the messages and counts every reply that comes back."""
-
-    def __init__(self, sock, args, out):
-        self.sock = sock
-        self.args = args
-        self.out = out
-        self.session = random.getrandbits(64)
-        self.flags = NO_ACK if args.no_ack else 0
-        padding = b"\0" * max(0, (args.size or 0) - HEADER.size - len(args.message))
-        self.body = args.message + padding  # what follows the header, the same every time
-        self.destination = (args.group, args.port)
-        self.timeout_ns = int(args.timeout * 1e9)
-        self.sequence = 0
-        self.last_send_ns = 0
-        self.open = collections.deque()  # (send time, sequence) of messages still open
-        self.closed_through = 0  # every message up to this one has had its time
-        self.peers = {}  # (address, name) -> Peer
-        self.round_acks = []  # (peer, rtt) of the round under way
-        self.stray = 0
-        self.malformed = 0
-        self.send_errors = 0
-        self.send_failed = None  # why the latest message could not go out
-        self.started = time.monotonic()
-
-    def send(self):
-        """Send the next message; False if the socket's buffer is full for now."""
-        now_ns = time.monotonic_ns()
-        header = HEADER.pack(MAGIC, VERSION, DATA, self.flags, self.session,
-                             self.sequence + 1, now_ns)
-        try:
-            self.sock.sendto(header + self.body, self.destination)
-        except BlockingIOError:
-            return False
-        except OSError as error:
-            if self.sequence == 0:  # nothing ever went out: a set-up problem, not a fault
-                raise
-            # The network failed under us (a link went down): the message is
-            # lost for every receiver, and we carry on.
-            self.send_errors += 1
-            self.send_failed = error.strerror
-        else:
-            self.send_failed = None
-        self.sequence += 1
-        self.last_send_ns = now_ns
-        if not self.args.no_ack:
-            self.open.append((now_ns, self.sequence))
-            self.close_expired(now_ns)
-        return True
-
-    def close_expired(self, now_ns):
-        """Messages older than the timeout can get no more acks that count."""
-        while self.open and now_ns - self.open[0][0] > self.timeout_ns:
-            self.closed_through = self.open.popleft()[1]
-
-    def close_all(self):
-        self.open.clear()
-        self.closed_through = self.sequence
-
-    def drain(self):
-        """Read every reply waiting on the socket."""
-        while True:
-            try:
-                data, address = self.sock.recvfrom(MAX_DATAGRAM)
-            except BlockingIOError:
-                return
-            self.on_reply(data, address[0], time.monotonic_ns())
-
-    def on_reply(self, data, address, now_ns):
-        if data == PLAIN_ACK:  # a textbook receiver: counted for the latest message
-            sequence, sent_ns, held_ms, name = self.sequence, self.last_send_ns, 0.0, ""
-            flags = 0
-        elif data.startswith(MAGIC) and len(data) >= HEADER.size + ACK_EXTRA.size:
-            _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
-            if version != VERSION or kind != ACK or not 0 < sequence <= self.sequence:
-                self.malformed += 1
-                return
-            if session != self.session:  # an ack meant for another sender
-                self.stray += 1
-                return
-            held_ms = ACK_EXTRA.unpack_from(data, HEADER.size)[0] / 1000
-            name = data[HEADER.size + ACK_EXTRA.size:].decode("utf-8", "replace")
-        else:
-            self.malformed += 1
-            return
-        if sequence == 0:
-            self.stray += 1  # a plain ack before anything was sent
-            return
-        key = (address, name)
-        peer = self.peers.get(key)
-        if peer is None:
-            peer = self.peers[key] = Peer(address, name, sequence)
-        elapsed_ns = now_ns - sent_ns
-        rtt_ms = max(0.0, elapsed_ns / 1e6 - held_ms)
-        verdict = peer.take(sequence, rtt_ms, elapsed_ns <= self.timeout_ns,
-                            bool(flags & REORDERED))
-        if verdict == "ack" and sequence == self.sequence:
-            self.round_acks.append((peer, rtt_ms))
-
-    def wait(self, selector, stop, until, stoppable=True):
-        """Process replies until the monotonic time until (or a stop request)."""
-        while not (stoppable and stop.requested):
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                return
-            for key, _ in selector.select(remaining):
-                if key.fileobj is self.sock:
-                    self.drain()
-                else:
-                    key.fileobj.recv(64)  # the signal's wake-up byte
-
-    def finish_round(self):
-        """Print who answered this round; return whether enough receivers did."""
-        heard = {peer for peer, _ in self.round_acks}
-        missing = [peer for peer in self.peers.values() if peer not in heard]
-        enough = len(heard) >= self.args.expect
-        answers = ", ".join(f"{peer.label()} {rtt:.3f} ms" for peer, rtt in self.round_acks)
-        text = f"seq {self.sequence}: {len(heard)} receiver{'s' * (len(heard) != 1)}"
-        if self.send_failed:
-            text += f" (not sent: {self.send_failed})"
-        text += f": {answers}" if answers else ""
-        if not enough:
-            text += f" (expected {self.args.expect})"
-        if missing:
-            text += "; missing: " + ", ".join(peer.label() for peer in missing)
-        self.out.event("round", text, seq=self.sequence, expected=self.args.expect,
-                       ok=enough, send_error=self.send_failed,
-                       acks=[{"address": peer.address, "name": peer.name,
-                              "rtt_ms": round(rtt, 3)} for peer, rtt in self.round_acks],
-                       missing=[{"address": peer.address, "name": peer.name}
-                                for peer in missing])
-        self.round_acks = []
-        return enough
-
-    def report(self, since, sent_then):
-        now = time.monotonic()
-        rate = (self.sequence - sent_then) / (now - since) if now > since else 0.0
-        peers = [peer.as_dict(self.closed_through) for peer in self.peers.values()]
-        text = f"{now - self.started:7.1f} s: {self.sequence} sent ({rate:.1f}/s)"
-        for entry in peers:
-            text += f"; {entry['address']} ({entry['name']}) {entry['acks']} acks, " \
-                    f"{entry['lost']} lost"
-        self.out.event("report", text, seconds=round(now - self.started, 3),
-                       sent=self.sequence, rate_pps=round(rate, 1),
-                       receivers=[{k: e[k] for k in ("address", "name", "acks", "lost")}
-                                  for e in peers])
-
-    def summary(self, short_rounds):
-        elapsed = time.monotonic() - self.started
-        receivers = [peer.as_dict(self.closed_through) for peer in self.peers.values()]
-        lines = [f"--- {self.args.group}:{self.args.port} multicast statistics ---",
-                 f"{self.sequence} sent in {elapsed:.1f} s "
-                 f"({self.sequence / elapsed if elapsed else 0:.1f}/s), "
-                 f"{len(receivers)} receiver{'s' * (len(receivers) != 1)}, {self.stray} stray, "
-                 f"{self.malformed} malformed, {self.send_errors} send errors"]
-        for peer, entry in zip(self.peers.values(), receivers):
-            line = (f"{peer.label()}: {entry['acks']} acks, {entry['lost']} lost "
-                    f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
-                    f"{entry['reordered']} reordered, {entry['late']} late")
-            rtt = entry["rtt_ms"]
-            if rtt:
-                line += (f"; rtt min/avg/max/mdev = {rtt['min']}/{rtt['avg']}/{rtt['max']}/"
-                         f"{rtt['mdev']} ms, p50 {rtt['p50']} ms, p99 {rtt['p99']} ms")
-            lines.append(line)
-        self.out.event("summary", "\n".join(lines), sent=self.sequence,
-                       seconds=round(elapsed, 3), receivers=receivers, stray=self.stray,
-                       malformed=self.malformed, send_errors=self.send_errors,
-                       short_rounds=short_rounds)
-
-
-def make_sender_socket(ttl, interface):
-    """A non-blocking UDP socket set up to send multicast and read the acks."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    # IP_MULTICAST_TTL: how many routers the datagrams may cross; one
-    # unsigned byte ('B', 0 to 255). 1 keeps them on the local network.
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, struct.pack("B", ttl))
-    if interface:
-        # IP_MULTICAST_IF: send out of this interface instead of the one the
-        # routing table picks for 224.0.0.0/4.
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
-    # SO_RCVBUF: room for many acks arriving together (capped by net.core.rmem_max).
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    sock.setblocking(False)
-    return sock
-
-
 def explain(error):
     """One line that says what a socket error means and what to do about it."""
     if error.errno in (errno.ENETUNREACH, errno.ENODEV, errno.EADDRNOTAVAIL):
         return ("no route for multicast: add a route for 224.0.0.0/4 or a default "
-                "route, or pass --interface ADDRESS")
+                "route, or pass --interface NAME")
     if error.errno in (errno.EACCES, errno.EPERM):
         return f"not allowed: {error.strerror} (a firewall?)"
     return error.strerror or str(error)
-
-
-class StopRequest:
-    """SIGTERM and SIGINT set a flag and wake the event loop through a socket."""
-
-    def __init__(self, selector):
-        self.requested = False
-        self.wakeup, self.writer = socket.socketpair()
-        for end in (self.wakeup, self.writer):
-            end.setblocking(False)
-        signal.set_wakeup_fd(self.writer.fileno(), warn_on_full_buffer=False)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self.request)
-        selector.register(self.wakeup, selectors.EVENT_READ)
-
-    def request(self, signum, frame):
-        self.requested = True
-
-
-def run_rounds(sender, selector, stop):
-    """Round mode: send, wait --timeout for acks, report; return the short rounds."""
-    args = sender.args
-    short_rounds = 0
-    while not stop.requested and (args.count == 0 or sender.sequence < args.count):
-        if sender.sequence:
-            sender.wait(selector, stop, time.monotonic() + args.interval)
-            if stop.requested:
-                break
-        while not sender.send():  # the buffer is full: wait until it drains
-            selector.select(0.001)
-        deadline = time.monotonic() + args.timeout
-        sender.wait(selector, stop, deadline)
-        if stop.requested:  # finish the round under way, if it ends within a second
-            sender.wait(selector, stop, min(deadline, time.monotonic() + 1.0), stoppable=False)
-        sender.drain()
-        sender.close_all()
-        if not sender.finish_round():
-            short_rounds += 1
-    return short_rounds
-
-
-def run_rate(sender, selector, stop):
-    """Throughput mode: send at --rate without waiting for rounds."""
-    args = sender.args
-    gap = 1.0 / args.rate if args.rate else 0.0
-    next_send = time.monotonic()
-    next_report = next_send + args.report_interval if args.report_interval else None
-    last_report = (next_send, 0)
-    while not stop.requested and (args.count == 0 or sender.sequence < args.count):
-        now = time.monotonic()
-        if now >= next_send:
-            if sender.send():
-                next_send = max(next_send + gap, now - 0.1)  # no burst to catch up
-            else:
-                selector.select(0.001)  # the socket's buffer is full
-            if sender.sequence % 64 == 0 or gap:
-                sender.drain()
-        else:
-            sender.wait(selector, stop, next_send)
-        if next_report is not None and now >= next_report:
-            sender.close_expired(time.monotonic_ns())
-            sender.report(*last_report)
-            last_report = (now, sender.sequence)
-            next_report += args.report_interval
-    if not args.no_ack:  # the last messages' acks may still come, even when stopping
-        sender.wait(selector, stop, time.monotonic() + min(args.timeout, 1.0), stoppable=False)
-        sender.drain()
-    sender.close_all()
-    return 0
 
 
 def main(argv=None):
@@ -596,36 +871,37 @@ def main(argv=None):
     if args.no_ack and args.rate is None:
         parser.error("--no-ack goes with --rate (round mode waits for acks)")
     sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
+    program = os.path.basename(sys.argv[0])
     out = Output(args.json)
     selector = selectors.DefaultSelector()
     stop = StopRequest(selector)
-    status = 0
     try:
-        sock = make_sender_socket(args.ttl, args.interface)
-        selector.register(sock, selectors.EVENT_READ)
-        sender = Sender(sock, args, out)
-        out.event("start", f"sending to {args.group}:{args.port}, session "
-                  f"{sender.session:016x}, ttl {args.ttl}", group=args.group, port=args.port,
-                  session=f"{sender.session:016x}", ttl=args.ttl)
-        if args.rate is None:
-            short_rounds = run_rounds(sender, selector, stop)
-        else:
-            run_rate(sender, selector, stop)
-            answered = sum(1 for peer in sender.peers.values() if peer.acks)
-            short_rounds = int(not args.no_ack and answered < args.expect)
-    except OSError as error:
-        print(f"{os.path.basename(sys.argv[0])}: error: {explain(error)}", file=sys.stderr)
-        return 1
-    sock.close()
-    sender.summary(short_rounds)
-    if short_rounds:
-        status = 1
-        print(f"{os.path.basename(sys.argv[0])}: {short_rounds} of {sender.sequence} rounds "
-              f"heard from fewer than {args.expect} receivers"
-              if args.rate is None else
-              f"{os.path.basename(sys.argv[0])}: fewer than {args.expect} receivers answered",
-              file=sys.stderr)
-    return status
+        try:
+            sock = make_sender_socket(args.ttl, args.interface)
+            selector.register(sock, selectors.EVENT_READ)
+            sender = Sender(sock, args, out)
+            where, source = describe_interface(args.group, args.port, args.interface)
+            out.event("start", f"sending to {args.group}:{args.port} from {where}, ttl "
+                      f"{args.ttl}, session {sender.session:016x}", group=args.group,
+                      port=args.port, session=f"{sender.session:016x}", ttl=args.ttl,
+                      interface=where, source=source)
+            if args.rate is None:
+                short_rounds = run_rounds(sender, selector, stop)
+            else:
+                short_rounds = run_rate(sender, selector, stop)
+            sender.end_run(selector, stop)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            print(f"{program}: error: {explain(error)}", file=sys.stderr)
+            return 1
+        sock.close()
+        reasons = print_summary(sender, short_rounds)
+        if reasons:
+            print(f"{program}: " + "; ".join(reasons), file=sys.stderr)
+        return 1 if reasons else 0
+    except BrokenPipeError:
+        return quiet_on_closed_pipe()
 
 
 if __name__ == "__main__":
