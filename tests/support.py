@@ -137,3 +137,18 @@ class ProcessTestCase(unittest.TestCase):
         """Kill child after this test; return it."""
         self.children.append(child)
         return child
+
+
+def load(name):
+    """Import one of the project's scripts as a module (nothing runs at import)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name[:-3], script(name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def json_lines(lines):
+    """The JSON objects among a script's output lines."""
+    import json
+    return [json.loads(line) for line in lines if line.startswith("{")]

@@ -50,8 +50,9 @@ class DefaultsTest(unittest.TestCase):
 
     def test_socket_pair_defaults(self):
         args = socket_sender.build_parser(environ={}).parse_args([])
-        self.assertEqual((args.expect, args.rate, args.no_ack, args.size, args.json),
-                         (1, None, False, None, False))
+        self.assertEqual(
+            (args.expect, args.rate, args.no_ack, args.size, args.json, args.max_loss),
+            ((1, []), None, False, None, False, None))
         args = socket_receiver.build_parser(environ={"MULTICAST_NAME": "left"}).parse_args([])
         self.assertEqual((args.name, args.ack_jitter, args.report_interval, args.json),
                          ("left", 0.01, 0.0, False))
@@ -124,7 +125,7 @@ class BadInputTest(unittest.TestCase):
         # 203.0.113.0/24 is reserved for documentation: no host has it.
         for name in SCRIPTS:
             self.assert_rejected(name, ["-i", "203.0.113.77"], "203.0.113.77")
-            self.assert_rejected(name, ["-i", "eth0"], "eth0")
+            self.assert_rejected(name, ["-i", "nosuch0"], "nosuch0")
 
     def test_bad_count_interval_and_timeout(self):
         for name in SENDERS:
@@ -139,7 +140,11 @@ class BadInputTest(unittest.TestCase):
         name = "socket_multicast_sender.py"
         self.assert_rejected(name, ["--rate", "-1"], "-1")
         self.assert_rejected(name, ["--rate", "fast"], "fast")
-        self.assert_rejected(name, ["--expect", "all"], "all")
+        self.assert_rejected(name, ["--expect", ","], "','")
+        self.assert_rejected(name, ["--expect", "@/nonexistent/roster"], "/nonexistent/roster")
+        self.assert_rejected(name, ["--expect", "x" * 201], "x" * 201)
+        self.assert_rejected(name, ["--max-loss", "101"], "101")
+        self.assert_rejected(name, ["--max-loss", "-1"], "-1")
         self.assert_rejected(name, ["--size", "10"], "10")
         self.assert_rejected(name, ["--size", "40"], "--size 40")  # header + message is 51
         self.assert_rejected(name, ["--no-ack"], "--no-ack")
@@ -155,7 +160,9 @@ class BadInputTest(unittest.TestCase):
         for name in RECEIVERS:
             self.assert_rejected(name, [], "99999", env={"MULTICAST_PORT": "99999"})
         self.assert_rejected("socket_multicast_sender.py", [], "x",
-                             env={"MULTICAST_EXPECT": "x"})
+                             env={"MULTICAST_EXPECT": "@x"})
+        self.assert_rejected("socket_multicast_sender.py", [], "lots",
+                             env={"MULTICAST_MAX_LOSS": "lots"})
 
     def test_unknown_option(self):
         for name in SCRIPTS:

@@ -227,7 +227,10 @@ class Relay:
                     self.inbound.sendto(data, sender)
             if self.inbound in ready:
                 data, sender = self.inbound.recvfrom(65535)
-                sequence = HEADER.unpack_from(data)[5]
+                _, _, kind, _, _, sequence, _ = HEADER.unpack_from(data)
+                if kind != 1:  # not a data message (the end of run): passed on as it is
+                    self.outbound.sendto(data, self.destination)
+                    continue
                 if sequence % 7 == 3:
                     held = data  # goes out after the next one
                     continue

@@ -1,0 +1,202 @@
+"""The socket pair's counting, in-process: each case is a bug once found by reading the code."""
+
+import argparse
+import re
+import struct
+import time
+import unittest
+
+from . import support
+
+sender_module = support.load("socket_multicast_sender.py")
+receiver_module = support.load("socket_multicast_receiver.py")
+HEADER = sender_module.HEADER
+MAGIC = b"MCK1"
+
+
+class FakeSocket:
+    """Records what would have been sent."""
+
+    def __init__(self):
+        self.sent = []
+
+    def sendto(self, data, destination):
+        self.sent.append((data, destination))
+
+
+class Quiet:
+    """An Output that keeps the events instead of printing them."""
+
+    def __init__(self):
+        self.events = []
+
+    def event(self, kind, line, **fields):
+        self.events.append((kind, line, fields))
+
+
+def make_sender(**overrides):
+    args = sender_module.build_parser(environ={}).parse_args(["--json"])
+    for key, value in overrides.items():
+        setattr(args, key, value)
+    sender = sender_module.Sender(FakeSocket(), args, Quiet())
+    return sender
+
+
+def make_receiver(**overrides):
+    args = receiver_module.build_parser(environ={"MULTICAST_NAME": "r"}).parse_args(
+        ["--quiet", "--ack-jitter", "0"])
+    for key, value in overrides.items():
+        setattr(args, key, value)
+    return receiver_module.Receiver(FakeSocket(), args, Quiet())
+
+
+def ack(session, sequence, sent_ns=0, name=b"r", flags=0):
+    return (HEADER.pack(MAGIC, 1, 2, flags, session, sequence, sent_ns)
+            + struct.pack("!I", 0) + name)
+
+
+def message(session, sequence, kind=1, flags=0):
+    return HEADER.pack(MAGIC, 1, kind, flags, session, sequence, 0) + b"data"
+
+
+class SenderCountingTest(unittest.TestCase):
+    def test_loss_so_far_ignores_acks_of_messages_still_open(self):
+        peer = sender_module.Peer("10.0.0.2", "r", 1)
+        for sequence in [1, 2, 4, 5, 6, 7, 8, 9, 10]:  # 3 lost; 6 to 10 still open
+            peer.take(sequence, 1.0, True, False)
+        self.assertEqual(peer.lost(5), 1)
+        self.assertEqual(peer.lost(10), 1)
+
+    def test_the_first_counted_sequence_is_the_lowest_acked_not_the_first_to_arrive(self):
+        peer = sender_module.Peer("10.0.0.2", "r", 6)
+        peer.take(6, 1.0, True, False)
+        peer.take(5, 1.0, True, False)  # overtaken by the ack of 6 (jitter)
+        self.assertEqual(peer.lost(7), 1, "message 7 got no ack")
+
+    def test_an_ack_of_another_session_is_stray_even_with_a_high_sequence(self):
+        sender = make_sender()
+        sender.sequence = 3
+        sender.on_reply(sender_module.parse_reply(ack(sender.session ^ 1, 10**6)),
+                        "10.0.0.2", time.monotonic_ns())
+        self.assertEqual((sender.counts["stray"], sender.counts["malformed"]), (1, 0))
+
+    def test_remembered_sequences_stay_bounded_when_every_ack_is_late(self):
+        peer = sender_module.Peer("10.0.0.2", "r", 1)
+        for sequence in range(1, 30001):
+            peer.take(sequence, 1.0, False, False)
+        self.assertLessEqual(len(peer.acked), 2 * sender_module.SEQUENCE_WINDOW + 1)
+        self.assertEqual(peer.late, 30000)
+
+    def test_names_are_cut_and_escaped(self):
+        sender = make_sender()
+        sender.sequence = 1
+        now = time.monotonic_ns()
+        sender.on_reply(sender_module.parse_reply(ack(sender.session, 1, now, b"x" * 300)),
+                        "10.0.0.2", now)
+        sender.on_reply(sender_module.parse_reply(
+            ack(sender.session, 1, now, b"evil\nseq 9: 5 receivers")), "10.0.0.3", now)
+        names = sorted(peer.name for peer in sender.peers.values())
+        self.assertEqual(len(names[1]), 200)
+        labels = [peer.label() for peer in sender.peers.values()]
+        self.assertFalse(any("\n" in label for label in labels))
+        self.assertIn("10.0.0.3 (evil\\nseq 9: 5 receivers)", labels)
+
+    def test_receivers_tracked_are_capped_and_the_rest_counted(self):
+        sender = make_sender()
+        sender.sequence = 1
+        now = time.monotonic_ns()
+        old = sender_module.MAX_PEERS
+        sender_module.MAX_PEERS = 3
+        try:
+            for host in range(5):
+                sender.on_reply(sender_module.parse_reply(ack(sender.session, 1, now)),
+                                f"10.0.0.{host}", now)
+        finally:
+            sender_module.MAX_PEERS = old
+        self.assertEqual((len(sender.peers), sender.counts["untracked"]), (3, 2))
+
+    def test_a_plain_ack_to_the_end_of_run_is_not_a_duplicate(self):
+        sender = make_sender()
+        sender.sequence, sender.last_send_ns = 1, time.monotonic_ns()
+        sender.on_reply(("plain",), "10.0.0.2", time.monotonic_ns())
+        sender.ended = True
+        sender.on_reply(("plain",), "10.0.0.2", time.monotonic_ns())
+        [peer] = sender.peers.values()
+        self.assertEqual((peer.acks, peer.duplicates, sender.counts["end_acks"]), (1, 0, 1))
+
+
+class ReceiverCountingTest(unittest.TestCase):
+    def test_an_absurd_jump_is_malformed_not_loss(self):
+        receiver = make_receiver()
+        receiver.handle(message(7, 1), ("10.0.0.1", 5000), False)
+        receiver.handle(message(7, 2**63), ("10.0.0.1", 5000), False)
+        receiver.handle(message(7, 2**63, kind=3), ("10.0.0.1", 5000), False)
+        [stats] = receiver.sessions.values()
+        self.assertEqual((stats.received, stats.lost, receiver.malformed), (1, 0, 2))
+        self.assertEqual(len(receiver.sock.sent), 1, "only the real message is answered")
+
+    def test_the_end_of_run_counts_the_tail_as_lost_and_is_answered_with_a_report(self):
+        receiver = make_receiver()
+        for sequence in (1, 2, 4):
+            receiver.handle(message(7, sequence, flags=1), ("10.0.0.1", 5000), False)
+        receiver.handle(message(7, 10, kind=3, flags=1), ("10.0.0.1", 5000), False)
+        [stats] = receiver.sessions.values()
+        self.assertEqual((stats.received, stats.lost, stats.end), (3, 7, 10))
+        [(report, destination)] = receiver.sock.sent
+        kind, sequence = report[5], HEADER.unpack_from(report)[5]
+        counts = receiver_module.REPORT_EXTRA.unpack_from(report, HEADER.size)[1:]
+        self.assertEqual((kind, sequence, counts, destination),
+                         (4, 10, (3, 7, 0, 0, 0), ("10.0.0.1", 5000)))
+
+    def test_report_and_summary_agree_on_received(self):
+        receiver = make_receiver(report_interval=1)
+        for sequence in (1, 2, 2, 3):
+            receiver.handle(message(7, sequence), ("10.0.0.1", 5000), False)
+        receiver.handle(b"plain text", ("10.0.0.1", 5000), False)
+        receiver_module.print_report(receiver, time.monotonic())
+        receiver_module.print_summary(receiver)
+        report = [f for kind, _, f in receiver.out.events if kind == "report"][0]
+        summary = [f for kind, _, f in receiver.out.events if kind == "summary"][0]
+        self.assertEqual((report["received"], summary["received"]), (4, 4))
+
+    def test_sessions_tracked_are_capped_and_the_rest_counted(self):
+        receiver = make_receiver()
+        old = receiver_module.MAX_SESSIONS
+        receiver_module.MAX_SESSIONS = 2
+        try:
+            for session in range(4):
+                receiver.handle(message(session, 1), ("10.0.0.1", 5000), False)
+        finally:
+            receiver_module.MAX_SESSIONS = old
+        self.assertEqual((len(receiver.sessions), receiver.untracked), (2, 2))
+        self.assertEqual(len(receiver.sock.sent), 4, "every message is still answered")
+
+
+class ExpectationTest(unittest.TestCase):
+    def test_a_count_a_list_or_a_file(self):
+        parse = sender_module.parse_expectation
+        self.assertEqual(parse("3"), (3, []))
+        self.assertEqual(parse("left, 10.0.0.9,left"), (2, ["left", "10.0.0.9"]))
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as roster:
+            roster.write("# the class\nleft\n\n  right  # second row\n")
+        self.assertEqual(parse("@" + roster.name), (2, ["left", "right"]))
+        with self.assertRaises(argparse.ArgumentTypeError):
+            parse("@" + roster.name + ".missing")
+
+
+class SharedBlocksTest(unittest.TestCase):
+    def test_the_blocks_both_socket_scripts_repeat_are_identical(self):
+        pattern = re.compile(r"# ---- shared block: (\w+) .*?\n(.*?)# ---- end of shared block",
+                             re.S)
+        blocks = []
+        for name in ("socket_multicast_sender.py", "socket_multicast_receiver.py"):
+            with open(support.script(name), encoding="utf-8") as source:
+                blocks.append(dict(pattern.findall(source.read())))
+        self.assertEqual(sorted(blocks[0]), ["arguments", "output", "protocol", "signals"])
+        for name in blocks[0]:
+            self.assertEqual(blocks[0][name], blocks[1].get(name), f"block {name} drifted")
+
+
+if __name__ == "__main__":
+    unittest.main()
