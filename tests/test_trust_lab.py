@@ -1,0 +1,192 @@
+"""The socket pair's whole truth, across hosts: tail loss, verdicts, a roster, floods.
+
+Every figure is held to an outside truth: the packet counter of the iptables
+rule that dropped the datagrams."""
+
+import re
+import signal
+import time
+import unittest
+
+from . import netlab, support
+
+GROUP = "224.10.10.10"
+SENDER, FIRST, SECOND = 0, 1, 2
+# Data messages (version 1, kind 1) whose sequence number is above 200:
+# the u32 match reads the UDP payload at the IP header's length + 8.
+TAIL_DATA = "0>>22&0x3C@12>>16=0x0101&&0>>22&0x3C@28=201:0xFFFFFFFF"
+
+
+def events(watched, kind):
+    return [e for e in support.json_lines(watched.lines) if e["type"] == kind]
+
+
+def only(watched, kind):
+    found = events(watched, kind)
+    if len(found) != 1:
+        raise AssertionError(f"expected one {kind}:\n{watched.output()}\n{watched.stderr}")
+    return found[0]
+
+
+class TrustLabTest(netlab.LabTestCase):
+    hosts = 4
+
+    def tearDown(self):
+        super().tearDown()
+        for host in range(self.hosts):
+            self.lab.run(host, ["iptables", "-F", "INPUT"])
+
+    def receiver(self, host, *arguments):
+        child = self.start(host, support.python_script(
+            "socket_multicast_receiver.py", "--json", "--name", f"r{host}", *arguments))
+        self.assertTrue(support.wait_until(
+            lambda: self.lab.joined(host, GROUP) and events(child, "start"), 5), child.stderr)
+        return child
+
+    def sender(self, *arguments):
+        return self.start(SENDER, support.python_script(
+            "socket_multicast_sender.py", "--json", *arguments))
+
+    def iptables(self, host, *rule):
+        result = self.lab.run(host, ["iptables", "-A", "INPUT", "-d", GROUP, *rule])
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def dropped(self, host):
+        listing = self.lab.run(host, ["iptables", "-L", "INPUT", "-v", "-x", "-n"]).stdout
+        return int(re.search(r"^\s*(\d+)\s+\d+\s+DROP", listing, re.M)[1])
+
+    def stop(self, child):
+        child.signal(signal.SIGTERM)
+        self.assertEqual(child.wait(5), 0, child.stderr)
+
+    def check_tail_loss(self, *mode):
+        self.iptables(FIRST, "-p", "udp", "-m", "u32", "--u32", TAIL_DATA, "-j", "DROP")
+        receiver = self.receiver(FIRST, "--quiet")
+        sender = self.sender("--rate", "500", "--count", "300", *mode)
+        self.assertEqual(sender.wait(30), 0, sender.stderr)
+        truth = self.dropped(FIRST)
+        self.assertEqual(truth, 100, "the rule dropped the last 100 messages")
+        self.stop(receiver)
+        [session] = only(receiver, "summary")["senders"]
+        self.assertEqual((session["received"], session["lost"], session["end_seen"]),
+                         (200, truth, True))
+        [entry] = only(sender, "summary")["receivers"]
+        self.assertEqual((entry["report"]["received"], entry["report"]["lost"]), (200, truth))
+        return entry, truth
+
+    def test_tail_loss_without_acks_is_counted_and_reported_to_the_sender(self):
+        self.check_tail_loss("--no-ack")
+
+    def test_tail_loss_with_acks_matches_the_rules_counter_at_both_ends(self):
+        entry, truth = self.check_tail_loss()
+        self.assertEqual((entry["acks"], entry["lost"]), (200, truth))
+
+    def test_max_loss_fails_a_lossy_receiver_by_name_and_passes_a_clean_one(self):
+        self.iptables(FIRST, "-m", "statistic", "--mode", "random", "--probability", "0.3",
+                      "-j", "DROP")
+        self.receiver(FIRST, "--quiet")
+        self.receiver(SECOND, "--quiet")
+        sender = self.sender("--rate", "500", "--count", "500", "--max-loss", "5",
+                             "--expect", "2")
+        self.assertEqual(sender.wait(30), 1, sender.stderr)
+        verdict = only(sender, "summary")["verdict"]
+        self.assertFalse(verdict["ok"])
+        [reason] = verdict["reasons"]
+        self.assertRegex(reason, rf"^{re.escape(self.lab.address(FIRST))} \(r{FIRST}\) lost "
+                                 r"[\d.]+% \(above 5%\)$")
+        self.assertIn(reason, sender.stderr)
+        self.lab.run(FIRST, ["iptables", "-F", "INPUT"])
+        clean = self.sender("--rate", "500", "--count", "500", "--max-loss", "5",
+                            "--no-ack", "--expect", f"r{FIRST},r{SECOND}")
+        self.assertEqual(clean.wait(30), 0, clean.stderr)
+        self.assertEqual(only(clean, "summary")["verdict"]["reasons"], [])
+
+    def test_a_listed_receiver_that_never_answers_is_named_from_the_first_round(self):
+        self.receiver(FIRST)
+        self.receiver(SECOND)
+        sender = self.sender("--count", "2", "--interval", "0.1",
+                             "--expect", f"r{FIRST},r{SECOND},r3")
+        self.assertEqual(sender.wait(30), 1, sender.stderr)
+        first_round = events(sender, "round")[0]
+        self.assertEqual((first_round["ok"], first_round["missing"]),
+                         (False, [{"listed": "r3"}]))
+        summary = only(sender, "summary")
+        [ghost] = [r for r in summary["receivers"] if r.get("listed") == "r3"]
+        self.assertEqual((ghost["acks"], ghost["loss_pct"]), (0, 100.0))
+        self.assertIn("r3 never answered", summary["verdict"]["reasons"])
+
+    def test_a_flooded_receiver_stops_within_a_second_and_reports_on_time(self):
+        receiver = self.receiver(FIRST, "--report-interval", "0.5")
+        flood = ("--rate", "0", "--count", "0", "--no-ack", "--size", "100")
+        sender = self.sender(*flood)  # two floods: more than one receiver can read
+        self.start(3, support.python_script("socket_multicast_sender.py", "--json", *flood))
+        self.assertTrue(support.wait_until(lambda: len(events(receiver, "report")) >= 4, 10),
+                        receiver.output()[-2000:])
+        reports = events(receiver, "report")
+        late = [round(r["seconds"] - 0.5 * (n + 1), 3) for n, r in enumerate(reports[:4])]
+        self.assertTrue(all(0 <= delay <= 0.25 for delay in late), late)
+        started = time.monotonic()
+        self.stop(receiver)
+        self.assertLess(time.monotonic() - started, 1.0)
+        summary = only(receiver, "summary")
+        self.assertGreater(summary["received"], 1000)
+        sender.signal(signal.SIGTERM)
+        self.assertEqual(sender.wait(5), 1, "the receiver stopped before it could report")
+        self.assertEqual(only(sender, "summary")["verdict"]["reasons"],
+                         ["0 of 1 expected receivers sent a report"])
+
+    def test_drops_of_a_full_buffer_are_told_apart_and_match_the_kernels_counter(self):
+        receiver = self.receiver(FIRST, "--quiet")
+        receiver.signal(signal.SIGSTOP)  # its buffer fills up and the kernel drops the rest
+        sender = self.sender("--rate", "4000", "--count", "8000", "--no-ack", "--size", "1400")
+
+        def kernel_drops():  # the last column of the socket's line in /proc/net/udp
+            udp = self.lab.run(FIRST, ["cat", "/proc/net/udp"]).stdout.splitlines()[1:]
+            return sum(int(line.split()[-1]) for line in udp
+                       if line.split()[1].endswith(f":{10000:04X}"))
+
+        self.assertTrue(support.wait_until(lambda: kernel_drops() > 100, 10))
+        receiver.signal(signal.SIGCONT)
+        self.assertEqual(sender.wait(30), 0, sender.stderr)
+        kernel_drops = kernel_drops()
+        self.stop(receiver)
+        summary = only(receiver, "summary")
+        [session] = summary["senders"]
+        self.assertGreater(kernel_drops, 0)
+        self.assertEqual((summary["host_drops"], session["lost"]), (kernel_drops, kernel_drops))
+        [entry] = only(sender, "summary")["receivers"]
+        self.assertEqual(entry["report"]["host_drops"], kernel_drops)
+
+    def test_printing_every_datagram_costs_no_more_than_a_point_of_loss(self):
+        """Side by side, one flood: a receiver that prints against one with --quiet."""
+        loud = self.receiver(FIRST)
+        quiet = self.receiver(SECOND, "--quiet")
+        sender = self.sender("--rate", "0", "--count", "100000", "--no-ack", "--size", "100")
+        self.assertEqual(sender.wait(60), 0, sender.stderr)
+        self.stop(loud)
+        self.stop(quiet)
+        [loud_session] = only(loud, "summary")["senders"]
+        [quiet_session] = only(quiet, "summary")["senders"]
+        self.assertLessEqual(loud_session["loss_pct"], quiet_session["loss_pct"] + 1.0,
+                             (loud_session, quiet_session))
+        self.assertTrue(events(loud, "unprinted"))
+        self.assertLess(len(loud.lines), 2000)
+
+    def test_every_json_event_has_a_type_and_a_wall_clock_time(self):
+        receiver = self.receiver(FIRST, "--report-interval", "0.2")
+        sender = self.sender("--count", "2", "--interval", "0.3")
+        self.assertEqual(sender.wait(30), 0, sender.stderr)
+        self.stop(receiver)
+        now = time.time()
+        for child in (sender, receiver):
+            lines = support.json_lines(child.lines)
+            self.assertEqual(len(lines), len(child.lines))
+            for event in lines:
+                self.assertIn("type", event)
+                self.assertLess(abs(event["time"] - now), 60)
+        self.assertEqual({e["type"] for e in support.json_lines(receiver.lines)},
+                         {"start", "message", "report", "end", "summary"})
+
+
+if __name__ == "__main__":
+    unittest.main()
