@@ -180,7 +180,8 @@ class HeldAcks:
 class LinePacer:
     """Lets through at most LINES_PER_SECOND lines a second and counts the rest."""
 
-    def __init__(self):
+    def __init__(self, out):
+        self.out = out
         self.window_start = time.monotonic()
         self.printed = 0
         self.unprinted = 0  # since the last note
@@ -188,7 +189,7 @@ class LinePacer:
 
     def allow(self, now):
         if now - self.window_start >= 1.0:
-            self.window_start, self.printed = now, 0
+            self.note(now)
         if self.printed < LINES_PER_SECOND:
             self.printed += 1
             return True
@@ -196,14 +197,16 @@ class LinePacer:
         self.unprinted_total += 1
         return False
 
-    def note(self, out, now, at_once=False):
-        """Say how many datagrams went unprinted, once the second they fell in is over."""
-        if self.unprinted and (at_once or now - self.window_start >= 1.0):
-            out.event("unprinted", f"... and {self.unprinted} more datagrams, not printed: "
-                      f"more than {LINES_PER_SECOND} a second (--quiet prints none)",
-                      count=self.unprinted)
-            self.unprinted = 0
-            self.window_start, self.printed = now, 0
+    def note(self, now, at_once=False):
+        """Once a second is over (or at_once), say how many datagrams went unprinted in it."""
+        if now - self.window_start < 1.0 and not at_once:
+            return
+        if self.unprinted:
+            self.out.event("unprinted", f"... and {self.unprinted} more datagrams, not "
+                           f"printed: more than {LINES_PER_SECOND} a second (--quiet prints "
+                           f"none)", count=self.unprinted)
+        self.unprinted = 0
+        self.window_start, self.printed = now, 0
 
 
 class Receiver:
@@ -216,7 +219,7 @@ class Receiver:
         self.name = args.name.encode("utf-8")
         self.sessions = {}  # (address, session) -> SessionStats
         self.held = HeldAcks()
-        self.pacer = LinePacer()
+        self.pacer = LinePacer(out)
         self.received = 0  # new and reordered messages and plain datagrams, not duplicates
         self.taken = 0  # every datagram answered or counted, duplicates included
         self.malformed = 0
@@ -310,7 +313,7 @@ class Receiver:
                   self.host_drops)
         self.hold_or_answer((header, counts), address)
         if first_end and not self.args.quiet:
-            self.pacer.note(self.out, time.monotonic(), at_once=True)
+            self.pacer.note(time.monotonic(), at_once=True)
             self.out.event("end", f"end of session {session:016x} from {address[0]}: last seq "
                            f"{last}, {entry['received']} received, {entry['lost']} lost "
                            f"({entry['loss_pct']}%)", address=address[0],
@@ -385,7 +388,7 @@ def print_summary(receiver):
     """The totals, each sender's session, and whom we answered."""
     args = receiver.args
     if not args.quiet:
-        receiver.pacer.note(receiver.out, time.monotonic(), at_once=True)
+        receiver.pacer.note(time.monotonic(), at_once=True)
     sessions = [stats.as_dict() for stats in receiver.sessions.values()]
     totals = {field: sum(entry[field] for entry in sessions)
               for field in ("lost", "duplicates", "reordered")}
@@ -488,7 +491,7 @@ def run(receiver, selector, stop):
             else:
                 key.fileobj.recv(64)  # the signal's wake-up byte
         now = time.monotonic()
-        receiver.pacer.note(receiver.out, now)
+        receiver.pacer.note(now)
         if next_report is not None and now >= next_report:
             print_report(receiver, now)
             next_report = max(next_report + args.report_interval, now)

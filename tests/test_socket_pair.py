@@ -163,6 +163,14 @@ class LocalTest(support.ProcessTestCase):
         [entry] = summary_of(sender)["receivers"]
         self.assertEqual((entry["acks"], entry["lost"]), (1, 0))
 
+    def test_throughput_mode_waits_the_whole_timeout_for_the_last_acks(self):
+        self.receiver("patient", "--ack-jitter", "1.5")  # holds each ack up to 1.5 s
+        sender = self.start("socket_multicast_sender.py", "--json", "--rate", "100",
+                            "--count", "5", "--timeout", "3")
+        self.assertEqual(sender.wait(20), 0, sender.stderr)
+        [entry] = summary_of(sender)["receivers"]
+        self.assertEqual((entry["acks"], entry["lost"], entry["late"]), (5, 0, 0))
+
     def test_throughput_mode_stopped_by_a_signal_counts_no_false_loss(self):
         self.receiver("steady", "--quiet")
         sender = self.start("socket_multicast_sender.py", "--json", "--rate", "400",
