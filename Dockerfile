@@ -1,6 +1,8 @@
-# One image for every service: each container picks its script with CMD.
+# Two images from one file, each picked by docker-compose.yml with `target:`.
 # The slim Debian (bookworm) Python image keeps bash, for `docker exec -it ... bash`.
-FROM python:3.12-slim-bookworm
+
+# ---- demo: the four scripts, nothing else ----
+FROM python:3.12-slim-bookworm AS demo
 
 # Print each line at once (docker-compose logs -f) and write no .pyc files,
 # so the scripts also run on a read-only root filesystem.
@@ -13,9 +15,18 @@ RUN groupadd --system --gid 10001 multicast \
             --shell /bin/bash multicast
 
 WORKDIR /app
-# .dockerignore lets in only the four scripts.
+# .dockerignore lets in only the scripts.
 COPY *.py ./
 USER multicast:multicast
 
 # The receiver by default; docker-compose.yml runs the sender with `command:`.
 CMD ["python3", "multicast_receiver.py"]
+
+# ---- lab: the demo plus a multicast router (smcroute) and a packet watcher (tcpdump) ----
+FROM demo AS lab
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends smcroute tcpdump iproute2 \
+ && rm -rf /var/lib/apt/lists/*
+COPY lab/ /lab/
+CMD ["sh", "/lab/router.sh"]

@@ -9,15 +9,18 @@ import unittest
 
 from . import support
 
-CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-receiver-2",
-              "multicast-receiver-3", "multicast-receiver-4"]
-ACK = re.compile(r"^received b'ack' from \('([\d.]+)', 10000\)$")
+CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-router",
+              "multicast-receiver-far", "multicast-watch", "multicast-watch-far"]
+PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch"]
+NETWORKS = ["multicast-network", "multicast-far"]
+ACK = re.compile(r"^received b'ack' from \('([\d.]+)', \d+\)$")
 WAITING = "waiting to receive message"
 
 
-def run(argv, timeout=60):
+def run(argv, timeout=60, env=None):
     return subprocess.run(argv, cwd=support.PROJECT, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout, stdin=subprocess.DEVNULL,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def works(argv):
@@ -69,14 +72,15 @@ class ComposeTest:
                                           "(docker-compose down first)")
         cls.project = f"mctest{os.getpid()}{cls.__name__.lower()}"
 
-    def compose_run(self, *arguments, timeout=300):
-        result = run([*self.compose, "-p", self.project, *arguments], timeout=timeout)
+    def compose_run(self, *arguments, timeout=300, env=None):
+        result = run([*self.compose, "-p", self.project, *arguments], timeout=timeout,
+                     env=env)
         self.assertEqual(result.returncode, 0, result.stderr[-2000:])
         return result
 
     def tearDown(self):
-        run([*self.compose, "-p", self.project, "--profile", "crowd", "down",
-             "--remove-orphans", "-t", "1"], timeout=120)
+        run([*self.compose, "-p", self.project, *PROFILES, "down", "--remove-orphans",
+             "-t", "1"], timeout=120)
 
     def logs(self, container):
         return run(["docker", "logs", container]).stdout
@@ -126,13 +130,100 @@ class ComposeTest:
             self.assertEqual(self.logs(name).splitlines()[-1], "closing socket")
         self.assertLess(stop_seconds, 10, "a container waited for SIGKILL")
 
-    def test_crowd_profile_gives_acks_from_four_receivers(self):
-        self.compose_run("--profile", "crowd", "up", "--build", "-d")
-        self.assertTrue(
-            support.wait_until(
-                lambda: any(len(set(r)) == 4 for r in rounds(self.logs("multicast-sender"))),
-                40),
-            self.logs("multicast-sender"))
+    def wait_for_rounds(self, predicate, timeout=40):
+        """Wait until predicate(rounds of the sender's log) holds; return the rounds."""
+        found = support.wait_until(lambda: predicate(rounds(self.logs("multicast-sender"))),
+                                   timeout)
+        self.assertTrue(found, self.logs("multicast-sender")[-3000:])
+        return rounds(self.logs("multicast-sender"))
+
+    def test_crowd_profile_gives_four_acks_and_scales_to_n_plus_one(self):
+        fast = {"MULTICAST_INTERVAL": "0.5"}
+        self.compose_run("--profile", "crowd", "up", "--build", "-d", env=fast)
+        self.wait_for_rounds(lambda found: any(len(set(r)) == 4 for r in found))
+        self.compose_run("--profile", "crowd", "up", "--build", "-d", "--scale",
+                         "multicast-crowd=5", env=fast)
+        self.wait_for_rounds(lambda found: any(len(set(r)) == 6 for r in found))
+
+    def test_settings_come_from_the_environment(self):
+        self.compose_run("up", "--build", "-d", env={
+            "MULTICAST_MESSAGE": "steered", "MULTICAST_INTERVAL": "0.5",
+            "MULTICAST_PORT": "10007"})
+        found = self.wait_for_rounds(lambda found: len(found) >= 3)
+        self.assertTrue(all(len(r) == 1 for r in found[:3]))
+        receiver_log = self.logs("multicast-receiver")
+        self.assertIn("b'steered'", receiver_log)
+        self.assertRegex(self.logs("multicast-sender"), r"from \('[\d.]+', 10007\)")
+
+    def test_two_terminals_keep_the_running_receiver(self):
+        """`up multicast-receiver`, then `up multicast-sender`: the receiver is not recreated."""
+        self.compose_run("up", "--build", "-d", "multicast-receiver")
+        before = run(["docker", "inspect", "-f", "{{.Id}}", "multicast-receiver"]).stdout
+        self.compose_run("up", "--build", "-d", "multicast-sender")
+        self.wait_for_rounds(lambda found: len(found) >= 1 and len(found[0]) == 1)
+        after = run(["docker", "inspect", "-f", "{{.Id}}", "multicast-receiver"]).stdout
+        self.assertEqual(before, after)
+
+    def test_ttl_decides_whether_the_router_forwards(self):
+        """Routed lab: TTL 1 stays near; TTL 2 crosses the router, and the acks come back."""
+        fast = {"MULTICAST_INTERVAL": "0.5"}
+        self.compose_run("--profile", "routed", "up", "--build", "-d", env=fast)
+        self.wait_for_rounds(lambda found: len(found) >= 4)
+        far_address = self.address("multicast-receiver-far", "multicast-far")
+        found = rounds(self.logs("multicast-sender"))
+        self.assertTrue(all(len(r) == 1 and far_address not in r for r in found), found)
+        self.assertEqual(self.logs("multicast-receiver-far").splitlines(), [WAITING])
+
+        self.compose_run("--profile", "routed", "up", "--build", "-d",
+                         env={**fast, "MULTICAST_TTL": "2"})  # recreates the sender only
+        found = self.wait_for_rounds(lambda found: len(found) >= 4)
+        self.assertTrue(all(far_address in r and len(r) == 2 for r in found[1:4]), found)
+        far_log = self.logs("multicast-receiver-far")
+        self.assertGreaterEqual(far_log.count("b'very important data'"), 3, far_log)
+        router = run(["docker", "inspect", "-f", "{{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}}",
+                      "multicast-router", "multicast-receiver-far"]).stdout.splitlines()
+        self.assertRegex(router[0], r"NET_ADMIN")
+        self.assertNotRegex(router[1], r"NET_ADMIN")
+
+    def address(self, container, network):
+        return run(["docker", "inspect", "-f",
+                    f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
+                    container]).stdout.strip()
+
+    def test_watch_shows_joins_leaves_and_ttls(self):
+        self.compose_run("--profile", "watch", "up", "--build", "-d", "multicast-watch",
+                         "multicast-watch-far")
+        self.assertTrue(support.wait_until(
+            lambda: "listening on eth0" in run(["docker", "logs", "multicast-watch"]).stderr
+            + self.logs("multicast-watch"), 20))
+        self.compose_run("up", "--build", "-d", env={"MULTICAST_INTERVAL": "0.5"})
+        self.wait_for_rounds(lambda found: len(found) >= 2)
+        receiver = self.address("multicast-receiver", "multicast-network")
+        sender = self.address("multicast-sender", "multicast-network")
+        self.compose_run("stop", "-t", "5", "multicast-receiver")
+
+        def watched():
+            return self.logs("multicast-watch")
+
+        join = re.compile(rf"{re.escape(receiver)} > 224\.0\.0\.22: igmp v3 report, "
+                          r"1 group record\(s\) \[gaddr 224\.10\.10\.10 to_ex")
+        leave = re.compile(rf"{re.escape(receiver)} > 224\.0\.0\.22: igmp v3 report, "
+                           r"1 group record\(s\) \[gaddr 224\.10\.10\.10 to_in")
+        datagram = re.compile(rf"ttl 1, .*proto UDP .*\n\s+{re.escape(sender)}\.\d+ > "
+                              r"224\.10\.10\.10\.10000: UDP, length 19")
+        self.assertTrue(support.wait_until(lambda: leave.search(watched()), 20), watched())
+        self.assertRegex(watched(), join)
+        self.assertRegex(watched(), datagram)
+
+    def test_one_down_removes_every_profile(self):
+        self.compose_run(*PROFILES, "up", "--build", "-d")
+        self.wait_for_rounds(lambda found: len(found) >= 1)
+        self.compose_run(*PROFILES, "down", "-t", "5")
+        left = run(["docker", "ps", "-aq", "--filter",
+                    f"label=com.docker.compose.project={self.project}"]).stdout.split()
+        self.assertEqual(left, [])
+        networks = run(["docker", "network", "ls", "--format", "{{.Name}}"]).stdout.split()
+        self.assertFalse(set(NETWORKS) & set(networks), networks)
 
 
 class ComposeV1Test(ComposeTest, unittest.TestCase):
