@@ -172,6 +172,23 @@ class ReceiverCountingTest(unittest.TestCase):
         self.assertEqual(len(receiver.sock.sent), 4, "every message is still answered")
 
 
+class ErrorEventTest(unittest.TestCase):
+    def test_an_answer_that_cannot_be_sent_is_an_error_event_with_the_readmes_fields(self):
+        from .test_trust_lab import readme_json_fields
+
+        class Unreachable(FakeSocket):
+            def sendto(self, data, destination):
+                raise OSError(101, "Network is unreachable")
+
+        receiver = make_receiver()
+        receiver.sock = Unreachable()
+        receiver.handle(message(7, 1), ("10.0.0.1", 5000), False)
+        [(kind, line, fields)] = receiver.out.events
+        self.assertEqual((kind, line), ("error", "could not answer 10.0.0.1: "
+                                                 "Network is unreachable"))
+        self.assertEqual(set(fields), readme_json_fields()["receiver", "error"])
+
+
 class ExpectationTest(unittest.TestCase):
     def test_a_count_a_list_or_a_file(self):
         parse = sender_module.parse_expectation

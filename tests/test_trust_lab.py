@@ -172,21 +172,38 @@ class TrustLabTest(netlab.LabTestCase):
         self.assertTrue(events(loud, "unprinted"))
         self.assertLess(len(loud.lines), 2000)
 
-    def test_every_json_event_has_a_type_and_a_wall_clock_time(self):
+    def test_every_json_event_has_a_time_and_the_fields_the_readme_lists(self):
         receiver = self.receiver(FIRST, "--report-interval", "0.2")
-        sender = self.sender("--count", "2", "--interval", "0.3")
-        self.assertEqual(sender.wait(30), 0, sender.stderr)
+        rounds = self.sender("--count", "2", "--interval", "0.3")
+        self.assertEqual(rounds.wait(30), 0, rounds.stderr)
+        rubbish = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                   f"[s.sendto(d, ('{GROUP}', 10000)) for d in (b'hello', b'\\xff')]")
+        self.assertEqual(self.lab.run(SECOND, [support.PYTHON, "-c", rubbish]).returncode, 0)
+        flood = self.sender("--rate", "400", "--count", "400", "--report-interval", "0.3")
+        self.assertEqual(flood.wait(30), 0, flood.stderr)
         self.stop(receiver)
         now = time.time()
-        for child in (sender, receiver):
+        documented = readme_json_fields()
+        for script, child in (("sender", rounds), ("sender", flood), ("receiver", receiver)):
             lines = support.json_lines(child.lines)
-            self.assertEqual(len(lines), len(child.lines))
+            self.assertEqual(len(lines), len(child.lines), "every line is JSON")
             for event in lines:
-                self.assertIn("type", event)
                 self.assertLess(abs(event["time"] - now), 60)
-        self.assertEqual({e["type"] for e in support.json_lines(receiver.lines)},
-                         {"start", "message", "report", "end", "summary"})
+                self.assertEqual(set(event) - {"type", "time"},
+                                 documented[script, event["type"]], event)
+        seen = {("receiver", e["type"]) for e in support.json_lines(receiver.lines)} | {
+            ("sender", e["type"]) for e in support.json_lines(rounds.lines + flood.lines)}
+        self.assertEqual(set(documented) - seen, {("receiver", "error")})
 
+
+def readme_json_fields():
+    """The README's table of JSON events: (script, type) -> set of field names."""
+    with open(support.script("README.md"), encoding="utf-8") as readme:
+        text = readme.read()
+    table = text[text.index("### JSON output"):text.index("### The wire protocol")]
+    rows = re.findall(r"^\| (sender|receiver) \| `(\w+)` \| (.*) \|$", table, re.M)
+    return {(script, kind): set(re.findall(r"`(\w+)`", fields))
+            for script, kind, fields in rows}
 
 if __name__ == "__main__":
     unittest.main()
