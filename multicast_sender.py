@@ -5,17 +5,21 @@ The sender half of the classic multicast demo. Start multicast_receiver.py
 somewhere on the network first, then:
 
     python3 multicast_sender.py
-    python3 multicast_sender.py --interface 127.0.0.1   # one machine, no network
+    python3 multicast_sender.py --interface lo          # one machine, no network
     python3 multicast_sender.py --count 0 --interval 5  # a round every 5 s until stopped
 
 After each send it waits for replies; when none has come for --timeout
 seconds the round is over. Every option can also come from an environment
 variable (see --help); a flag on the command line wins over its variable.
+The lecture's lines go to stdout; on stderr one line says which group, port,
+TTL and interface it uses, and one line after a round with no ack says what
+to check.
 Exit status: 0 if every round got at least one ack, 1 if not (or on a
 socket error), 2 for bad usage.
 """
 
 import argparse
+import collections
 import errno
 import ipaddress
 import os
@@ -33,8 +37,136 @@ MAX_PAYLOAD = 65507  # 65535 minus the IPv4 (20) and UDP (8) headers
 MAX_DATAGRAM = 65535
 
 
+def make_sender_socket(ttl, interface, timeout):
+    """A UDP socket set up to send multicast and wait for replies."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # IP_MULTICAST_TTL: how many routers the datagram may cross. 1 keeps it
+    # on the local network. The kernel wants one unsigned byte ('B', 0 to
+    # 255); the textbook's signed 'b' breaks above 127.
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, struct.pack("B", ttl))
+    if interface:
+        # IP_MULTICAST_IF: send out of this interface instead of the one the
+        # routing table picks for 224.0.0.0/4 (usually the default route's).
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
+    sock.settimeout(timeout)
+    return sock
+
+
+def run_round(sock, message, destination):
+    """Send once, then print replies until none comes in time; return the acks."""
+    print(f"sending {message!r}")
+    sock.sendto(message, destination)
+    acks = 0
+    while True:
+        print("waiting to receive")
+        try:
+            data, server = sock.recvfrom(MAX_DATAGRAM)
+        except socket.timeout:
+            print("timed out, no more responses")
+            return acks
+        print(f"received {data!r} from {server}")
+        if data == ACK:
+            acks += 1
+
+
+def run_rounds(sock, args, where, tally):
+    """Send --count rounds (0: until stopped), counting in tally those with no ack."""
+    program = os.path.basename(sys.argv[0])
+    rounds, previous_acks = 0, None
+    while args.count == 0 or rounds < args.count:
+        if rounds > 0:
+            time.sleep(args.interval)
+        try:
+            acks = run_round(sock, args.message, (args.group, args.port))
+        except OSError as error:
+            if rounds == 0:  # nothing ever went out: a set-up problem
+                raise
+            print(f"could not send: {error.strerror}")  # a network fault: go on
+            acks = 0
+        rounds += 1
+        if acks == 0:
+            tally["rounds without ack"] += 1
+            if previous_acks != 0:  # say it once for each streak of silent rounds
+                print(f"{program}: no ack in round {rounds}: check that a receiver runs "
+                      f"on {args.group}:{args.port}, that it joined on the network of "
+                      f"{where}, and that a TTL of {args.ttl} reaches it", file=sys.stderr)
+        previous_acks = acks
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
+    program = os.path.basename(sys.argv[0])
+    stop = StopOnSignal()
+    sock = None
+    tally = collections.Counter()
+    try:
+        try:
+            sock = make_sender_socket(args.ttl, args.interface, args.timeout)
+            where, source = describe_interface(args.group, args.port, args.interface)
+            if source:  # else the first send says what is wrong
+                print(f"{program}: sending to {args.group}:{args.port} from {where}, "
+                      f"ttl {args.ttl}", file=sys.stderr)
+            run_rounds(sock, args, where, tally)
+        except Stop:
+            pass
+        finally:
+            stop.stopping = True  # from here on a signal changes nothing
+    except Stop:  # a signal in the instant the work ended
+        pass
+    except BrokenPipeError:
+        return quiet_on_closed_pipe()
+    except OSError as error:
+        print(f"{program}: error: {explain(error)}", file=sys.stderr)
+        tally["socket errors"] += 1
+    stop.ignore_from_now()
+    if sock is not None:
+        try:
+            print("closing socket")
+        except BrokenPipeError:
+            quiet_on_closed_pipe()
+        sock.close()
+    return 1 if tally else 0
+
+
+def explain(error):
+    """One line that says what a socket error means and what to do about it."""
+    if error.errno in (errno.ENETUNREACH, errno.ENODEV, errno.EADDRNOTAVAIL):
+        return ("no route for multicast: add a route for 224.0.0.0/4 or a default "
+                "route, or pass --interface NAME")
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"not allowed: {error.strerror} (a firewall?)"
+    return error.strerror or str(error)
+
+
+# ---- shared block: stop (identical in both textbook scripts) ----
 class Stop(Exception):
-    """Raised by the signal handler to leave the send loop."""
+    """Raised by the signal handler to leave the blocking loop."""
+
+
+class StopOnSignal:
+    """SIGTERM and SIGINT raise Stop once; a second signal changes nothing."""
+
+    def __init__(self):
+        self.stopping = False
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self)
+
+    def __call__(self, signum, frame):
+        if not self.stopping:
+            self.stopping = True
+            raise Stop()
+
+    def ignore_from_now(self):
+        """Ignore both signals to the end, even while Python shuts down."""
+        self.stopping = True  # first: a signal in the next call changes nothing
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
+# ---- end of shared block ----
+
+
+# ---- shared block: arguments (identical in all four scripts) ----
+MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -63,29 +195,106 @@ def port_number(text):
     return int(text)
 
 
+def count_number(text):
+    """A whole number, 0 to 2**63 - 1."""
+    if not text.strip().isdigit() or int(text) >= 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (valid: 0 to {2**63 - 1})")
+    return int(text)
+
+
+def bounded_number(text, what, upper):
+    """A finite number from 0 to upper; what names it in the error."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= upper:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what} (valid: 0 to {upper:g})")
+    return value
+
+
+def seconds(text):
+    """A number of seconds, 0 to MAX_SECONDS."""
+    return bounded_number(text, "a number of seconds", MAX_SECONDS)
+
+
+def interface_names():
+    """The names of this host's network interfaces."""
+    try:
+        return [name for _, name in socket.if_nameindex()]
+    except (OSError, AttributeError):
+        return []
+
+
+def interface_address(name):
+    """The IPv4 address of the interface called name, or None (where it is unknown)."""
+    try:
+        import fcntl  # not on Windows
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            # SIOCGIFADDR (Linux's 0x8915): the interface's IPv4 address.
+            answer = fcntl.ioctl(probe.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
+    except (ImportError, OSError):
+        return None
+    return socket.inet_ntoa(answer[20:24])
+
+
+def local_interface(text):
+    """One of this host's interfaces, by name (eth0) or IPv4 address; its address."""
+    names = interface_names()
+    if text in names:
+        address = interface_address(text)
+        if address is None:
+            raise argparse.ArgumentTypeError(f"interface {text} has no IPv4 address")
+        return address
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an interface of this host (interfaces: "
+            f"{', '.join(names) or 'none found'}; or give an IPv4 address)") from None
+    if address.is_multicast or address.is_unspecified:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an interface address")
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind((text, 0))  # only succeeds for an address this host has
+    except OSError:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not an address of this host (see 'ip -4 addr')") from None
+    finally:
+        probe.close()
+    return text
+
+
+def describe_interface(group, port, interface):
+    """Which interface and source address traffic for the group uses, in words."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            if interface:
+                probe.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                                 socket.inet_aton(interface))
+            probe.connect((group, port))  # sends nothing: only asks the routing table
+            source = probe.getsockname()[0]
+        except OSError:
+            return interface or "no interface (no route for multicast)", interface
+    names = [name for name in interface_names() if interface_address(name) == source]
+    return (f"{names[0]} ({source})" if names else source), source
+# ---- end of shared block ----
+
+
+# ---- shared block: pipe (identical in all four scripts) ----
+def quiet_on_closed_pipe():
+    """When our output pipe closes (`| head`), exit quietly, as json.tool does."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+    return 1
+# ---- end of shared block ----
+
+
 def ttl_number(text):
     """A time-to-live, 0 to 255."""
     if not text.strip().isdigit() or not 0 <= int(text) <= 255:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TTL (valid: 0 to 255)")
     return int(text)
-
-
-def count_number(text):
-    """A whole number, 0 or more."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count (valid: 0 or more)")
-    return int(text)
-
-
-def seconds(text):
-    """A number of seconds, 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (valid: 0 or more)")
-    return value
 
 
 def timeout_seconds(text):
@@ -105,25 +314,6 @@ def payload(text):
     return data
 
 
-def local_interface(text):
-    """The IPv4 address of one of this host's interfaces."""
-    try:
-        address = ipaddress.IPv4Address(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 address") from None
-    if address.is_multicast or address.is_unspecified:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an interface address")
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((text, 0))  # only succeeds for an address this host has
-    except OSError:
-        raise argparse.ArgumentTypeError(
-            f"{text} is not an address of this host (see 'ip -4 addr')") from None
-    finally:
-        probe.close()
-    return text
-
-
 def build_parser(environ=os.environ):
     parser = OneLineParser(
         description="Send a message to a multicast group and print the acknowledgements.",
@@ -136,9 +326,9 @@ def build_parser(environ=os.environ):
     parser.add_argument("-p", "--port", metavar="PORT", type=port_number,
                         default=environ.get("MULTICAST_PORT", str(DEFAULT_PORT)),
                         help="UDP port of the receivers (default: %(default)s)")
-    parser.add_argument("-i", "--interface", metavar="ADDRESS", type=local_interface,
+    parser.add_argument("-i", "--interface", metavar="NAME|ADDRESS", type=local_interface,
                         default=environ.get("MULTICAST_INTERFACE") or None,
-                        help="IPv4 address of the interface to send on "
+                        help="interface to send on, by name or IPv4 address "
                              "(default: the system's choice)")
     parser.add_argument("-t", "--ttl", metavar="HOPS", type=ttl_number,
                         default=environ.get("MULTICAST_TTL", "1"),
@@ -158,89 +348,6 @@ def build_parser(environ=os.environ):
                         help="a round ends when no reply has come for this long "
                              "(default: %(default)s)")
     return parser
-
-
-def make_sender_socket(ttl, interface, timeout):
-    """A UDP socket set up to send multicast and wait for replies."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    # IP_MULTICAST_TTL: how many routers the datagram may cross. 1 keeps it
-    # on the local network, 0 on this host. The kernel wants one unsigned
-    # byte ('B', 0 to 255); the textbook's signed 'b' breaks above 127.
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, struct.pack("B", ttl))
-    if interface:
-        # IP_MULTICAST_IF: send out of this interface instead of the one the
-        # routing table picks for 224.0.0.0/4 (usually the default route's).
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
-    sock.settimeout(timeout)
-    return sock
-
-
-def run_round(sock, message, destination):
-    """Send once, then print replies until none comes in time; return the acks."""
-    print(f"sending {message!r}")
-    sock.sendto(message, destination)
-    acks = 0
-    while True:
-        print("waiting to receive")
-        try:
-            data, server = sock.recvfrom(MAX_DATAGRAM)
-        except socket.timeout:
-            print("timed out, no more responses")
-            return acks
-        print(f"received {data!r} from {server}")
-        if data == ACK:
-            acks += 1
-
-
-def explain(error):
-    """One line that says what a socket error means and what to do about it."""
-    if error.errno in (errno.ENETUNREACH, errno.ENODEV, errno.EADDRNOTAVAIL):
-        return ("no route for multicast: add a route for 224.0.0.0/4 or a default "
-                "route, or pass --interface ADDRESS")
-    if error.errno in (errno.EACCES, errno.EPERM):
-        return f"not allowed: {error.strerror} (a firewall?)"
-    return error.strerror or str(error)
-
-
-def stop_on_signal(signum, frame):
-    raise Stop()
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
-    signal.signal(signal.SIGTERM, stop_on_signal)
-    signal.signal(signal.SIGINT, stop_on_signal)
-    sock = None
-    rounds_without_ack = 0
-    try:
-        sock = make_sender_socket(args.ttl, args.interface, args.timeout)
-        rounds = 0
-        while args.count == 0 or rounds < args.count:
-            if rounds > 0:
-                time.sleep(args.interval)
-            try:
-                acks = run_round(sock, args.message, (args.group, args.port))
-            except OSError as error:
-                if rounds == 0:  # nothing ever went out: a set-up problem
-                    raise
-                print(f"could not send: {error.strerror}")  # a network fault: go on
-                acks = 0
-            if acks == 0:
-                rounds_without_ack += 1
-            rounds += 1
-    except Stop:
-        pass
-    except OSError as error:
-        print(f"{os.path.basename(sys.argv[0])}: error: {explain(error)}", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if sock is not None:
-            print("closing socket")
-            sock.close()
-    return 1 if rounds_without_ack else 0
 
 
 if __name__ == "__main__":

@@ -498,7 +498,7 @@ def run(receiver, selector, stop):
     receiver.send_all_answers()  # answer everything that was taken
 
 
-# ---- shared block: arguments (identical in both socket scripts) ----
+# ---- shared block: arguments (identical in all four scripts) ----
 MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
 
 
@@ -630,8 +630,10 @@ class StopRequest:
 
     def request(self, signum, frame):
         self.requested = True
+# ---- end of shared block ----
 
 
+# ---- shared block: pipe (identical in all four scripts) ----
 def quiet_on_closed_pipe():
     """When our output pipe closes (`| head`), exit quietly, as json.tool does."""
     devnull = os.open(os.devnull, os.O_WRONLY)

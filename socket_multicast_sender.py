@@ -594,7 +594,7 @@ def run_rate(sender, selector, stop):
     return 0
 
 
-# ---- shared block: arguments (identical in both socket scripts) ----
+# ---- shared block: arguments (identical in all four scripts) ----
 MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
 
 
@@ -726,8 +726,10 @@ class StopRequest:
 
     def request(self, signum, frame):
         self.requested = True
+# ---- end of shared block ----
 
 
+# ---- shared block: pipe (identical in all four scripts) ----
 def quiet_on_closed_pipe():
     """When our output pipe closes (`| head`), exit quietly, as json.tool does."""
     devnull = os.open(os.devnull, os.O_WRONLY)

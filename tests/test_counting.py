@@ -203,17 +203,25 @@ class ExpectationTest(unittest.TestCase):
 
 
 class SharedBlocksTest(unittest.TestCase):
-    def test_the_blocks_both_socket_scripts_repeat_are_identical(self):
+    EXPECTED = {"multicast_sender.py": {"stop", "arguments", "pipe"},
+                "multicast_receiver.py": {"stop", "arguments", "pipe"},
+                "socket_multicast_sender.py": {"protocol", "output", "arguments", "signals",
+                                               "pipe"},
+                "socket_multicast_receiver.py": {"protocol", "output", "arguments", "signals",
+                                                 "pipe"}}
+
+    def test_the_blocks_the_scripts_repeat_are_identical(self):
         pattern = re.compile(r"# ---- shared block: (\w+) .*?\n(.*?)# ---- end of shared block",
                              re.S)
-        blocks = []
-        for name in ("socket_multicast_sender.py", "socket_multicast_receiver.py"):
+        first_copy = {}
+        for name, expected in self.EXPECTED.items():
             with open(support.script(name), encoding="utf-8") as source:
-                blocks.append(dict(pattern.findall(source.read())))
-        self.assertEqual(sorted(blocks[0]), ["arguments", "output", "protocol", "signals"])
-        for name in blocks[0]:
-            self.assertEqual(blocks[0][name], blocks[1].get(name), f"block {name} drifted")
-
+                blocks = dict(pattern.findall(source.read()))
+            self.assertEqual(set(blocks), expected, name)
+            for block, text in blocks.items():
+                first_copy.setdefault(block, (name, text))
+                self.assertEqual(text, first_copy[block][1],
+                                 f"block {block} of {name} drifted from {first_copy[block][0]}")
 
 if __name__ == "__main__":
     unittest.main()

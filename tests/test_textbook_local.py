@@ -2,6 +2,7 @@
 
 import re
 import signal
+import subprocess
 import time
 import unittest
 
@@ -95,7 +96,9 @@ class LoopbackTest(support.ProcessTestCase):
             self.assertEqual(receiver.wait(5), 0, receiver.stderr)
             self.assertLess(time.monotonic() - started, 1.0)
             self.assertEqual(receiver.lines, [WAITING, "closing socket"])
-            self.assertEqual(receiver.stderr, "")
+            self.assertEqual(receiver.stderr.splitlines(), [
+                f"multicast_receiver.py: listening on 224.10.10.10:{self.port}, "
+                "joined on lo (127.0.0.1)"])
 
     def test_endless_sender_stops_at_once_on_sigterm(self):
         self.start_receiver()
@@ -107,7 +110,57 @@ class LoopbackTest(support.ProcessTestCase):
         self.assertEqual(sender.wait(5), 0, sender.stderr)
         self.assertLess(time.monotonic() - started, 1.0)
         self.assertEqual(sender.lines[-1], "closing socket")
-        self.assertEqual(sender.stderr, "")
+        self.assertEqual(sender.stderr.splitlines(), [
+            f"multicast_sender.py: sending to 224.10.10.10:{self.port} from lo (127.0.0.1), "
+            "ttl 1"])
+
+    def test_two_signals_at_once_still_close_cleanly(self):
+        """SIGINT and SIGTERM together (Ctrl-C while Docker stops it): no traceback."""
+        for name in ("multicast_receiver.py", "multicast_sender.py"):
+            for _ in range(10):
+                extra = ["--interval", "30"] if name == "multicast_sender.py" else []
+                child = self.start(name, "-i", "127.0.0.1", "-p", str(self.port),
+                                   "--count", "0", *extra)
+                # the sender: once a round without a receiver is over (exit status 1)
+                first = (WAITING if name == "multicast_receiver.py"
+                         else "timed out, no more responses")
+                self.assertTrue(child.wait_for_line(first), child.stderr)
+                child.signal(signal.SIGINT)
+                child.signal(signal.SIGTERM)
+                status = child.wait(5)
+                self.assertNotIn("Traceback", child.stderr)
+                self.assertEqual(child.lines[-1], "closing socket", child.output())
+                self.assertEqual(status, 0 if name == "multicast_receiver.py" else 1)
+
+    def test_a_silent_round_says_what_to_check(self):
+        status, sender = self.send("--timeout", "0.1", "--count", "3", "--interval", "0")
+        self.assertEqual(status, 1)
+        advice = [line for line in sender.stderr.splitlines() if "no ack" in line]
+        self.assertEqual(advice, [
+            f"multicast_sender.py: no ack in round 1: check that a receiver runs on "
+            f"224.10.10.10:{self.port}, that it joined on the network of lo (127.0.0.1), "
+            "and that a TTL of 1 reaches it"])
+
+    def test_output_into_a_closed_pipe_ends_quietly(self):
+        for name in ("multicast_receiver.py", "multicast_sender.py",
+                     "socket_multicast_receiver.py", "socket_multicast_sender.py"):
+            extra = [] if name.endswith("receiver.py") else ["--interval", "0.01"]
+            argv = support.python_script(name, "-i", "127.0.0.1", "-p", str(self.port),
+                                         "--count", "0", *extra)
+            with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL) as child:
+                child.stdout.readline()
+                child.stdout.close()  # as `| head -1` does
+                if name.endswith("receiver.py"):  # it prints only when something arrives
+                    self.send("--count", "3", "--interval", "0.05")
+                try:
+                    child.wait(10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    raise
+                errors = child.stderr.read().decode()
+            self.assertNotIn("Traceback", errors, name)
+            self.assertNotIn("BrokenPipe", errors, name)
 
 
 if __name__ == "__main__":
