@@ -32,13 +32,7 @@ MAX_DATAGRAM = 65535  # the largest IPv4 datagram: a buffer this size never cuts
 def make_receiver_socket(group, port, interface, platform=sys.platform):
     """A UDP socket bound to the group's port that has joined the group."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    # SO_REUSEADDR: let several receivers on one host listen on the same port;
-    # each of them gets its own copy of every multicast datagram.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if hasattr(socket, "SO_REUSEPORT") and not platform.startswith("linux"):
-        # SO_REUSEPORT: macOS and the BSDs also want this one before they let
-        # a second socket bind the same port.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    share_port(sock, platform)  # SO_REUSEADDR: more than one receiver per host
     sock.bind((bind_address(group, platform), port))
     # IP_ADD_MEMBERSHIP: ask the kernel to join the group on one interface,
     # which also tells the switches and routers (IGMP) to forward it here.
@@ -51,6 +45,18 @@ def make_receiver_socket(group, port, interface, platform=sys.platform):
     return sock
 
 
+# ---- shared block: binding (identical in both receivers) ----
+def share_port(sock, platform=sys.platform):
+    """Let several receivers on one host listen on the same port."""
+    # SO_REUSEADDR: several sockets may bind one port; each of them gets its
+    # own copy of every multicast datagram.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if platform == "darwin" or "bsd" in platform:
+        # SO_REUSEPORT: macOS and the BSDs want this one too before a second
+        # socket may bind the same port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+
+
 def bind_address(group, platform=sys.platform):
     """The address a receiver binds to: the group on Linux, elsewhere any address.
 
@@ -59,8 +65,9 @@ def bind_address(group, platform=sys.platform):
     (IP_MULTICAST_ALL); bound to the group, it gets only its own group's.
     Windows refuses to bind a multicast address, and macOS would then send
     the acks from the group address; both give a socket only the groups it
-    joined itself, so there the wildcard address is the right one."""
+    joined itself, so there the wildcard address isolates as well."""
     return group if platform.startswith("linux") else ""
+# ---- end of shared block ----
 
 
 def receive(sock):

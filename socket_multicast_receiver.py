@@ -428,22 +428,18 @@ def print_summary(receiver):
                        senders=sessions, answered=answered)
 
 
-def make_receiver_socket(group, port, interface):
+def make_receiver_socket(group, port, interface, platform=sys.platform):
     """A non-blocking UDP socket bound to the group's port that has joined the group."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    # SO_REUSEADDR: let several receivers on one host listen on the same port;
-    # each of them gets its own copy of every multicast datagram.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    share_port(sock, platform)  # SO_REUSEADDR: more than one receiver per host
     # SO_RCVBUF: a bigger queue for datagrams that arrive while we are busy
     # (the kernel caps it at net.core.rmem_max).
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    if sys.platform.startswith("linux"):
+    if platform.startswith("linux"):
         # SO_RXQ_OVFL: tell us how many datagrams the kernel dropped because
         # this socket's queue was full, so that loss is not blamed on the network.
         sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
-    # Bind to the group address, not '': a socket bound to the wildcard
-    # address gets every group joined on this host (Linux's IP_MULTICAST_ALL).
-    sock.bind((group, port))
+    sock.bind((bind_address(group, platform), port))
     # IP_ADD_MEMBERSHIP: join the group on one interface. The value is a
     # struct ip_mreq: the group's 4 bytes, then the interface's 4 bytes
     # (0.0.0.0: the interface the routing table picks for the group).
@@ -453,17 +449,46 @@ def make_receiver_socket(group, port, interface):
     return sock
 
 
+# ---- shared block: binding (identical in both receivers) ----
+def share_port(sock, platform=sys.platform):
+    """Let several receivers on one host listen on the same port."""
+    # SO_REUSEADDR: several sockets may bind one port; each of them gets its
+    # own copy of every multicast datagram.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if platform == "darwin" or "bsd" in platform:
+        # SO_REUSEPORT: macOS and the BSDs want this one too before a second
+        # socket may bind the same port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+
+
+def bind_address(group, platform=sys.platform):
+    """The address a receiver binds to: the group on Linux, elsewhere any address.
+
+    On Linux a socket bound to the wildcard address ('') gets the datagrams of
+    every group that any program on the host joined on that port
+    (IP_MULTICAST_ALL); bound to the group, it gets only its own group's.
+    Windows refuses to bind a multicast address, and macOS would then send
+    the acks from the group address; both give a socket only the groups it
+    joined itself, so there the wildcard address isolates as well."""
+    return group if platform.startswith("linux") else ""
+# ---- end of shared block ----
+
+
 def read_some(receiver):
     """Read what is queued on the socket, at most READS_PER_WAKEUP datagrams.
 
     The bound keeps a flood from starving the rest of the loop: a stop
     request, the held acks and the reports are looked at between batches."""
     sock, args = receiver.sock, receiver.args
+    has_recvmsg = hasattr(sock, "recvmsg")
     for _ in range(READS_PER_WAKEUP):
         if args.count and receiver.taken >= args.count:
             return
         try:
-            data, ancillary, flags, address = sock.recvmsg(MAX_DATAGRAM, DROPS_SPACE)
+            if has_recvmsg:
+                data, ancillary, flags, address = sock.recvmsg(MAX_DATAGRAM, DROPS_SPACE)
+            else:  # Windows has no recvmsg: no drop count, no sign of a cut datagram
+                (data, address), ancillary, flags = sock.recvfrom(MAX_DATAGRAM), (), 0
         except BlockingIOError:
             return
         for level, kind, value in ancillary:
