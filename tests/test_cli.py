@@ -1,18 +1,12 @@
 """The four scripts' command lines: defaults, environment, and one-line errors."""
 
-import importlib.util
 import subprocess
 import unittest
 
 from . import support
 
 
-def load(name):
-    """Import one of the project's scripts as a module (nothing runs at import)."""
-    spec = importlib.util.spec_from_file_location(name[:-3], support.script(name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load = support.load
 
 
 sender = load("multicast_sender.py")
@@ -163,6 +157,27 @@ class BadInputTest(unittest.TestCase):
                              env={"MULTICAST_EXPECT": "@x"})
         self.assert_rejected("socket_multicast_sender.py", [], "lots",
                              env={"MULTICAST_MAX_LOSS": "lots"})
+
+    def test_numbers_beyond_their_upper_bound(self):
+        """Values that were accepted and then crashed: now one line and exit status 2."""
+        self.assert_rejected("socket_multicast_sender.py", ["--interval", "2200000"], "2200000")
+        self.assert_rejected("socket_multicast_sender.py", ["--timeout", "1e11"], "1e11")
+        self.assert_rejected("socket_multicast_sender.py", ["--rate", "1e-300"], "1e-300")
+        self.assert_rejected("socket_multicast_sender.py", ["--rate", "2e9"], "2e9")
+        self.assert_rejected("socket_multicast_sender.py", ["-c", "9" * 30], "9" * 30)
+        self.assert_rejected("socket_multicast_receiver.py", ["--report-interval", "2200000"],
+                             "2200000")
+        self.assert_rejected("socket_multicast_receiver.py", ["--ack-jitter", "1e300"],
+                             "1e300")
+        self.assert_rejected("multicast_sender.py", ["--interval", "1e10"], "1e10")
+        self.assert_rejected("multicast_sender.py", ["--timeout", "1e7"], "1e7")
+
+    def test_an_interface_by_name(self):
+        for name in SCRIPTS:
+            args = load(name).build_parser(environ={}).parse_args(["-i", "lo"])
+            self.assertEqual(args.interface, "127.0.0.1")
+        result = run_script("multicast_receiver.py", "-i", "nosuch0")
+        self.assertRegex(result.stderr, r"interfaces: .*\blo\b")
 
     def test_unknown_option(self):
         for name in SCRIPTS:
