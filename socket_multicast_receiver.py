@@ -209,6 +209,58 @@ class LinePacer:
         self.window_start, self.printed = now, 0
 
 
+class Answerer:
+    """Sends the answers: at once, or held back by a random delay up to --ack-jitter."""
+
+    def __init__(self, sock, name, jitter, out):
+        self.sock = sock
+        self.name = name
+        self.jitter = jitter
+        self.out = out
+        self.held = HeldAcks()
+        self.answered = {}  # destination address -> [acks, reports] sent there
+
+    def send(self, answer, destination, hold=True):
+        """Answer now, or hold the answer back by a random delay."""
+        delay = random.uniform(0, self.jitter) if hold else 0.0
+        if delay > 0:
+            self.held.hold(answer, destination, delay)
+        else:
+            self.answer(answer, destination, 0.0)
+
+    def answer(self, answer, destination, held):
+        """Send one answer: b'ack', or a protocol ack or report saying how long it was held."""
+        held_us = min(int(held * 1e6), 2**32 - 1)
+        if isinstance(answer, tuple):  # a report: its counts as they are now
+            header, counts = answer
+            datagram, slot = header + REPORT_EXTRA.pack(held_us, *counts) + self.name, 1
+        elif answer == PLAIN_ACK:
+            datagram, slot = answer, 0
+        else:
+            datagram, slot = answer + ACK_EXTRA.pack(held_us) + self.name, 0
+        try:
+            self.sock.sendto(datagram, destination)
+        except OSError as error:  # one unreachable sender must not stop the others' acks
+            self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
+                           address=destination[0], error=error.strerror)
+            return
+        if destination[0] in self.answered or len(self.answered) < MAX_SESSIONS:
+            self.answered.setdefault(destination[0], [0, 0])[slot] += 1
+
+    def send_due(self):
+        """Send every held answer whose time has come; return when the next is due."""
+        now = time.monotonic()
+        for datagram, destination, held in self.held.due(now):
+            self.answer(datagram, destination, held)
+        return self.held.next_due()
+
+    def send_all(self):
+        """Send every held answer now: on the way out, late beats never."""
+        now = time.monotonic()
+        for datagram, destination, held in self.held.all(now):
+            self.answer(datagram, destination, held)
+
+
 class Receiver:
     """Reads datagrams, answers them, counts them and reports."""
 
@@ -218,7 +270,7 @@ class Receiver:
         self.out = out
         self.name = args.name.encode("utf-8")
         self.sessions = {}  # (address, session) -> SessionStats
-        self.held = HeldAcks()
+        self.answers = Answerer(sock, self.name, args.ack_jitter, out)
         self.pacer = LinePacer(out)
         self.received = 0  # new and reordered messages and plain datagrams, not duplicates
         self.taken = 0  # every datagram answered or counted, duplicates included
@@ -226,7 +278,6 @@ class Receiver:
         self.plain = 0
         self.untracked = 0  # messages of sessions beyond MAX_SESSIONS
         self.host_drops = 0  # datagrams this host dropped because our buffer was full
-        self.answered = {}  # destination address -> [acks, reports] sent there
         self.started = time.monotonic()
         self.last_report = (self.started, 0)
 
@@ -245,7 +296,7 @@ class Receiver:
         except UnicodeDecodeError:
             self.reject(address, "not text")
             return
-        self.answer(PLAIN_ACK, address, 0.0)  # answer first, then count and print
+        self.answers.send(PLAIN_ACK, address, hold=False)  # answer first, then count
         self.plain += 1
         self.received += 1
         self.taken += 1
@@ -276,8 +327,8 @@ class Receiver:
         verdict = stats.take(sequence) if stats is not None else "untracked"
         if not flags & NO_ACK:  # answer before printing: the sender measures the round trip
             ack_flags = REORDERED if verdict == "reordered" else 0
-            self.hold_or_answer(HEADER.pack(MAGIC, VERSION, ACK, ack_flags, session, sequence,
-                                            sent_ns), address)
+            self.answers.send(HEADER.pack(MAGIC, VERSION, ACK, ack_flags, session, sequence,
+                                          sent_ns), address)
         self.taken += 1
         self.received += verdict != "duplicate"
         self.untracked += verdict == "untracked"
@@ -311,7 +362,7 @@ class Receiver:
         header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN, session, last, sent_ns)
         counts = (entry["received"], entry["lost"], entry["duplicates"], entry["reordered"],
                   self.host_drops)
-        self.hold_or_answer((header, counts), address)
+        self.answers.send((header, counts), address)
         if first_end and not self.args.quiet:
             self.pacer.note(time.monotonic(), at_once=True)
             self.out.event("end", f"end of session {session:016x} from {address[0]}: last seq "
@@ -329,44 +380,6 @@ class Receiver:
         if self.may_print():  # under a flood of rubbish a line each would add to it
             self.out.event("malformed", f"malformed datagram from {address[0]}:{address[1]}: "
                            f"{reason}", address=address[0], reason=reason)
-
-    def hold_or_answer(self, answer, destination):
-        delay = random.uniform(0, self.args.ack_jitter)
-        if delay > 0:
-            self.held.hold(answer, destination, delay)
-        else:
-            self.answer(answer, destination, 0.0)
-
-    def answer(self, answer, destination, held):
-        """Send one answer: b'ack', or a protocol ack or report saying how long it was held."""
-        held_us = min(int(held * 1e6), 2**32 - 1)
-        if isinstance(answer, tuple):  # a report: its counts as they are now
-            header, counts = answer
-            datagram, slot = header + REPORT_EXTRA.pack(held_us, *counts) + self.name, 1
-        elif answer == PLAIN_ACK:
-            datagram, slot = answer, 0
-        else:
-            datagram, slot = answer + ACK_EXTRA.pack(held_us) + self.name, 0
-        try:
-            self.sock.sendto(datagram, destination)
-        except OSError as error:  # one unreachable sender must not stop the others' acks
-            self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
-                           address=destination[0], error=error.strerror)
-            return
-        if destination[0] in self.answered or len(self.answered) < MAX_SESSIONS:
-            self.answered.setdefault(destination[0], [0, 0])[slot] += 1
-
-    def send_due_answers(self):
-        """Send every held answer whose time has come; return when the next is due."""
-        now = time.monotonic()
-        for datagram, destination, held in self.held.due(now):
-            self.answer(datagram, destination, held)
-        return self.held.next_due()
-
-    def send_all_answers(self):
-        now = time.monotonic()
-        for datagram, destination, held in self.held.all(now):
-            self.answer(datagram, destination, held)
 
 
 def print_report(receiver, now):
@@ -408,7 +421,7 @@ def print_summary(receiver):
                      f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
                      f"{entry['reordered']} reordered; {end}")
     answered = [{"address": address, "acks": acks, "reports": reports}
-                for address, (acks, reports) in receiver.answered.items()]
+                for address, (acks, reports) in receiver.answers.answered.items()]
     if answered:
         lines.append("answered " + ", ".join(
             f"{entry['address']} with {entry['acks']} acks and {entry['reports']} reports"
@@ -505,7 +518,7 @@ def run(receiver, selector, stop):
     args = receiver.args
     next_report = time.monotonic() + args.report_interval if args.report_interval else None
     while not stop.requested and not (args.count and receiver.taken >= args.count):
-        deadlines = [receiver.send_due_answers(), next_report]
+        deadlines = [receiver.answers.send_due(), next_report]
         if not args.quiet and receiver.pacer.unprinted:
             deadlines.append(receiver.pacer.window_start + 1.0)
         deadlines = [d for d in deadlines if d is not None]
@@ -520,7 +533,7 @@ def run(receiver, selector, stop):
         if next_report is not None and now >= next_report:
             print_report(receiver, now)
             next_report = max(next_report + args.report_interval, now)
-    receiver.send_all_answers()  # answer everything that was taken
+    receiver.answers.send_all()  # answer everything that was taken
 
 
 # ---- shared block: arguments (identical in all four scripts) ----

@@ -356,35 +356,6 @@ class Sender:
         if verdict == "ack" and sequence == self.sequence:
             self.round_acks.append((peer, rtt_ms))
 
-    def wait(self, selector, stop, until, stoppable=True, done=lambda: False):
-        """Process replies until the monotonic time until, a stop request, or done()."""
-        while not (stoppable and stop.requested) and not done():
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                return
-            for key, _ in selector.select(remaining):
-                if key.fileobj is self.sock:
-                    self.read_some()
-                else:
-                    key.fileobj.recv(64)  # the signal's wake-up byte
-
-    def end_run(self, selector, stop):
-        """Tell the receivers the run is over, and wait a while for their reports."""
-        if self.sequence == 0:
-            return
-        self.ended = True
-        for _ in range(END_REPEATS):
-            self.send(END)
-            self.wait(selector, stop, time.monotonic() + END_GAP, stoppable=False)
-        ackers = [peer for peer in self.peers.values() if peer.acks or peer.late]
-
-        def all_reported():  # with acks we know whom to wait for; without, wait it out
-            return bool(ackers) and all(peer.report for peer in ackers)
-
-        patience = REPORT_WAIT if stop.requested else max(REPORT_WAIT, self.args.timeout)
-        self.wait(selector, stop, time.monotonic() + patience, stoppable=False,
-                  done=all_reported)
-
 
 def listed_but_unheard(names, peers):
     """The --expect names and addresses that none of these receivers matches."""
@@ -541,21 +512,52 @@ def make_sender_socket(ttl, interface):
     return sock
 
 
+def wait(sender, selector, stop, until, stoppable=True, done=lambda: False):
+    """Process replies until the monotonic time until, a stop request, or done()."""
+    while not (stoppable and stop.requested) and not done():
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return
+        for key, _ in selector.select(remaining):
+            if key.fileobj is sender.sock:
+                sender.read_some()
+            else:
+                key.fileobj.recv(64)  # the signal's wake-up byte
+
+
+def end_run(sender, selector, stop):
+    """Tell the receivers the run is over, and wait a while for their reports."""
+    if sender.sequence == 0:
+        return
+    sender.ended = True
+    for _ in range(END_REPEATS):
+        sender.send(END)
+        wait(sender, selector, stop, time.monotonic() + END_GAP, stoppable=False)
+    ackers = [peer for peer in sender.peers.values() if peer.acks or peer.late]
+
+    def all_reported():  # with acks we know whom to wait for; without, wait it out
+        return bool(ackers) and all(peer.report for peer in ackers)
+
+    patience = REPORT_WAIT if stop.requested else max(REPORT_WAIT, sender.args.timeout)
+    wait(sender, selector, stop, time.monotonic() + patience, stoppable=False,
+         done=all_reported)
+
+
 def run_rounds(sender, selector, stop):
     """Round mode: send, wait --timeout for acks, report; return the short rounds."""
     args = sender.args
     short_rounds = 0
     while not stop.requested and (args.count == 0 or sender.sequence < args.count):
         if sender.sequence:
-            sender.wait(selector, stop, time.monotonic() + args.interval)
+            wait(sender, selector, stop, time.monotonic() + args.interval)
             if stop.requested:
                 break
         while not sender.send():  # the buffer is full: wait until it drains
             selector.select(0.001)
         deadline = time.monotonic() + args.timeout
-        sender.wait(selector, stop, deadline)
+        wait(sender, selector, stop, deadline)
         if stop.requested:  # finish the round under way, if it ends within a second
-            sender.wait(selector, stop, min(deadline, time.monotonic() + 1.0), stoppable=False)
+            wait(sender, selector, stop, min(deadline, time.monotonic() + 1.0), stoppable=False)
         sender.read_some()
         sender.close_all()
         if not print_round(sender):
@@ -580,7 +582,7 @@ def run_rate(sender, selector, stop):
             if sender.sequence % 64 == 0 or gap:
                 sender.read_some()
         else:
-            sender.wait(selector, stop, next_send)
+            wait(sender, selector, stop, next_send)
         if next_report is not None and now >= next_report:
             sender.close_expired(time.monotonic_ns())
             print_report(sender, *last_report)
@@ -588,7 +590,7 @@ def run_rate(sender, selector, stop):
             next_report = max(next_report + args.report_interval, now)
     if not args.no_ack:  # the last messages' acks may still come: wait out their time
         patience = min(args.timeout, 1.0) if stop.requested else args.timeout
-        sender.wait(selector, stop, time.monotonic() + patience, stoppable=False)
+        wait(sender, selector, stop, time.monotonic() + patience, stoppable=False)
         sender.read_some()
     sender.close_all()
     return 0
@@ -891,7 +893,7 @@ def main(argv=None):
                 short_rounds = run_rounds(sender, selector, stop)
             else:
                 short_rounds = run_rate(sender, selector, stop)
-            sender.end_run(selector, stop)
+            end_run(sender, selector, stop)
         except BrokenPipeError:
             raise
         except OSError as error:

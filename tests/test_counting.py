@@ -133,7 +133,7 @@ class ReceiverCountingTest(unittest.TestCase):
         receiver.handle(message(7, 2**63, kind=3), ("10.0.0.1", 5000), False)
         [stats] = receiver.sessions.values()
         self.assertEqual((stats.received, stats.lost, receiver.malformed), (1, 0, 2))
-        self.assertEqual(len(receiver.sock.sent), 1, "only the real message is answered")
+        self.assertEqual(len(receiver.answers.sock.sent), 1, "only the real message is answered")
 
     def test_the_end_of_run_counts_the_tail_as_lost_and_is_answered_with_a_report(self):
         receiver = make_receiver()
@@ -142,7 +142,7 @@ class ReceiverCountingTest(unittest.TestCase):
         receiver.handle(message(7, 10, kind=3, flags=1), ("10.0.0.1", 5000), False)
         [stats] = receiver.sessions.values()
         self.assertEqual((stats.received, stats.lost, stats.end), (3, 7, 10))
-        [(report, destination)] = receiver.sock.sent
+        [(report, destination)] = receiver.answers.sock.sent
         kind, sequence = report[5], HEADER.unpack_from(report)[5]
         counts = receiver_module.REPORT_EXTRA.unpack_from(report, HEADER.size)[1:]
         self.assertEqual((kind, sequence, counts, destination),
@@ -169,7 +169,7 @@ class ReceiverCountingTest(unittest.TestCase):
         finally:
             receiver_module.MAX_SESSIONS = old
         self.assertEqual((len(receiver.sessions), receiver.untracked), (2, 2))
-        self.assertEqual(len(receiver.sock.sent), 4, "every message is still answered")
+        self.assertEqual(len(receiver.answers.sock.sent), 4, "every message is still answered")
 
 
 class ErrorEventTest(unittest.TestCase):
@@ -181,7 +181,7 @@ class ErrorEventTest(unittest.TestCase):
                 raise OSError(101, "Network is unreachable")
 
         receiver = make_receiver()
-        receiver.sock = Unreachable()
+        receiver.answers.sock = Unreachable()
         receiver.handle(message(7, 1), ("10.0.0.1", 5000), False)
         [(kind, line, fields)] = receiver.out.events
         self.assertEqual((kind, line), ("error", "could not answer 10.0.0.1: "

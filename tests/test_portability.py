@@ -80,13 +80,13 @@ class BindingTest(unittest.TestCase):
         sock = measuring.make_receiver_socket(GROUP, port + 0, "127.0.0.1", platform="win32")
         self.addCleanup(sock.close)
         receiver = make_receiver()
-        receiver.sock = WithoutRecvmsg(sock)
+        receiver.sock = receiver.answers.sock = WithoutRecvmsg(sock)
         send(GROUP, port, b"hello again")
         self.assertTrue(select.select([sock], [], [], 2)[0])
         sock.setblocking(False)
         measuring.read_some(receiver)
         self.assertEqual((receiver.plain, receiver.received), (1, 1))
-        self.assertEqual(receiver.answered, {"127.0.0.1": [1, 0]})
+        self.assertEqual(receiver.answers.answered, {"127.0.0.1": [1, 0]})
 
 
 if __name__ == "__main__":
