@@ -20,8 +20,11 @@ Exit status: 0 success, 1 a socket error, 2 bad usage.
 """
 
 import argparse
+import collections
 import errno
+import hashlib
 import heapq
+import hmac
 import ipaddress
 import json
 import os
@@ -65,6 +68,65 @@ REPORT_EXTRA = struct.Struct("!IQQQQQ")
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
+END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not hide the end
+# ---- end of shared block ----
+
+
+# ---- shared block: authentication (identical in both socket scripts) ----
+AUTHENTICATED = 0x80  # flag in any kind: the datagram ends with an HMAC-SHA256 tag
+TAG_SIZE = 16  # bytes of the tag: HMAC-SHA256 cut to 128 bits, as in TWAMP
+MIN_KEY = 16  # bytes a key must have at least
+
+
+def sign(datagram, key):
+    """The datagram with its tag: HMAC-SHA256 over all of it, cut to TAG_SIZE bytes."""
+    return datagram + hmac.new(key, datagram, hashlib.sha256).digest()[:TAG_SIZE]
+
+
+def verify(datagram, key):
+    """The datagram without its tag if the tag is right, else None (constant time)."""
+    body, tag = datagram[:-TAG_SIZE], datagram[-TAG_SIZE:]
+    expected = hmac.new(key, body, hashlib.sha256).digest()[:TAG_SIZE]
+    return body if len(datagram) > TAG_SIZE and hmac.compare_digest(tag, expected) else None
+
+
+class Key(bytes):
+    """A key, and the file it came from (for the warning); never printed."""
+
+    path = None
+
+    def __repr__(self):
+        return "Key(...)"
+
+
+def key_file(path):
+    """The key in a file: its bytes, less one trailing newline, at least MIN_KEY of them."""
+    try:
+        with open(path, "rb") as stream:
+            key = stream.read(65536)
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"cannot read the key file {path!r}: {error.strerror}") from None
+    key = key[:-2] if key.endswith(b"\r\n") else key[:-1] if key.endswith(b"\n") else key
+    if len(key) < MIN_KEY:
+        raise argparse.ArgumentTypeError(
+            f"the key file {path!r} holds {len(key)} bytes (valid: at least {MIN_KEY})")
+    key = Key(key)
+    key.path = path
+    return key
+
+
+def warn_if_readable_by_others(key, program):
+    """A key that every user of this host can read is no secret: say so."""
+    if key is None:
+        return
+    path = key.path
+    try:
+        if os.stat(path).st_mode & 0o004:
+            print(f"{program}: warning: the key file {path} is readable by every user of "
+                  f"this host (chmod 600 {path})", file=sys.stderr)
+    except OSError:
+        pass
 # ---- end of shared block ----
 
 
@@ -101,6 +163,7 @@ class SessionStats:
         self.duplicates = 0
         self.reordered = 0
         self.end = None  # the last sequence number, once the sender's end of run came
+        self.ends = 0  # end-of-run messages answered
 
     def take(self, sequence):
         """Count one message; return 'new', 'reordered' or 'duplicate'."""
@@ -121,6 +184,10 @@ class SessionStats:
             return "reordered"
         self.duplicates += 1
         return "duplicate"
+
+    def seen(self, sequence):
+        """Whether this sequence number was taken already (with a key: a replay)."""
+        return bool(self.received) and sequence <= self.highest and sequence not in self.missing
 
     def finish(self, last):
         """The sender's end of run: every message after the highest up to last was lost."""
@@ -209,19 +276,44 @@ class LinePacer:
         self.window_start, self.printed = now, 0
 
 
+class RateLimit:
+    """At most rate answers a second to each address (a token bucket per address)."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.buckets = {}  # address -> (tokens, when they were counted)
+
+    def allow(self, address):
+        now = time.monotonic()
+        tokens, then = self.buckets.get(address, (self.rate, now))
+        tokens = min(self.rate, tokens + (now - then) * self.rate)
+        if address not in self.buckets and len(self.buckets) >= MAX_SESSIONS:
+            self.buckets = {a: b for a, b in self.buckets.items() if now - b[1] < 1.0}
+            if len(self.buckets) >= MAX_SESSIONS:
+                return False  # too many sources at once: a flood, answered by none
+        self.buckets[address] = (tokens - (tokens >= 1), now)
+        return tokens >= 1
+
+
 class Answerer:
     """Sends the answers: at once, or held back by a random delay up to --ack-jitter."""
 
-    def __init__(self, sock, name, jitter, out):
+    def __init__(self, sock, name, jitter, out, key=None, max_rate=0):
         self.sock = sock
         self.name = name
         self.jitter = jitter
         self.out = out
+        self.key = key
+        self.limit = RateLimit(max_rate) if max_rate else None
         self.held = HeldAcks()
         self.answered = {}  # destination address -> [acks, reports] sent there
+        self.rate_limited = 0  # answers not sent: more than max_rate a second to one address
 
     def send(self, answer, destination, hold=True):
         """Answer now, or hold the answer back by a random delay."""
+        if self.limit is not None and not self.limit.allow(destination[0]):
+            self.rate_limited += 1  # no key: never a reflector for a spoofed source
+            return
         delay = random.uniform(0, self.jitter) if hold else 0.0
         if delay > 0:
             self.held.hold(answer, destination, delay)
@@ -238,6 +330,8 @@ class Answerer:
             datagram, slot = answer, 0
         else:
             datagram, slot = answer + ACK_EXTRA.pack(held_us) + self.name, 0
+        if self.key is not None:
+            datagram = sign(datagram, self.key)
         try:
             self.sock.sendto(datagram, destination)
         except OSError as error:  # one unreachable sender must not stop the others' acks
@@ -270,7 +364,11 @@ class Receiver:
         self.out = out
         self.name = args.name.encode("utf-8")
         self.sessions = {}  # (address, session) -> SessionStats
-        self.answers = Answerer(sock, self.name, args.ack_jitter, out)
+        self.key = args.key
+        self.signed = AUTHENTICATED if args.key is not None else 0  # the flag our answers carry
+        self.auth = collections.Counter()  # unauthenticated, bad_tag, replayed: not answered
+        self.answers = Answerer(sock, self.name, args.ack_jitter, out, args.key,
+                                0 if args.key is not None else args.max_ack_rate)
         self.pacer = LinePacer(out)
         self.received = 0  # new and reordered messages and plain datagrams, not duplicates
         self.taken = 0  # every datagram answered or counted, duplicates included
@@ -291,6 +389,9 @@ class Receiver:
             self.handle_plain(data, address)
 
     def handle_plain(self, data, address):
+        if self.key is not None:  # text carries no tag: with a key it is not answered
+            self.refuse("unauthenticated")
+            return
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -314,6 +415,14 @@ class Receiver:
             self.reject(address, f"protocol version {version}" if version != VERSION
                         else f"message kind {kind}")
             return
+        size = len(data)
+        if self.key is not None:  # only what carries our key's tag is answered
+            data = verify(data, self.key) if flags & AUTHENTICATED else None
+            if data is None:
+                self.refuse("bad_tag" if flags & AUTHENTICATED else "unauthenticated")
+                return
+        elif flags & AUTHENTICATED:
+            data = data[:-TAG_SIZE]  # signed, but without a key we cannot check it
         stats = self.session(address[0], session)
         if stats is not None and (stats.received or kind == END) \
                 and sequence > stats.highest + MAX_JUMP:
@@ -324,9 +433,12 @@ class Receiver:
         if kind == END:
             self.handle_end(stats, session, sequence, sent_ns, address)
             return
+        if self.key is not None and stats is not None and stats.seen(sequence):
+            self.refuse("replayed")  # a signed message taken before: never answered twice
+            return
         verdict = stats.take(sequence) if stats is not None else "untracked"
         if not flags & NO_ACK:  # answer before printing: the sender measures the round trip
-            ack_flags = REORDERED if verdict == "reordered" else 0
+            ack_flags = (REORDERED if verdict == "reordered" else 0) | self.signed
             self.answers.send(HEADER.pack(MAGIC, VERSION, ACK, ack_flags, session, sequence,
                                           sent_ns), address)
         self.taken += 1
@@ -336,9 +448,13 @@ class Receiver:
             message = data[HEADER.size:].rstrip(b"\0")
             note = "" if verdict == "new" else f" ({verdict})"
             self.out.event("message", f"received seq {sequence} from {address[0]}:{address[1]}"
-                           f"{note}, session {session:016x}, {len(data)} bytes: {message!r}",
+                           f"{note}, session {session:016x}, {size} bytes: {message!r}",
                            address=address[0], port=address[1], session=f"{session:016x}",
-                           seq=sequence, bytes=len(data), verdict=verdict)
+                           seq=sequence, bytes=size, verdict=verdict)
+
+    def refuse(self, reason):
+        """Count a message that fails the key's checks; it is never answered."""
+        self.auth[reason] += 1
 
     def session(self, address, session):
         """The statistics of one sender's session; None once too many are tracked."""
@@ -356,10 +472,15 @@ class Receiver:
         if last < stats.highest:
             self.reject(address, f"end of run at {last}, below seq {stats.highest} received")
             return
+        if self.key is not None and stats.ends >= END_REPEATS:
+            self.refuse("replayed")  # more ends than a sender sends: a replay
+            return
         first_end = stats.end is None
         stats.finish(last)
+        stats.ends += 1
         entry = stats.as_dict()
-        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN, session, last, sent_ns)
+        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN | self.signed, session, last,
+                             sent_ns)
         counts = (entry["received"], entry["lost"], entry["duplicates"], entry["reordered"],
                   self.host_drops)
         self.answers.send((header, counts), address)
@@ -428,6 +549,16 @@ def print_summary(receiver):
             for entry in answered))
     else:
         lines.append("answered nobody")
+    auth = {reason: receiver.auth[reason]
+            for reason in ("unauthenticated", "bad_tag", "replayed")}
+    if any(auth.values()):
+        lines.append(f"not answered, for the key: {auth['unauthenticated']} unsigned, "
+                     f"{auth['bad_tag']} with a bad tag, {auth['replayed']} replayed"
+                     + (" (a bad tag: the sender signs with another key)"
+                        if auth["bad_tag"] else ""))
+    if receiver.answers.rate_limited:
+        lines.append(f"{receiver.answers.rate_limited} answers held back: more than "
+                     f"{args.max_ack_rate} a second to one address (--max-ack-rate)")
     if receiver.untracked:
         lines.append(f"{receiver.untracked} messages of sessions beyond the first "
                      f"{MAX_SESSIONS} were answered but not counted per session")
@@ -438,7 +569,8 @@ def print_summary(receiver):
                        malformed=receiver.malformed, plain=receiver.plain,
                        host_drops=receiver.host_drops, untracked=receiver.untracked,
                        unprinted=receiver.pacer.unprinted_total, seconds=round(elapsed, 3),
-                       senders=sessions, answered=answered)
+                       senders=sessions, answered=answered, auth=auth,
+                       rate_limited=receiver.answers.rate_limited)
 
 
 def make_receiver_socket(group, port, interface, platform=sys.platform):
@@ -688,12 +820,20 @@ def receiver_name(text):
     return text
 
 
+def ack_rate(text):
+    """Answers a second to one address: a whole number, 0 for no limit."""
+    if not text.strip().isdigit() or int(text) > 10**9:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ack rate (valid: 0 to 1000000000 a second, 0 for no limit)")
+    return int(text)
+
+
 def build_parser(environ=os.environ):
     parser = OneLineParser(
         description="Join a multicast group, answer every message and count what arrives.",
         epilog="Environment: MULTICAST_GROUP, MULTICAST_PORT, MULTICAST_INTERFACE, "
                "MULTICAST_COUNT, MULTICAST_NAME, MULTICAST_ACK_JITTER, "
-               "MULTICAST_REPORT_INTERVAL.")
+               "MULTICAST_REPORT_INTERVAL, MULTICAST_KEY_FILE, MULTICAST_MAX_ACK_RATE.")
     parser.add_argument("-g", "--group", metavar="ADDRESS", type=multicast_group,
                         default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
                         help="multicast group to join (default: %(default)s)")
@@ -719,6 +859,15 @@ def build_parser(environ=os.environ):
     parser.add_argument("--report-interval", metavar="SECONDS", type=seconds,
                         default=environ.get("MULTICAST_REPORT_INTERVAL", "0"),
                         help="print rate and loss this often, 0 for never "
+                             "(default: %(default)s)")
+    parser.add_argument("-k", "--key-file", metavar="PATH", dest="key", type=key_file,
+                        default=environ.get("MULTICAST_KEY_FILE") or None,
+                        help="a file holding the shared key (at least 16 bytes): answer only "
+                             "messages signed with it, and sign every answer (default: none)")
+    parser.add_argument("--max-ack-rate", metavar="N", type=ack_rate,
+                        default=environ.get("MULTICAST_MAX_ACK_RATE", "1000"),
+                        help="without a key, answer each address at most N times a second, "
+                             "so a spoofed sender cannot make us a reflector; 0 for no limit "
                              "(default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="do not print a line for each datagram (without it, at most "
@@ -754,10 +903,13 @@ def main(argv=None):
             print(f"{program}: error: {explain(error, args.port)}", file=sys.stderr)
             return 1
         selector.register(sock, selectors.EVENT_READ)
+        warn_if_readable_by_others(args.key, program)
         where, _ = describe_interface(args.group, args.port, args.interface)
+        keyed = ", answering only messages signed with the key" if args.key else ""
         out.event("start", f"listening on {args.group}:{args.port}, joined on {where}, "
-                  f"as {printable(args.name)}", group=args.group, port=args.port,
-                  name=args.name, interface=args.interface or "", joined_on=where)
+                  f"as {printable(args.name)}{keyed}", group=args.group, port=args.port,
+                  name=args.name, interface=args.interface or "", joined_on=where,
+                  authenticated=args.key is not None)
         receiver = Receiver(sock, args, out)
         status = 0
         try:

@@ -27,7 +27,9 @@ more than --max-loss percent or its loss is unknown) or on a socket error;
 import argparse
 import collections
 import errno
+import hashlib
 import heapq
+import hmac
 import ipaddress
 import json
 import math
@@ -50,7 +52,6 @@ READS_PER_WAKEUP = 256  # replies read before the loop looks at the clock and si
 RTT_SAMPLES = 10000  # RTTs kept per receiver for the percentiles (a random sample beyond)
 SEQUENCE_WINDOW = 4096  # acked sequence numbers remembered per receiver, for duplicates
 MAX_PEERS = 10000  # receivers tracked; replies from further ones are only counted
-END_REPEATS = 3  # end-of-run messages sent, so that one loss does not hide the end
 END_GAP = 0.02  # seconds between them
 REPORT_WAIT = 0.5  # seconds to wait at least for the receivers' reports
 
@@ -74,6 +75,65 @@ REPORT_EXTRA = struct.Struct("!IQQQQQ")
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
+END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not hide the end
+# ---- end of shared block ----
+
+
+# ---- shared block: authentication (identical in both socket scripts) ----
+AUTHENTICATED = 0x80  # flag in any kind: the datagram ends with an HMAC-SHA256 tag
+TAG_SIZE = 16  # bytes of the tag: HMAC-SHA256 cut to 128 bits, as in TWAMP
+MIN_KEY = 16  # bytes a key must have at least
+
+
+def sign(datagram, key):
+    """The datagram with its tag: HMAC-SHA256 over all of it, cut to TAG_SIZE bytes."""
+    return datagram + hmac.new(key, datagram, hashlib.sha256).digest()[:TAG_SIZE]
+
+
+def verify(datagram, key):
+    """The datagram without its tag if the tag is right, else None (constant time)."""
+    body, tag = datagram[:-TAG_SIZE], datagram[-TAG_SIZE:]
+    expected = hmac.new(key, body, hashlib.sha256).digest()[:TAG_SIZE]
+    return body if len(datagram) > TAG_SIZE and hmac.compare_digest(tag, expected) else None
+
+
+class Key(bytes):
+    """A key, and the file it came from (for the warning); never printed."""
+
+    path = None
+
+    def __repr__(self):
+        return "Key(...)"
+
+
+def key_file(path):
+    """The key in a file: its bytes, less one trailing newline, at least MIN_KEY of them."""
+    try:
+        with open(path, "rb") as stream:
+            key = stream.read(65536)
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"cannot read the key file {path!r}: {error.strerror}") from None
+    key = key[:-2] if key.endswith(b"\r\n") else key[:-1] if key.endswith(b"\n") else key
+    if len(key) < MIN_KEY:
+        raise argparse.ArgumentTypeError(
+            f"the key file {path!r} holds {len(key)} bytes (valid: at least {MIN_KEY})")
+    key = Key(key)
+    key.path = path
+    return key
+
+
+def warn_if_readable_by_others(key, program):
+    """A key that every user of this host can read is no secret: say so."""
+    if key is None:
+        return
+    path = key.path
+    try:
+        if os.stat(path).st_mode & 0o004:
+            print(f"{program}: warning: the key file {path} is readable by every user of "
+                  f"this host (chmod 600 {path})", file=sys.stderr)
+    except OSError:
+        pass
 # ---- end of shared block ----
 
 
@@ -199,9 +259,19 @@ class Peer:
                 "rtt_ms": self.rtt.as_dict(), "report": self.report}
 
 
-def parse_reply(data):
+def parse_reply(data, key=None):
     """What a reply is: ('plain',), ('ack', flags, session, sequence, sent_ns, held_ms, name),
-    ('report', session, sequence, counts, name) or ('malformed', reason). Pure: no socket."""
+    ('report', session, sequence, counts, name), ('malformed', reason), or with a key
+    ('unauthenticated',) or ('bad_tag',). Pure: no socket."""
+    signed = data.startswith(MAGIC) and len(data) > HEADER.size and data[6] & AUTHENTICATED
+    if key is not None:  # only a reply with our key's tag counts
+        if not signed:
+            return ("unauthenticated",)
+        data = verify(data, key)
+        if data is None:
+            return ("bad_tag",)
+    elif signed:
+        data = data[:-TAG_SIZE]  # signed, but without a key we cannot check it
     if data == PLAIN_ACK:
         return ("plain",)
     if not data.startswith(MAGIC) or len(data) < HEADER.size:
@@ -252,7 +322,8 @@ class Sender:
         self.args = args
         self.out = out
         self.session = random.getrandbits(64)
-        self.flags = NO_ACK if args.no_ack else 0
+        self.key = args.key
+        self.flags = (NO_ACK if args.no_ack else 0) | (AUTHENTICATED if args.key else 0)
         padding = b"\0" * max(0, (args.size or 0) - HEADER.size - len(args.message))
         self.body = args.message + padding  # what follows the header, the same every time
         self.destination = (args.group, args.port)
@@ -264,7 +335,8 @@ class Sender:
         self.peers = {}  # (address, name) -> Peer
         self.round_acks = []  # (peer, rtt) of the round under way
         self.ended = False  # the end of run has gone out: plain acks now answer it
-        self.counts = collections.Counter()  # stray, malformed, untracked, end_acks, send_errors
+        # stray, malformed, untracked, end_acks, send_errors, unauthenticated, bad_tag
+        self.counts = collections.Counter()
         self.send_failed = None  # why the latest message could not go out
         self.started = time.monotonic()
 
@@ -273,8 +345,11 @@ class Sender:
         now_ns = time.monotonic_ns()
         sequence = self.sequence + (kind == DATA)
         header = HEADER.pack(MAGIC, VERSION, kind, self.flags, self.session, sequence, now_ns)
+        datagram = header + self.body if kind == DATA else header
+        if self.key is not None:
+            datagram = sign(datagram, self.key)
         try:
-            self.sock.sendto(header + self.body if kind == DATA else header, self.destination)
+            self.sock.sendto(datagram, self.destination)
         except BlockingIOError:
             return False
         except OSError as error:
@@ -310,11 +385,14 @@ class Sender:
                 data, address = self.sock.recvfrom(MAX_DATAGRAM)
             except BlockingIOError:
                 return
-            self.on_reply(parse_reply(data), address[0], time.monotonic_ns())
+            self.on_reply(parse_reply(data, self.key), address[0], time.monotonic_ns())
 
     def peer(self, address, name, sequence):
-        """The Peer for (address, name); None once MAX_PEERS are tracked."""
-        key = (address, name)
+        """The Peer for (address, name); None once MAX_PEERS are tracked.
+
+        With a key a receiver is known by its name alone: the name is signed,
+        the address is not, so a valid ack replayed from elsewhere is a duplicate."""
+        key = name if self.key is not None else (address, name)
         peer = self.peers.get(key)
         if peer is None and len(self.peers) < MAX_PEERS:
             peer = self.peers[key] = Peer(address, name, sequence)
@@ -329,8 +407,8 @@ class Sender:
                 self.counts["end_acks" if self.ended else "stray"] += 1
                 return
             reply = ("ack", 0, self.session, self.sequence, self.last_send_ns, 0.0, "")
-        elif kind == "malformed":
-            self.counts["malformed"] += 1
+        elif kind in ("malformed", "unauthenticated", "bad_tag"):
+            self.counts[kind] += 1  # forged or rubbish: never makes a receiver "answered"
             return
         session, sequence = reply[2 if reply[0] == "ack" else 1:][:2]
         if session != self.session:  # meant for another sender: check this first
@@ -481,6 +559,10 @@ def print_summary(sender, short_rounds):
         lines.append("no receiver answered: check that one runs on this group and port, "
                      "that it joined on the interface we send from, and that its answers "
                      "can come back (a firewall on the way back?)")
+    forged = {"unauthenticated": counts["unauthenticated"], "bad_tag": counts["bad_tag"]}
+    if any(forged.values()):
+        lines.append(f"{sum(forged.values())} replies without our key's tag, not counted: "
+                     f"{forged['unauthenticated']} unsigned, {forged['bad_tag']} with a bad tag")
     if counts["untracked"]:
         lines.append(f"{counts['untracked']} replies from receivers beyond the first "
                      f"{MAX_PEERS} were not counted")
@@ -489,7 +571,7 @@ def print_summary(sender, short_rounds):
     sender.out.event("summary", "\n".join(lines), sent=sender.sequence,
                      seconds=round(elapsed, 3), receivers=receivers, stray=counts["stray"],
                      malformed=counts["malformed"], send_errors=counts["send_errors"],
-                     untracked=counts["untracked"], end_acks=counts["end_acks"],
+                     untracked=counts["untracked"], end_acks=counts["end_acks"], forged=forged,
                      short_rounds=short_rounds,
                      verdict={"ok": not reasons, "reasons": reasons,
                               "max_loss": args.max_loss})
@@ -798,7 +880,7 @@ def build_parser(environ=os.environ):
         epilog="Environment: MULTICAST_GROUP, MULTICAST_PORT, MULTICAST_INTERFACE, "
                "MULTICAST_TTL, MULTICAST_MESSAGE, MULTICAST_COUNT, MULTICAST_INTERVAL, "
                "MULTICAST_TIMEOUT, MULTICAST_EXPECT, MULTICAST_RATE, MULTICAST_SIZE, "
-               "MULTICAST_REPORT_INTERVAL, MULTICAST_MAX_LOSS.")
+               "MULTICAST_REPORT_INTERVAL, MULTICAST_MAX_LOSS, MULTICAST_KEY_FILE.")
     parser.add_argument("-g", "--group", metavar="ADDRESS", type=multicast_group,
                         default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
                         help="multicast group to send to (default: %(default)s)")
@@ -851,6 +933,10 @@ def build_parser(environ=os.environ):
                         default=environ.get("MULTICAST_REPORT_INTERVAL", "0"),
                         help="throughput mode: print rate and loss this often, "
                              "0 for never (default: %(default)s)")
+    parser.add_argument("-k", "--key-file", metavar="PATH", dest="key", type=key_file,
+                        default=environ.get("MULTICAST_KEY_FILE") or None,
+                        help="a file holding the shared key (at least 16 bytes): sign every "
+                             "message, count only acks signed with it (default: none)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per line instead of text")
     return parser
@@ -876,6 +962,11 @@ def main(argv=None):
         parser.error("--no-ack goes with --rate (round mode waits for acks)")
     sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
     program = os.path.basename(sys.argv[0])
+    warn_if_readable_by_others(args.key, program)
+    if args.rate is not None and not args.no_ack and (args.rate == 0 or args.rate > 1000):
+        print(f"{program}: warning: receivers without a key answer one address at most 1000 "
+              f"times a second by default: raise their --max-ack-rate, or use --no-ack",
+              file=sys.stderr)
     out = Output(args.json)
     selector = selectors.DefaultSelector()
     stop = StopRequest(selector)
@@ -885,10 +976,11 @@ def main(argv=None):
             selector.register(sock, selectors.EVENT_READ)
             sender = Sender(sock, args, out)
             where, source = describe_interface(args.group, args.port, args.interface)
+            keyed = ", signed with the key" if args.key else ""
             out.event("start", f"sending to {args.group}:{args.port} from {where}, ttl "
-                      f"{args.ttl}, session {sender.session:016x}", group=args.group,
+                      f"{args.ttl}, session {sender.session:016x}{keyed}", group=args.group,
                       port=args.port, session=f"{sender.session:016x}", ttl=args.ttl,
-                      interface=where, source=source)
+                      interface=where, source=source, authenticated=args.key is not None)
             if args.rate is None:
                 short_rounds = run_rounds(sender, selector, stop)
             else:
