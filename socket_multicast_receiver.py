@@ -426,8 +426,8 @@ class Receiver:
         stats = self.session(address[0], session)
         if stats is not None and (stats.received or kind == END) \
                 and sequence > stats.highest + MAX_JUMP:
-            if not stats.received and stats.end is None:
-                del self.sessions[(address[0], session)]  # nothing real came from it
+            if not stats.received and stats.end is None:  # nothing real came from it
+                del self.sessions[session if self.key is not None else (address[0], session)]
             self.reject(address, f"sequence {sequence} jumps more than {MAX_JUMP} ahead")
             return
         if kind == END:
@@ -457,8 +457,11 @@ class Receiver:
         self.auth[reason] += 1
 
     def session(self, address, session):
-        """The statistics of one sender's session; None once too many are tracked."""
-        key = (address, session)
+        """The statistics of one sender's session; None once too many are tracked.
+
+        With a key a session is known by its id alone: the id is signed, the
+        source address is not, so a message replayed from elsewhere is a replay."""
+        key = session if self.key is not None else (address, session)
         stats = self.sessions.get(key)
         if stats is None and len(self.sessions) < MAX_SESSIONS:
             stats = self.sessions[key] = SessionStats(address, session)

@@ -1,5 +1,6 @@
 """The four scripts' command lines: defaults, environment, and one-line errors."""
 
+import os
 import subprocess
 import unittest
 
@@ -178,6 +179,34 @@ class BadInputTest(unittest.TestCase):
             self.assertEqual(args.interface, "127.0.0.1")
         result = run_script("multicast_receiver.py", "-i", "nosuch0")
         self.assertRegex(result.stderr, r"interfaces: .*\blo\b")
+
+    def test_bad_key_files(self):
+        import tempfile
+        folder = tempfile.mkdtemp()
+        for name in ("socket_multicast_sender.py", "socket_multicast_receiver.py"):
+            for content, named in ((b"", "holds 0 bytes"), (b"fifteen-bytes!!\n", "15 bytes"),
+                                   (b"\n", "holds 0 bytes")):
+                path = os.path.join(folder, "key")
+                with open(path, "wb") as stream:
+                    stream.write(content)
+                self.assert_rejected(name, ["--key-file", path], named)
+            self.assert_rejected(name, ["--key-file", folder], "Is a directory")
+            self.assert_rejected(name, ["-k", folder + "/none"], "No such file")
+        self.assert_rejected("socket_multicast_receiver.py", ["--max-ack-rate", "-5"], "-5")
+
+    def test_a_key_file_read_as_its_bytes_less_one_newline(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile(delete=False) as stream:
+            stream.write(b"sixteen-byte-key\n")
+        key = socket_receiver.key_file(stream.name)
+        self.assertEqual((bytes(key), repr(key)), (b"sixteen-byte-key", "Key(...)"))
+        os.chmod(stream.name, 0o644)
+        result = run_script("socket_multicast_sender.py", "--key-file", stream.name,
+                            "-i", "127.0.0.1", "-p", str(support.free_udp_port()),
+                            "--timeout", "0.05")
+        self.assertIn(f"warning: the key file {stream.name} is readable by every user",
+                      result.stderr)
+        self.assertNotIn("sixteen-byte-key", result.stdout + result.stderr)
 
     def test_unknown_option(self):
         for name in SCRIPTS:
