@@ -55,6 +55,17 @@ while True:
 """ % (GROUP, GROUP)
 
 
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def spread(values, fmt):
+    """' (lowest-highest)' of a row's runs."""
+    return f" ({fmt.format(min(values))}-{fmt.format(max(values))})" if len(values) > 1 else ""
+
+
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[max(0, -(-len(ordered) * p // 100) - 1)]
@@ -152,17 +163,24 @@ class Bench:
     # 2. Throughput
 
     def throughput(self):
-        seconds = 1 if self.quick else 4
+        """Ours and iperf2 in alternating runs (five each, two in quick mode): the
+        median of each row, with the spread (lowest to highest) beside it."""
+        seconds, runs = (1, 2) if self.quick else (2, 5)
+        has_iperf = shutil.which("iperf")
+        if not has_iperf:
+            self.notes.append("iperf2 is not installed (Debian: iperf): no iperf2 column")
         for size in (100, 1400):
-            ours = self.throughput_ours(size, seconds)
-            theirs = self.throughput_iperf(size, seconds) if shutil.which("iperf") else None
-            if theirs is None and size == 100:
-                self.notes.append("iperf2 is not installed (Debian: iperf): no iperf2 column")
-            for label, index, fmt in (("sent pkt/s", 0, "{:,.0f}"), ("received pkt/s", 1,
-                                                                      "{:,.0f}"),
-                                      ("loss %", 2, "{:.2f}")):
-                mine = ours[index]
-                reference = theirs[index] if theirs else None
+            ours, theirs = [], []
+            for _ in range(runs):
+                ours.append(self.throughput_ours(size, seconds))
+                if has_iperf:
+                    result = self.throughput_iperf(size, seconds)
+                    if result:
+                        theirs.append(result)
+            for label, index, fmt in (("sent pkt/s", 0, "{:,.0f}"),
+                                      ("received pkt/s", 1, "{:,.0f}"), ("loss %", 2, "{:.2f}")):
+                mine = median([run[index] for run in ours])
+                reference = median([run[index] for run in theirs]) if theirs else None
                 ratio = (f"{mine / reference:.2f}" if reference and index < 2 else "-")
                 goal = ""
                 if reference is not None and index == 1:
@@ -172,16 +190,40 @@ class Bench:
                     goal = "no more loss than iperf2: " + (
                         "met" if mine <= reference + 0.005 else
                         f"missed by {mine - reference:.2f} points")
-                self.row("2. throughput", f"{size} B, {label}", "-", fmt.format(mine),
-                         (fmt.format(reference) + " (iperf2)") if reference is not None
-                         else "-", ratio, goal)
+                self.row("2. throughput", f"{size} B, {label} (median of {runs})", "-",
+                         fmt.format(mine) + spread([run[index] for run in ours], fmt),
+                         (fmt.format(reference) + spread([run[index] for run in theirs], fmt)
+                          + " (iperf2)") if reference is not None else "-", ratio, goal)
 
-    def throughput_ours(self, size, seconds):
-        [receiver] = self.receivers("socket", [FIRST], "--quiet", "--json")
+    def authentication(self):
+        """The cost of the key: throughput at 100 B with and without it, alternating."""
+        seconds, runs = (1, 2) if self.quick else (2, 5)
+        key = os.path.join(self.lab_folder(), "bench.key")
+        with open(key, "w") as stream:
+            stream.write("0123456789abcdef0123456789abcdef\n")
+        os.chmod(key, 0o600)
+        plain, signed = [], []
+        for _ in range(runs):
+            plain.append(self.throughput_ours(100, seconds))
+            signed.append(self.throughput_ours(100, seconds, "--key-file", key))
+        for label, index in (("sent pkt/s", 0), ("received pkt/s", 1)):
+            without = median([run[index] for run in plain])
+            with_key = median([run[index] for run in signed])
+            self.row("2. throughput", f"100 B, {label} with the key (median of {runs})", "-",
+                     f"{with_key:,.0f}" + spread([run[index] for run in signed], "{:,.0f}"),
+                     f"{without:,.0f}" + spread([run[index] for run in plain], "{:,.0f}")
+                     + " (no key)", f"{with_key / without:.2f}", "")
+
+    def lab_folder(self):
+        import tempfile
+        return tempfile.mkdtemp(prefix="multicast-bench")
+
+    def throughput_ours(self, size, seconds, *extra):
+        [receiver] = self.receivers("socket", [FIRST], "--quiet", "--json", *extra)
         count = int((60000 if self.quick else 150000) * seconds)
         sender = self.start(SENDER, support.python_script(
             "socket_multicast_sender.py", "--json", "--rate", "0", "--no-ack",
-            "--size", str(size), "--count", str(count)))
+            "--size", str(size), "--count", str(count), *extra))
         sender.wait(300)
         [sent] = json_events(sender.lines, "summary")
         time.sleep(0.2)  # let the receiver empty its socket buffer
@@ -264,23 +306,27 @@ class Bench:
                 and works(["docker", "image", "inspect", base])):
             self.notes.append("no Docker daemon, docker-compose or base image: no Compose rows")
             return
-        compose = ["docker-compose", "-p", f"bench{os.getpid()}"]
-        run = dict(cwd=support.PROJECT, capture_output=True, text=True, timeout=600)
-        subprocess.run([*compose, "build"], **run)
-        try:
-            started = time.monotonic()
-            subprocess.run([*compose, "up", "-d"], **run)
-            acked = support.wait_until(lambda: "received b'ack'" in subprocess.run(
-                ["docker", "logs", "multicast-sender"], **run).stdout, 60, interval=0.05)
-            up = time.monotonic() - started
-        finally:
-            started = time.monotonic()
-            subprocess.run([*compose, "down"], **run)
-            down = time.monotonic() - started
-        self.row("4. Compose", "`up` to first ack, s (image built)", f"{up:.2f}" if acked else
-                 "no ack", "-", "-", "-", "")
-        self.row("4. Compose", "`down`, s", f"{down:.2f}", "-", "-", "-",
-                 "under 1 s: " + ("met" if down < 1 else f"missed by {down - 1:.2f} s"))
+        for name, command in (("v1", ["docker-compose"]), ("v2", ["docker", "compose"])):
+            if not works([*command, "version"]):
+                self.notes.append(f"Compose {name} is not installed: no row for it")
+                continue
+            compose = [*command, "-p", f"bench{os.getpid()}{name}"]
+            run = dict(cwd=support.PROJECT, capture_output=True, text=True, timeout=600)
+            subprocess.run([*compose, "build"], **run)
+            try:
+                started = time.monotonic()
+                subprocess.run([*compose, "up", "-d"], **run)
+                acked = support.wait_until(lambda: "received b'ack'" in subprocess.run(
+                    ["docker", "logs", "multicast-sender"], **run).stdout, 60, interval=0.05)
+                up = time.monotonic() - started
+            finally:
+                started = time.monotonic()
+                subprocess.run([*compose, "down"], **run)
+                down = time.monotonic() - started
+            self.row("4. Compose", f"{name}: `up` to first ack, s (images built)",
+                     f"{up:.2f}" if acked else "no ack", "-", "-", "-", "")
+            self.row("4. Compose", f"{name}: `down`, s", f"{down:.2f}", "-", "-", "-",
+                     "under 1 s: " + ("met" if down < 1 else f"missed by {down - 1:.2f} s"))
 
     # 5. Receiver cost
 
@@ -317,8 +363,8 @@ class Bench:
         # One path (two hosts) for the path measurements: on a bigger bridge every
         # datagram is also flooded to the idle ports, which costs both tools alike.
         many = 1 + (10 if self.quick else 200)
-        sections = ((self.rtt, 2), (self.throughput, 2), (self.many, many), (self.compose, 0),
-                    (self.cost, 2))
+        sections = ((self.rtt, 2), (self.throughput, 2), (self.authentication, 2),
+                    (self.many, many), (self.compose, 0), (self.cost, 2))
         for section, hosts in sections:
             print(f"measuring: {section.__name__} ...", file=sys.stderr, flush=True)
             self.lab = netlab.Lab(hosts=hosts) if hosts else None
