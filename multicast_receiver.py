@@ -29,20 +29,110 @@ ACK = b"ack"
 MAX_DATAGRAM = 65535  # the largest IPv4 datagram: a buffer this size never cuts one short
 
 
-def make_receiver_socket(group, port, interface, platform=sys.platform):
+def make_receiver_socket(group, port, interface, platform=sys.platform, sources=()):
     """A UDP socket bound to the group's port that has joined the group."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(family_of(group), socket.SOCK_DGRAM)  # IPv4 or IPv6, as the group
     share_port(sock, platform)  # SO_REUSEADDR: more than one receiver per host
-    sock.bind((bind_address(group, platform), port))
-    # IP_ADD_MEMBERSHIP: ask the kernel to join the group on one interface,
-    # which also tells the switches and routers (IGMP) to forward it here.
-    # The option takes a struct ip_mreq: the group's 4 bytes and then the
-    # interface's 4 bytes. The textbook's struct.pack('4sL', ...) makes 16
-    # bytes on 64-bit Linux and only works by accident; 0.0.0.0 means
-    # "the interface the routing table picks for the group".
-    membership = socket.inet_aton(group) + socket.inet_aton(interface or "0.0.0.0")
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+    address = bind_address(group, platform)
+    # An IPv6 link-local group is bound with its link (the interface index).
+    sock.bind((address, port, 0, interface) if ":" in group else (address, port))
+    join(sock, group, interface, sources, platform)  # IP_ADD_MEMBERSHIP, and more: below
     return sock
+
+
+# ---- shared block: joining (identical in both receivers) ----
+# Source-specific joins, where Python does not name the options (it names
+# IP_ADD_SOURCE_MEMBERSHIP from 3.12 on): each system's own numbers.
+IP_ADD_SOURCE_MEMBERSHIP = {"linux": 39, "darwin": 70, "win32": 15}
+MCAST_JOIN_SOURCE_GROUP = {"linux": 46, "darwin": 82, "win32": 45}
+
+
+def option_number(numbers, platform):
+    """A socket option's number on this platform (the BSDs number them as macOS)."""
+    for prefix, number in numbers.items():
+        if platform.startswith(prefix):
+            return number
+    return numbers["darwin"]
+
+
+def join(sock, group, interface, sources=(), platform=sys.platform):
+    """Join the group on one interface: from any source, or only from sources (SSM)."""
+    if family_of(group) == socket.AF_INET6:
+        if not sources:
+            # IPV6_JOIN_GROUP: join on one interface, named by its index (0:
+            # the system's choice): the group's 16 bytes, then the index.
+            request = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", interface)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)
+        for source in sources:
+            # MCAST_JOIN_SOURCE_GROUP: join, taking only this source's datagrams. A
+            # struct group_source_req: the interface index (then padding to 8
+            # bytes on 64-bit systems), the group and the source, each a
+            # sockaddr_in6 in a 128-byte sockaddr_storage.
+            request = struct.pack("@I", interface).ljust(struct.calcsize("@P"), b"\0")
+            for address in (group, source):
+                sockaddr = struct.pack("@H", socket.AF_INET6) + bytes(6) + socket.inet_pton(
+                    socket.AF_INET6, address) + bytes(4)
+                request += sockaddr.ljust(128, b"\0")
+            sock.setsockopt(socket.IPPROTO_IPV6,
+                            option_number(MCAST_JOIN_SOURCE_GROUP, platform), request)
+        return
+    group_bytes = socket.inet_aton(group)
+    interface_bytes = socket.inet_aton(interface or "0.0.0.0")
+    if not sources:
+        # IP_ADD_MEMBERSHIP: ask the kernel to join the group on one interface,
+        # which also tells the switches and routers (IGMP) to forward it here.
+        # The option takes a struct ip_mreq: the group's 4 bytes and then the
+        # interface's 4 bytes. The textbook's struct.pack('4sL', ...) makes 16
+        # bytes on 64-bit Linux and only works by accident; 0.0.0.0 means
+        # "the interface the routing table picks for the group".
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                        group_bytes + interface_bytes)
+    for source in sources:
+        # IP_ADD_SOURCE_MEMBERSHIP: join, taking only this source's datagrams.
+        # A struct ip_mreq_source, whose fields Linux orders group, interface,
+        # source, and macOS, the BSDs and Windows group, source, interface.
+        source_bytes = socket.inet_aton(source)
+        request = (group_bytes + interface_bytes + source_bytes
+                   if platform.startswith("linux") else
+                   group_bytes + source_bytes + interface_bytes)
+        sock.setsockopt(socket.IPPROTO_IP, option_number(IP_ADD_SOURCE_MEMBERSHIP, platform),
+                        request)
+
+
+def source_address(text):
+    """A source for a source-specific join: a unicast IPv4 or IPv6 address."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        address = None
+    if address is None or address.is_multicast or address.is_unspecified:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a source address (valid: the unicast address of a sender)")
+    return str(address)
+
+
+def settle_sources(parser, args, program, environ=os.environ):
+    """Check the sources (a flag wins over MULTICAST_SOURCE, sources separated by
+    commas) against the group's family; warn about an SSM group without them."""
+    if args.source is None:
+        try:
+            args.source = [source_address(text.strip()) for text in
+                           environ.get("MULTICAST_SOURCE", "").split(",") if text.strip()]
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"MULTICAST_SOURCE: {error}")
+    ipv6 = family_of(args.group) == socket.AF_INET6
+    for source in args.source:
+        if (":" in source) != ipv6:
+            parser.error(f"source {source} and group {args.group} are not of one family "
+                         f"(give an IPv{6 if ipv6 else 4} source)")
+    group = ipaddress.ip_address(args.group)
+    ssm = (group in ipaddress.ip_network("232.0.0.0/8") if not ipv6
+           else group.packed[0] == 0xFF and group.packed[1] >> 4 == 3)
+    if ssm and not args.source:
+        print(f"{program}: warning: {args.group} is a source-specific (SSM) group: a network "
+              f"that enforces SSM delivers it only to a join that names the source "
+              f"(--source ADDRESS), so nothing may arrive", file=sys.stderr)
+# ---- end of shared block ----
 
 
 # ---- shared block: binding (identical in both receivers) ----
@@ -99,19 +189,24 @@ def serve(sock, count):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
+    parser = build_parser()
+    args = parser.parse_args(argv)
     program = os.path.basename(sys.argv[0])
+    settle_interface(parser, args)
+    settle_sources(parser, args, program)
+    sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
     stop = StopOnSignal()
     sock = None
     status = 0
     try:
         try:
-            sock = make_receiver_socket(args.group, args.port, args.interface)
+            sock = make_receiver_socket(args.group, args.port, args.interface,
+                                        sources=args.source)
             where, source = describe_interface(args.group, args.port, args.interface)
             if source:
-                print(f"{program}: listening on {args.group}:{args.port}, joined on {where}",
-                      file=sys.stderr)
+                only = f", only from {', '.join(args.source)}" if args.source else ""
+                print(f"{program}: listening on {args.group}:{args.port}, joined on {where}"
+                      f"{only}", file=sys.stderr)
             serve(sock, args.count)
         except Stop:
             pass
@@ -184,15 +279,26 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def multicast_group(text):
-    """An IPv4 multicast address, 224.0.0.0 to 239.255.255.255."""
+    """A multicast group: IPv4 224.0.0.0 to 239.255.255.255, or IPv6 ff00::/8."""
     try:
-        address = ipaddress.IPv4Address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         address = None
     if address is None or not address.is_multicast:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an IPv4 multicast group (valid: 224.0.0.0 to 239.255.255.255)")
-    return text
+            f"{text!r} is not a multicast group (valid: 224.0.0.0 to 239.255.255.255, "
+            f"or an IPv6 group in ff00::/8)")
+    return str(address)
+
+
+def family_of(group):
+    """The address family of a group: the family follows the group."""
+    return socket.AF_INET6 if ":" in group else socket.AF_INET
+
+
+def needs_interface(group):
+    """Whether the group is only defined on one link (IPv6 scopes 1 and 2: ff01::, ff02::)."""
+    return ":" in group and ipaddress.ip_address(group).packed[1] & 0x0F <= 2
 
 
 def port_number(text):
@@ -245,45 +351,112 @@ def interface_address(name):
     return socket.inet_ntoa(answer[20:24])
 
 
+def ipv6_interface_index(text):
+    """The index of the interface that has the IPv6 address text (fe80::1%eth0 names it)."""
+    if "%" in text:
+        return socket.if_nametoindex(text.split("%", 1)[1])
+    wanted = ipaddress.ip_address(text).packed.hex()
+    try:
+        with open("/proc/net/if_inet6") as table:  # Linux: address, index, ...
+            for line in table:
+                if line.split()[0] == wanted:
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return None
+
+
 def local_interface(text):
-    """One of this host's interfaces, by name (eth0) or IPv4 address; its address."""
+    """One of this host's interfaces: a name (eth0), an IPv4 or an IPv6 address."""
     names = interface_names()
     if text in names:
-        address = interface_address(text)
-        if address is None:
-            raise argparse.ArgumentTypeError(f"interface {text} has no IPv4 address")
-        return address
+        return text
     try:
-        address = ipaddress.IPv4Address(text)
+        address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an interface of this host (interfaces: "
-            f"{', '.join(names) or 'none found'}; or give an IPv4 address)") from None
+            f"{', '.join(names) or 'none found'}; or give an IP address)") from None
     if address.is_multicast or address.is_unspecified:
         raise argparse.ArgumentTypeError(f"{text!r} is not an interface address")
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((text, 0))  # only succeeds for an address this host has
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_DGRAM)
+    try:  # binding only succeeds for an address this host has
+        probe.bind((text, 0) if family == socket.AF_INET else
+                   socket.getaddrinfo(text, 0, family, socket.SOCK_DGRAM)[0][4])
     except OSError:
         raise argparse.ArgumentTypeError(
-            f"{text} is not an address of this host (see 'ip -4 addr')") from None
+            f"{text} is not an address of this host (see 'ip addr')") from None
     finally:
         probe.close()
     return text
 
 
+def resolve_interface(text, group):
+    """The interface as the group's family wants it: IPv4 an address (None: the
+    system's choice), IPv6 an interface index (0: the system's choice).
+    Raises ValueError with a one-line reason."""
+    ipv6 = family_of(group) == socket.AF_INET6
+    if text is None:
+        if needs_interface(group):
+            raise ValueError(f"{group} is a link-local group, defined on each link apart: "
+                             f"say which with --interface NAME")
+        return 0 if ipv6 else None
+    if text in interface_names():
+        if ipv6:
+            return socket.if_nametoindex(text)
+        address = interface_address(text)
+        if address is None:
+            raise ValueError(f"interface {text} has no IPv4 address")
+        return address
+    version = ipaddress.ip_address(text.split("%", 1)[0]).version
+    if version != (6 if ipv6 else 4):
+        raise ValueError(f"{text} is an IPv{version} address but {group} is an IPv"
+                         f"{6 if ipv6 else 4} group: give an interface name or an IPv"
+                         f"{6 if ipv6 else 4} address")
+    if not ipv6:
+        return text
+    index = ipv6_interface_index(text)
+    if index is None:
+        raise ValueError(f"cannot tell which interface has {text}: give its name")
+    return index
+
+
+def settle_interface(parser, args):
+    """Turn args.interface into what the sockets want, or end with the one-line error."""
+    try:
+        args.interface = resolve_interface(args.interface, args.group)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def destination(group, port, interface):
+    """The socket address of a group: IPv6 adds flow info and the interface index."""
+    return (group, port, 0, interface or 0) if ":" in group else (group, port)
+
+
 def describe_interface(group, port, interface):
     """Which interface and source address traffic for the group uses, in words."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+    family = family_of(group)
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
         try:
-            if interface:
+            if family == socket.AF_INET6 and interface:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface)
+            elif interface:
                 probe.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
                                  socket.inet_aton(interface))
-            probe.connect((group, port))  # sends nothing: only asks the routing table
+            probe.connect(destination(group, port, interface))  # asks the routing table only
             source = probe.getsockname()[0]
         except OSError:
-            return interface or "no interface (no route for multicast)", interface
-    names = [name for name in interface_names() if interface_address(name) == source]
+            return "no interface (no route for multicast)", None
+    if family == socket.AF_INET6:
+        index = interface or ipv6_interface_index(source)
+        try:
+            names = [socket.if_indextoname(index)] if index else []
+        except OSError:
+            names = []
+    else:
+        names = [name for name in interface_names() if interface_address(name) == source]
     return (f"{names[0]} ({source})" if names else source), source
 # ---- end of shared block ----
 
@@ -301,21 +474,25 @@ def build_parser(environ=os.environ):
     parser = OneLineParser(
         description="Join a multicast group and answer each message with b'ack'.",
         epilog="Environment: MULTICAST_GROUP, MULTICAST_PORT, MULTICAST_INTERFACE, "
-               "MULTICAST_COUNT.")
+               "MULTICAST_COUNT, MULTICAST_SOURCE (sources separated by commas).")
     parser.add_argument("-g", "--group", metavar="ADDRESS", type=multicast_group,
                         default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
-                        help="multicast group to join (default: %(default)s)")
+                        help="multicast group to join, IPv4 or IPv6 (default: %(default)s)")
     parser.add_argument("-p", "--port", metavar="PORT", type=port_number,
                         default=environ.get("MULTICAST_PORT", str(DEFAULT_PORT)),
                         help="UDP port to listen on (default: %(default)s)")
     parser.add_argument("-i", "--interface", metavar="NAME|ADDRESS", type=local_interface,
                         default=environ.get("MULTICAST_INTERFACE") or None,
-                        help="interface to join on, by name or IPv4 address "
+                        help="interface to join on, by name or IPv4 or IPv6 address "
                              "(default: the system's choice)")
     parser.add_argument("-c", "--count", metavar="N", type=count_number,
                         default=environ.get("MULTICAST_COUNT", "0"),
                         help="messages to answer before exiting, 0 for no limit "
                              "(default: %(default)s)")
+    parser.add_argument("-s", "--source", metavar="ADDRESS", type=source_address,
+                        action="append",
+                        help="join source-specifically: take only this sender's datagrams; "
+                             "may be given more than once (default: any source)")
     return parser
 
 

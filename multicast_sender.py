@@ -37,9 +37,18 @@ MAX_PAYLOAD = 65507  # 65535 minus the IPv4 (20) and UDP (8) headers
 MAX_DATAGRAM = 65535
 
 
-def make_sender_socket(ttl, interface, timeout):
+def make_sender_socket(ttl, interface, timeout, family=socket.AF_INET):
     """A UDP socket set up to send multicast and wait for replies."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    if family == socket.AF_INET6:
+        # IPV6_MULTICAST_HOPS: IPv6's name for the TTL, the hop limit: how many
+        # routers the datagram may cross (an int, 0 to 255).
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
+        if interface:
+            # IPV6_MULTICAST_IF: send out of this interface, named by its index.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface)
+        sock.settimeout(timeout)
+        return sock
     # IP_MULTICAST_TTL: how many routers the datagram may cross. 1 keeps it
     # on the local network. The kernel wants one unsigned byte ('B', 0 to
     # 255); the textbook's signed 'b' breaks above 127.
@@ -77,7 +86,8 @@ def run_rounds(sock, args, where, tally):
         if rounds > 0:
             time.sleep(args.interval)
         try:
-            acks = run_round(sock, args.message, (args.group, args.port))
+            acks = run_round(sock, args.message,
+                             destination(args.group, args.port, args.interface))
         except OSError as error:
             if rounds == 0:  # nothing ever went out: a set-up problem
                 raise
@@ -94,7 +104,9 @@ def run_rounds(sock, args, where, tally):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settle_interface(parser, args)
     sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
     program = os.path.basename(sys.argv[0])
     stop = StopOnSignal()
@@ -102,7 +114,8 @@ def main(argv=None):
     tally = collections.Counter()
     try:
         try:
-            sock = make_sender_socket(args.ttl, args.interface, args.timeout)
+            sock = make_sender_socket(args.ttl, args.interface, args.timeout,
+                                      family_of(args.group))
             where, source = describe_interface(args.group, args.port, args.interface)
             if source:  # else the first send says what is wrong
                 print(f"{program}: sending to {args.group}:{args.port} from {where}, "
@@ -177,15 +190,26 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def multicast_group(text):
-    """An IPv4 multicast address, 224.0.0.0 to 239.255.255.255."""
+    """A multicast group: IPv4 224.0.0.0 to 239.255.255.255, or IPv6 ff00::/8."""
     try:
-        address = ipaddress.IPv4Address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         address = None
     if address is None or not address.is_multicast:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an IPv4 multicast group (valid: 224.0.0.0 to 239.255.255.255)")
-    return text
+            f"{text!r} is not a multicast group (valid: 224.0.0.0 to 239.255.255.255, "
+            f"or an IPv6 group in ff00::/8)")
+    return str(address)
+
+
+def family_of(group):
+    """The address family of a group: the family follows the group."""
+    return socket.AF_INET6 if ":" in group else socket.AF_INET
+
+
+def needs_interface(group):
+    """Whether the group is only defined on one link (IPv6 scopes 1 and 2: ff01::, ff02::)."""
+    return ":" in group and ipaddress.ip_address(group).packed[1] & 0x0F <= 2
 
 
 def port_number(text):
@@ -238,45 +262,112 @@ def interface_address(name):
     return socket.inet_ntoa(answer[20:24])
 
 
+def ipv6_interface_index(text):
+    """The index of the interface that has the IPv6 address text (fe80::1%eth0 names it)."""
+    if "%" in text:
+        return socket.if_nametoindex(text.split("%", 1)[1])
+    wanted = ipaddress.ip_address(text).packed.hex()
+    try:
+        with open("/proc/net/if_inet6") as table:  # Linux: address, index, ...
+            for line in table:
+                if line.split()[0] == wanted:
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return None
+
+
 def local_interface(text):
-    """One of this host's interfaces, by name (eth0) or IPv4 address; its address."""
+    """One of this host's interfaces: a name (eth0), an IPv4 or an IPv6 address."""
     names = interface_names()
     if text in names:
-        address = interface_address(text)
-        if address is None:
-            raise argparse.ArgumentTypeError(f"interface {text} has no IPv4 address")
-        return address
+        return text
     try:
-        address = ipaddress.IPv4Address(text)
+        address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an interface of this host (interfaces: "
-            f"{', '.join(names) or 'none found'}; or give an IPv4 address)") from None
+            f"{', '.join(names) or 'none found'}; or give an IP address)") from None
     if address.is_multicast or address.is_unspecified:
         raise argparse.ArgumentTypeError(f"{text!r} is not an interface address")
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind((text, 0))  # only succeeds for an address this host has
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_DGRAM)
+    try:  # binding only succeeds for an address this host has
+        probe.bind((text, 0) if family == socket.AF_INET else
+                   socket.getaddrinfo(text, 0, family, socket.SOCK_DGRAM)[0][4])
     except OSError:
         raise argparse.ArgumentTypeError(
-            f"{text} is not an address of this host (see 'ip -4 addr')") from None
+            f"{text} is not an address of this host (see 'ip addr')") from None
     finally:
         probe.close()
     return text
 
 
+def resolve_interface(text, group):
+    """The interface as the group's family wants it: IPv4 an address (None: the
+    system's choice), IPv6 an interface index (0: the system's choice).
+    Raises ValueError with a one-line reason."""
+    ipv6 = family_of(group) == socket.AF_INET6
+    if text is None:
+        if needs_interface(group):
+            raise ValueError(f"{group} is a link-local group, defined on each link apart: "
+                             f"say which with --interface NAME")
+        return 0 if ipv6 else None
+    if text in interface_names():
+        if ipv6:
+            return socket.if_nametoindex(text)
+        address = interface_address(text)
+        if address is None:
+            raise ValueError(f"interface {text} has no IPv4 address")
+        return address
+    version = ipaddress.ip_address(text.split("%", 1)[0]).version
+    if version != (6 if ipv6 else 4):
+        raise ValueError(f"{text} is an IPv{version} address but {group} is an IPv"
+                         f"{6 if ipv6 else 4} group: give an interface name or an IPv"
+                         f"{6 if ipv6 else 4} address")
+    if not ipv6:
+        return text
+    index = ipv6_interface_index(text)
+    if index is None:
+        raise ValueError(f"cannot tell which interface has {text}: give its name")
+    return index
+
+
+def settle_interface(parser, args):
+    """Turn args.interface into what the sockets want, or end with the one-line error."""
+    try:
+        args.interface = resolve_interface(args.interface, args.group)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def destination(group, port, interface):
+    """The socket address of a group: IPv6 adds flow info and the interface index."""
+    return (group, port, 0, interface or 0) if ":" in group else (group, port)
+
+
 def describe_interface(group, port, interface):
     """Which interface and source address traffic for the group uses, in words."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+    family = family_of(group)
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
         try:
-            if interface:
+            if family == socket.AF_INET6 and interface:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface)
+            elif interface:
                 probe.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
                                  socket.inet_aton(interface))
-            probe.connect((group, port))  # sends nothing: only asks the routing table
+            probe.connect(destination(group, port, interface))  # asks the routing table only
             source = probe.getsockname()[0]
         except OSError:
-            return interface or "no interface (no route for multicast)", interface
-    names = [name for name in interface_names() if interface_address(name) == source]
+            return "no interface (no route for multicast)", None
+    if family == socket.AF_INET6:
+        index = interface or ipv6_interface_index(source)
+        try:
+            names = [socket.if_indextoname(index)] if index else []
+        except OSError:
+            names = []
+    else:
+        names = [name for name in interface_names() if interface_address(name) == source]
     return (f"{names[0]} ({source})" if names else source), source
 # ---- end of shared block ----
 
@@ -322,17 +413,17 @@ def build_parser(environ=os.environ):
                "MULTICAST_TIMEOUT.")
     parser.add_argument("-g", "--group", metavar="ADDRESS", type=multicast_group,
                         default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
-                        help="multicast group to send to (default: %(default)s)")
+                        help="multicast group to send to, IPv4 or IPv6 (default: %(default)s)")
     parser.add_argument("-p", "--port", metavar="PORT", type=port_number,
                         default=environ.get("MULTICAST_PORT", str(DEFAULT_PORT)),
                         help="UDP port of the receivers (default: %(default)s)")
     parser.add_argument("-i", "--interface", metavar="NAME|ADDRESS", type=local_interface,
                         default=environ.get("MULTICAST_INTERFACE") or None,
-                        help="interface to send on, by name or IPv4 address "
+                        help="interface to send on, by name or IPv4 or IPv6 address "
                              "(default: the system's choice)")
     parser.add_argument("-t", "--ttl", metavar="HOPS", type=ttl_number,
                         default=environ.get("MULTICAST_TTL", "1"),
-                        help="how many routers the message may cross, 0 to 255; "
+                        help="how many routers the message may cross, 0 to 255 (IPv6: the hop limit); "
                              "1 stays on the local network (default: %(default)s)")
     parser.add_argument("-m", "--message", metavar="TEXT", type=payload,
                         default=environ.get("MULTICAST_MESSAGE", DEFAULT_MESSAGE),

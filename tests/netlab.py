@@ -4,8 +4,9 @@
         receiver = lab.popen(1, ["python3", "multicast_receiver.py"])
         lab.run(0, ["python3", "multicast_sender.py"])
 
-Host i has the address lab.address(i) on its eth0 (10.77.0.0/24), a default
-route through eth0 (as in a Docker container, so "the system's choice" of
+Host i has the address lab.address(i) on its eth0 (10.77.0.0/24), the IPv6
+addresses lab.address6(i) (fd77::/64) and lab.link_local6(i), default routes
+through eth0 (as in a Docker container, so "the system's choice" of
 interface works) and its own loopback. The bridge lives in a namespace of its
 own too, so nothing of the lab touches this machine's real interfaces or
 its iptables (where dockerd sets FORWARD to DROP for bridged traffic).
@@ -25,6 +26,7 @@ import subprocess
 from . import support
 
 SUBNET = "10.77.0"
+SUBNET6 = "fd77"  # fd77::/64: the hosts' IPv6 unique local addresses
 PREFIX_LENGTH = 24
 MAX_HOSTS = 250
 _serial = itertools.count()
@@ -66,6 +68,13 @@ class Lab:
     def address(self, index):
         return f"{SUBNET}.{index + 1}"
 
+    def address6(self, index):
+        """Host index's IPv6 unique local address (ULA)."""
+        return f"{SUBNET6}::{index + 1:x}"
+
+    def link_local6(self, index):
+        return f"fe80::{index + 1:x}"
+
     def _outer(self):
         """The prefix that reaches the namespaces: nothing as root, nsenter otherwise."""
         if self._anchor is None:
@@ -90,6 +99,10 @@ class Lab:
 
     def joined(self, index, group, device="eth0"):
         """Whether host index's kernel lists group among device's memberships."""
+        if ":" in group:  # /proc/net/igmp6: index, device, group in hex, ...
+            wanted = socket.inet_pton(socket.AF_INET6, group).hex()
+            table = self.run(index, ["cat", "/proc/net/igmp6"]).stdout
+            return any(line.split()[1:3] == [device, wanted] for line in table.splitlines())
         wanted = socket.inet_aton(group)[::-1].hex().upper()  # /proc shows it little-endian
         table = self.run(index, ["cat", "/proc/net/igmp"]).stdout
         members, current = set(), None
@@ -127,6 +140,7 @@ class Lab:
         br = self.bridge_namespace
         lines = [f"ip netns add {br}",
                  f"ip -n {br} link add br0 type bridge",
+                 f"ip -n {br} link set br0 addrgenmode none",
                  f"ip -n {br} link set br0 up"]
         self._created = True
         for index in range(self.hosts):
@@ -134,10 +148,17 @@ class Lab:
             lines += [
                 f"ip netns add {host}",
                 f"ip link add name v{index} netns {br} type veth peer name eth0 netns {host}",
+                f"ip -n {br} link set v{index} addrgenmode none",
                 f"ip -n {br} link set v{index} master br0 up",
-                f"printf '%s\\n' 'link set lo up' 'link set eth0 up'"
+                # IPv6 addresses made by hand with nodad: usable at once, no
+                # second of duplicate address detection.
+                f"printf '%s\\n' 'link set lo up' 'link set eth0 addrgenmode none'"
+                f" 'link set eth0 up'"
                 f" 'addr add {self.address(index)}/{PREFIX_LENGTH} dev eth0'"
+                f" 'addr add {self.address6(index)}/64 dev eth0 nodad'"
+                f" 'addr add {self.link_local6(index)}/64 dev eth0 nodad'"
                 f" 'route add default dev eth0' | ip -n {host} -batch -",
+                f"ip -n {host} -6 route add default dev eth0",
             ]
         self.shell("\n".join(lines))
 

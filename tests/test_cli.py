@@ -1,6 +1,7 @@
 """The four scripts' command lines: defaults, environment, and one-line errors."""
 
 import os
+import socket
 import subprocess
 import unittest
 
@@ -175,8 +176,14 @@ class BadInputTest(unittest.TestCase):
 
     def test_an_interface_by_name(self):
         for name in SCRIPTS:
-            args = load(name).build_parser(environ={}).parse_args(["-i", "lo"])
+            module = load(name)
+            parser = module.build_parser(environ={})
+            args = parser.parse_args(["-i", "lo"])
+            module.settle_interface(parser, args)
             self.assertEqual(args.interface, "127.0.0.1")
+            args = parser.parse_args(["-i", "lo", "-g", "ff15::1"])
+            module.settle_interface(parser, args)
+            self.assertEqual(args.interface, socket.if_nametoindex("lo"))
         result = run_script("multicast_receiver.py", "-i", "nosuch0")
         self.assertRegex(result.stderr, r"interfaces: .*\blo\b")
 
@@ -207,6 +214,19 @@ class BadInputTest(unittest.TestCase):
         self.assertIn(f"warning: the key file {stream.name} is readable by every user",
                       result.stderr)
         self.assertNotIn("sixteen-byte-key", result.stdout + result.stderr)
+
+    def test_ipv6_and_ssm_mistakes(self):
+        for name in SCRIPTS:
+            self.assert_rejected(name, ["-g", "ff02::1"], "ff02::1 is a link-local group")
+            self.assert_rejected(name, ["-g", "ff05::1", "-i", "127.0.0.1"],
+                                 "127.0.0.1 is an IPv4 address but ff05::1 is an IPv6 group")
+            self.assert_rejected(name, ["-g", "fe80::1"], "'fe80::1'")
+        for name in RECEIVERS:
+            self.assert_rejected(name, ["--source", "224.1.1.1"], "'224.1.1.1'")
+            self.assert_rejected(name, ["-g", "232.1.1.1", "--source", "fd00::1"],
+                                 "source fd00::1 and group 232.1.1.1")
+            self.assert_rejected(name, [], "MULTICAST_SOURCE",
+                                 env={"MULTICAST_SOURCE": "10.0.0.1,nonsense"})
 
     def test_unknown_option(self):
         for name in SCRIPTS:
