@@ -33,6 +33,12 @@ def summary_of(watched):
     return summary
 
 
+def backlog_drops():
+    """Frames this machine's kernel dropped for a full backlog (all namespaces)."""
+    with open("/proc/net/softnet_stat") as table:
+        return sum(int(line.split()[1], 16) for line in table)
+
+
 def udp_receive_errors(lab, host):
     """The kernel's count of datagrams dropped for a full socket buffer on host."""
     lines = [line.split() for line in lab.run(host, ["cat", "/proc/net/snmp"]).stdout.splitlines()
@@ -78,22 +84,31 @@ class ScaleTest(LabCase):
         them, and a lost ARP request is repeated only after a second: the
         receiver's first acks then come about a second late (seen: 3 rounds
         short, one receiver with 3 late acks). The default --timeout 0.2 s
-        cannot cover that; 2 s can."""
+        cannot cover that; 2 s can. And when that backlog drops a message or
+        an ack, the ack is missing for good (seen once in 20 runs, with other
+        tests running beside it): then every missing ack must be one of the
+        frames the kernel counted as dropped (/proc/net/softnet_stat)."""
         receivers = [self.receiver(host) for host in range(1, SCALE + 1)]
         self.wait_ready(receivers, timeout=120)
+        dropped_before = backlog_drops()
         sender = self.sender("--count", "10", "--interval", "0.1", "--timeout", "2",
                              "--expect", str(SCALE))
-        self.assertEqual(sender.wait(180), 0, sender.stderr + self.who_was_missing(sender))
+        status = sender.wait(180)
+        dropped = backlog_drops() - dropped_before
         rounds = events(sender, "round")
-        self.assertEqual([len(r["acks"]) for r in rounds], [SCALE] * 10,
-                         self.who_was_missing(sender))
+        missing = sum(SCALE - len(r["acks"]) for r in rounds)
         summary = summary_of(sender)
+        self.assertEqual(len(rounds), 10)
         self.assertEqual(len(summary["receivers"]), SCALE)
-        self.assertEqual({(r["acks"], r["lost"], r["duplicates"], r["late"])
-                          for r in summary["receivers"]}, {(10, 0, 0, 0)},
-                         self.who_was_missing(sender))
+        self.assertEqual({(r["duplicates"], r["late"]) for r in summary["receivers"]},
+                         {(0, 0)}, self.who_was_missing(sender))
+        if dropped == 0:  # nothing lost on the way: every ack of every round
+            self.assertEqual((status, missing), (0, 0), self.who_was_missing(sender))
+        else:  # the kernel's backlog dropped frames: each missing ack is one of them
+            self.assertLessEqual(missing, dropped, self.who_was_missing(sender))
         slowest = max(a["rtt_ms"] for r in rounds for a in r["acks"])
-        print(f"\n200 receivers: the slowest ack of 2,000 came after {slowest:.1f} ms")
+        print(f"\n200 receivers: the slowest ack of 2,000 came after {slowest:.1f} ms; "
+              f"{missing} missing, {dropped} frames dropped by the kernel's backlog")
 
     @staticmethod
     def who_was_missing(sender):
