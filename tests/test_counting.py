@@ -205,9 +205,9 @@ class ExpectationTest(unittest.TestCase):
 class SharedBlocksTest(unittest.TestCase):
     SOCKET_PAIR = {"protocol", "authentication", "output", "arguments", "signals", "pipe"}
     EXPECTED = {"multicast_sender.py": {"stop", "arguments", "pipe"},
-                "multicast_receiver.py": {"stop", "arguments", "pipe", "binding"},
+                "multicast_receiver.py": {"stop", "arguments", "pipe", "binding", "joining"},
                 "socket_multicast_sender.py": SOCKET_PAIR,
-                "socket_multicast_receiver.py": SOCKET_PAIR | {"binding"}}
+                "socket_multicast_receiver.py": SOCKET_PAIR | {"binding", "joining"}}
 
     def test_the_blocks_the_scripts_repeat_are_identical(self):
         pattern = re.compile(r"# ---- shared block: (\w+) .*?\n(.*?)# ---- end of shared block",
