@@ -86,8 +86,9 @@ class ScaleTest(LabCase):
         short, one receiver with 3 late acks). The default --timeout 0.2 s
         cannot cover that; 2 s can. And when that backlog drops a message or
         an ack, the ack is missing for good (seen once in 20 runs, with other
-        tests running beside it): then every missing ack must be one of the
-        frames the kernel counted as dropped (/proc/net/softnet_stat)."""
+        tests running beside it): then up to 5 missing acks of 2,000 are
+        allowed, each one of the frames the kernel counted as dropped
+        (/proc/net/softnet_stat)."""
         receivers = [self.receiver(host) for host in range(1, SCALE + 1)]
         self.wait_ready(receivers, timeout=120)
         dropped_before = backlog_drops()
@@ -104,8 +105,9 @@ class ScaleTest(LabCase):
                          {(0, 0)}, self.who_was_missing(sender))
         if dropped == 0:  # nothing lost on the way: every ack of every round
             self.assertEqual((status, missing), (0, 0), self.who_was_missing(sender))
-        else:  # the kernel's backlog dropped frames: each missing ack is one of them
-            self.assertLessEqual(missing, dropped, self.who_was_missing(sender))
+        else:  # the kernel's backlog dropped frames (mostly the ARP storm's copies):
+            # a few acks may be among them, each one of those frames
+            self.assertLessEqual(missing, min(dropped, 5), self.who_was_missing(sender))
         slowest = max(a["rtt_ms"] for r in rounds for a in r["acks"])
         print(f"\n200 receivers: the slowest ack of 2,000 came after {slowest:.1f} ms; "
               f"{missing} missing, {dropped} frames dropped by the kernel's backlog")
