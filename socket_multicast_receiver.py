@@ -157,6 +157,7 @@ class SessionStats:
         self.address = address
         self.session = session
         self.highest = 0  # the highest sequence number received
+        self.lowest = 0  # the first sequence number received
         self.missing = set()  # gaps below highest that may still be filled
         self.received = 0
         self.lost_for_good = 0  # gaps that fell out of the window
@@ -168,6 +169,8 @@ class SessionStats:
     def take(self, sequence):
         """Count one message; return 'new', 'reordered' or 'duplicate'."""
         if sequence > self.highest:
+            if not self.received:
+                self.lowest = sequence
             if self.received:  # the gaps since the first message we saw
                 self.missing.update(range(max(self.highest + 1, sequence - SEQUENCE_WINDOW),
                                           sequence))
@@ -190,10 +193,12 @@ class SessionStats:
         return bool(self.received) and sequence <= self.highest and sequence not in self.missing
 
     def finish(self, last):
-        """The sender's end of run: every message after the highest up to last was lost."""
+        """The sender's end of run: every message from 1 to last that never came was
+        lost, before the first one that came as well as after the highest."""
         if self.end is None:
             self.end = last
-            self.lost_for_good += last - self.highest if self.received else last
+            self.lost_for_good += (last - self.highest + self.lowest - 1 if self.received
+                                   else last)
             self.highest = max(self.highest, last)
 
     def _forget_old_gaps(self):

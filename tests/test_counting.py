@@ -148,6 +148,14 @@ class ReceiverCountingTest(unittest.TestCase):
         self.assertEqual((kind, sequence, counts, destination),
                          (4, 10, (3, 7, 0, 0, 0), ("10.0.0.1", 5000)))
 
+    def test_the_end_of_run_counts_the_head_as_lost_too(self):
+        receiver = make_receiver()
+        for sequence in (3, 4):
+            receiver.handle(message(7, sequence, flags=1), ("10.0.0.1", 5000), False)
+        receiver.handle(message(7, 5, kind=3, flags=1), ("10.0.0.1", 5000), False)
+        [stats] = receiver.sessions.values()
+        self.assertEqual((stats.received, stats.lost), (2, 3), "1, 2 and 5 never came")
+
     def test_report_and_summary_agree_on_received(self):
         receiver = make_receiver(report_interval=1)
         for sequence in (1, 2, 2, 3):
