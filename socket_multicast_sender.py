@@ -985,10 +985,6 @@ def loss_percent(text):
     return bounded_number(text, "a loss percentage", 100)
 
 
-def expectation(text):
-    return parse_expectation(text)
-
-
 def build_parser(environ=os.environ):
     parser = OneLineParser(
         description="Send numbered messages to a multicast group and measure the answers.",
@@ -1023,7 +1019,7 @@ def build_parser(environ=os.environ):
                         default=environ.get("MULTICAST_TIMEOUT", "0.2"),
                         help="how long after its send an ack still counts "
                              "(default: %(default)s)")
-    parser.add_argument("-e", "--expect", metavar="N|NAMES|@FILE", type=expectation,
+    parser.add_argument("-e", "--expect", metavar="N|NAMES|@FILE", type=parse_expectation,
                         default=environ.get("MULTICAST_EXPECT", "1"),
                         help="receivers that must answer, else exit status 1: a count, "
                              "a comma-separated list of names or addresses, or @FILE "
@@ -1079,7 +1075,8 @@ def main(argv=None):
     sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
     program = os.path.basename(sys.argv[0])
     warn_if_readable_by_others(args.key, program)
-    if args.rate is not None and not args.no_ack and (args.rate == 0 or args.rate > 1000):
+    if args.rate is not None and not args.no_ack and args.key is None \
+            and (args.rate == 0 or args.rate > 1000):
         print(f"{program}: warning: receivers without a key answer one address at most 1000 "
               f"times a second by default: raise their --max-ack-rate, or use --no-ack",
               file=sys.stderr)
