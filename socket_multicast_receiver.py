@@ -41,6 +41,8 @@ DEFAULT_PORT = 10000
 MAX_DATAGRAM = 65535  # the largest IPv4 datagram: a buffer this size never cuts one short
 RECEIVE_BUFFER = 4 * 1024 * 1024  # room for bursts while acks are being sent
 READS_PER_WAKEUP = 256  # datagrams read before looking at signals, due acks and reports
+IDLE_WAIT = 0.25  # seconds a blocking receive waits at most (Linux), between stop checks
+NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0)  # a read that takes only what is queued
 LINES_PER_SECOND = 20  # more than a reader can follow: the rest are counted, not printed
 SEQUENCE_WINDOW = 4096  # sequence numbers remembered per sender, for duplicates
 MAX_SESSIONS = 1024  # sender sessions tracked; datagrams of further ones are only counted
@@ -376,6 +378,8 @@ class Receiver:
                                 0 if args.key is not None else args.max_ack_rate)
         self.pacer = LinePacer(out)
         self.buffer = bytearray(MAX_DATAGRAM)  # every datagram is read into this one buffer
+        # Linux: the socket blocks (up to IDLE_WAIT), and reads that must not wait say so.
+        self.blocking = isinstance(sock, socket.socket) and sock.gettimeout() is None
         self.received = 0  # new and reordered messages and plain datagrams, not duplicates
         self.taken = 0  # every datagram answered or counted, duplicates included
         self.malformed = 0
@@ -599,7 +603,14 @@ def make_receiver_socket(group, port, interface, platform=sys.platform, sources=
     # An IPv6 link-local group is bound with its link (the interface index).
     sock.bind((address, port, 0, interface) if ":" in group else (address, port))
     join(sock, group, interface, sources, platform)  # IP_ADD_MEMBERSHIP and its kin
-    sock.setblocking(False)
+    if platform.startswith("linux"):
+        # SO_RCVTIMEO: a blocking receive returns after IDLE_WAIT at the latest,
+        # so the loop can wait in the receive call itself (one system call per
+        # datagram, not a poll and then a read) and still see a stop request.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack("@ll", 0, int(IDLE_WAIT * 1e6)))
+    else:
+        sock.setblocking(False)
     return sock
 
 
@@ -723,8 +734,9 @@ def bind_address(group, platform=sys.platform):
 # ---- end of shared block ----
 
 
-def read_some(receiver):
-    """Read what is queued on the socket, at most READS_PER_WAKEUP datagrams.
+def read_some(receiver, block=False):
+    """Read what is queued on the socket, at most READS_PER_WAKEUP datagrams;
+    or with block, wait for one datagram (up to IDLE_WAIT) and read it.
 
     The bound keeps a flood from starving the rest of the loop: a stop
     request, the held acks and the reports are looked at between batches.
@@ -733,12 +745,14 @@ def read_some(receiver):
     sock, args, buffer = receiver.sock, receiver.args, receiver.buffer
     view, handle = memoryview(buffer), receiver.handle
     fast = hasattr(sock, "recvmsg_into")
-    for _ in range(READS_PER_WAKEUP):
+    wait = 0 if block else NO_WAIT  # no wait: only what is queued
+    for _ in range(1 if block else READS_PER_WAKEUP):
         if args.count and receiver.taken >= args.count:
             return
         try:
             if fast:
-                size, ancillary, flags, address = sock.recvmsg_into([buffer], DROPS_SPACE)
+                size, ancillary, flags, address = sock.recvmsg_into([buffer], DROPS_SPACE,
+                                                                    wait)
                 data = view[:size]
             else:  # Windows has no recvmsg: no drop count, no sign of a cut datagram
                 (data, address), ancillary, flags = sock.recvfrom(MAX_DATAGRAM), (), 0
@@ -762,6 +776,10 @@ def run(receiver, selector, stop):
         if not args.quiet and receiver.pacer.unprinted:
             deadlines.append(receiver.pacer.window_start + 1.0)
         deadlines = [d for d in deadlines if d is not None]
+        if not deadlines and receiver.blocking:  # nothing else to wait for: wait in
+            read_some(receiver, block=True)      # the receive call itself, then read
+            read_some(receiver)                  # what else has come
+            continue
         wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         for key, _ in selector.select(wait):
             if key.fileobj is receiver.sock:
