@@ -341,6 +341,7 @@ class Sender:
         self.counts = collections.Counter()
         self.send_failed = None  # why the latest message could not go out
         self.started = time.monotonic()
+        self.first_send_at = self.last_send_at = 0.0  # after the first and the last batch
 
     def send(self, kind=DATA):
         """Send the next message (or the end of run); False if the buffer is full for now."""
@@ -389,6 +390,9 @@ class Sender:
                     self.close_expired(now_ns)
             return count
         finally:
+            if sequence > self.sequence:  # the sending time, without the waits
+                self.last_send_at = time.monotonic()
+                self.first_send_at = self.first_send_at or self.last_send_at
             self.sequence = sequence
 
     def close_expired(self, now_ns):
@@ -591,7 +595,8 @@ def print_summary(sender, short_rounds):
     reasons = judge(sender, short_rounds)
     lines.append("verdict: " + ("pass" if not reasons else "FAIL: " + "; ".join(reasons)))
     sender.out.event("summary", "\n".join(lines), sent=sender.sequence,
-                     seconds=round(elapsed, 3), receivers=receivers, stray=counts["stray"],
+                     seconds=round(elapsed, 3),
+                     send_seconds=round(sender.last_send_at - sender.first_send_at, 3), receivers=receivers, stray=counts["stray"],
                      malformed=counts["malformed"], send_errors=counts["send_errors"],
                      untracked=counts["untracked"], end_acks=counts["end_acks"], forged=forged,
                      short_rounds=short_rounds,
