@@ -11,6 +11,8 @@ import unittest
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
+GROUP = "224.10.10.10"  # the lecture's group
+LECTURE = os.path.join(PROJECT, "tests", "lecture")  # the lecture's own code, verbatim
 
 # Set (as .ci/run does) to turn every skip into a failure, so a machine that
 # lacks something cannot pass by skipping the tests that need it.
@@ -151,4 +153,21 @@ def load(name):
 def json_lines(lines):
     """The JSON objects among a script's output lines."""
     import json
-    return [json.loads(line) for line in lines if line.startswith("{")]
+    return [json.loads(line) for line in list(lines) if line.startswith("{")]
+
+
+def events(watched, kind):
+    """The JSON events of one type that a watched script printed."""
+    return [event for event in json_lines(watched.lines) if event["type"] == kind]
+
+
+def only(watched, kind):
+    """The one JSON event of this type; fails, showing the output, if not one."""
+    found = events(watched, kind)
+    if len(found) != 1:
+        raise AssertionError(f"expected one {kind}:\n{watched.output()}\n{watched.stderr}")
+    return found[0]
+
+
+def summary_of(watched):
+    return only(watched, "summary")

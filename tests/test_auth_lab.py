@@ -6,12 +6,11 @@ import os
 import re
 import signal
 import tempfile
-import time
 import unittest
 
 from . import netlab, support
+from .support import GROUP, events, only
 
-GROUP = "224.10.10.10"
 SENDER, FIRST, SECOND, FORGER = 0, 1, 2, 3
 SPOOFED = "10.77.0.250"  # a source address the forger takes, as a spoofing attacker would
 
@@ -64,17 +63,6 @@ for sequence in range(1, 10001):
         time.sleep(0.01)  # about 10,000 a second: an attack, not one burst
 print(time.monotonic() - started, flush=True)
 """
-
-
-def events(watched, kind):
-    return [e for e in support.json_lines(watched.lines) if e["type"] == kind]
-
-
-def only(watched, kind):
-    found = events(watched, kind)
-    if len(found) != 1:
-        raise AssertionError(f"expected one {kind}:\n{watched.output()}\n{watched.stderr}")
-    return found[0]
 
 
 class AuthLabTest(netlab.LabTestCase):

@@ -1,14 +1,13 @@
 """The socket pair at scale and under the faults a real network has."""
 
-import json
 import os
 import signal
 import time
 import unittest
 
 from . import netlab, support
+from .support import GROUP, events, summary_of
 
-GROUP = "224.10.10.10"
 SCALE = 200  # receivers in the scale test, one process and one namespace each
 
 FLOOD = """
@@ -20,17 +19,6 @@ for number in range(int(sys.argv[2])):
     if number % 50 == 49:
         time.sleep(0.005)  # about 10,000 a second: an attack during a run, not one burst
 """.format(group=GROUP)
-
-
-def events(watched, kind):
-    return [event for event in (json.loads(line) for line in list(watched.lines)
-                                if line.startswith("{"))
-            if event["type"] == kind]
-
-
-def summary_of(watched):
-    [summary] = events(watched, "summary")
-    return summary
 
 
 def backlog_drops():

@@ -5,16 +5,10 @@ import signal
 import unittest
 
 from . import netlab, support
+from .support import only
 
 SENDER, RECEIVER, OTHER_SENDER = 0, 1, 2
 GROUPS6 = ("ff02::10", "ff05::10", "ff15::10")  # link-local, site-local, transient
-
-
-def only(watched, kind):
-    found = [e for e in support.json_lines(watched.lines) if e["type"] == kind]
-    if len(found) != 1:
-        raise AssertionError(f"expected one {kind}:\n{watched.output()}\n{watched.stderr}")
-    return found[0]
 
 
 class Ipv6LabTest(netlab.LabTestCase):

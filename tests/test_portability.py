@@ -8,9 +8,9 @@ import socket
 import unittest
 
 from . import support
+from .support import GROUP
 from .test_counting import make_receiver
 
-GROUP = "224.10.10.10"
 OTHER_GROUP = "224.10.10.11"
 textbook = support.load("multicast_receiver.py")
 measuring = support.load("socket_multicast_receiver.py")

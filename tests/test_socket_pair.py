@@ -1,6 +1,5 @@
 """The socket pair: protocol, statistics against a known truth, JSON, exit statuses."""
 
-import json
 import select
 import signal
 import socket
@@ -10,20 +9,9 @@ import time
 import unittest
 
 from . import support
+from .support import GROUP, json_lines, summary_of
 
 HEADER = struct.Struct("!4sBBBxQQQ")  # the wire protocol's header, version 1, as in README.md
-GROUP = "224.10.10.10"
-
-
-def json_lines(lines):
-    return [json.loads(line) for line in lines if line.startswith("{")]
-
-
-def summary_of(watched):
-    summaries = [event for event in json_lines(watched.lines) if event["type"] == "summary"]
-    if len(summaries) != 1:
-        raise AssertionError(f"expected one summary:\n{watched.output()}\n{watched.stderr}")
-    return summaries[0]
 
 
 class LocalTest(support.ProcessTestCase):

@@ -1,25 +1,14 @@
 """The socket pair across hosts: a sender and three receivers, interop, injected loss."""
 
-import json
 import os
 import re
 import signal
 import unittest
 
 from . import netlab, support
+from .support import GROUP, LECTURE, json_lines, summary_of
 
-GROUP = "224.10.10.10"
-LECTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lecture")
 SENDER, RECEIVERS, OTHER = 0, (1, 2, 3), 4
-
-
-def json_lines(lines):
-    return [json.loads(line) for line in lines if line.startswith("{")]
-
-
-def summary_of(watched):
-    [summary] = [e for e in json_lines(watched.lines) if e["type"] == "summary"]
-    return summary
 
 
 class SocketPairLabTest(netlab.LabTestCase):

@@ -5,10 +5,9 @@ import re
 import unittest
 
 from . import netlab, support
+from .support import GROUP, LECTURE
 
-GROUP = "224.10.10.10"
 WAITING = "waiting to receive message"
-LECTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lecture")
 SENDER, FIRST, SECOND, NO_ROUTE = range(4)
 
 

@@ -9,23 +9,12 @@ import time
 import unittest
 
 from . import netlab, support
+from .support import GROUP, events, only
 
-GROUP = "224.10.10.10"
 SENDER, FIRST, SECOND = 0, 1, 2
 # Data messages (version 1, kind 1) whose sequence number is above 200:
 # the u32 match reads the UDP payload at the IP header's length + 8.
 TAIL_DATA = "0>>22&0x3C@12>>16=0x0101&&0>>22&0x3C@28=201:0xFFFFFFFF"
-
-
-def events(watched, kind):
-    return [e for e in support.json_lines(watched.lines) if e["type"] == kind]
-
-
-def only(watched, kind):
-    found = events(watched, kind)
-    if len(found) != 1:
-        raise AssertionError(f"expected one {kind}:\n{watched.output()}\n{watched.stderr}")
-    return found[0]
 
 
 class TrustLabTest(netlab.LabTestCase):

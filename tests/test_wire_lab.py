@@ -4,8 +4,8 @@ import re
 import unittest
 
 from . import netlab, support
+from .support import GROUP
 
-GROUP = "224.10.10.10"
 SENDER, RECEIVER, TWO_INTERFACES = 0, 1, 2
 SECOND = "10.99.0.1"  # the address of second0 on TWO_INTERFACES
 
