@@ -1,10 +1,12 @@
 """The socket pair's counting, in-process: each case is a bug once found by reading the code."""
 
 import argparse
+import random
 import re
 import struct
 import time
 import unittest
+from unittest import mock
 
 from . import support
 
@@ -178,6 +180,65 @@ class ReceiverCountingTest(unittest.TestCase):
             receiver_module.MAX_SESSIONS = old
         self.assertEqual((len(receiver.sessions), receiver.untracked), (2, 2))
         self.assertEqual(len(receiver.answers.sock.sent), 4, "every message is still answered")
+
+
+class FastLaneTest(unittest.TestCase):
+    """The receiver's fast lane (ack_at_once) must send exactly what the long way sends."""
+
+    class Clock:  # one time per datagram, the same for both ways
+        now = 1000.0
+
+        def monotonic(self):
+            return self.now
+
+    def traffic(self, seed, count=3000):
+        """Ordinary, reordered, repeated and hostile datagrams from two hosts."""
+        rng = random.Random(seed)
+        highest = {}
+        for _ in range(count):
+            address = (rng.choice(["10.0.0.1", "10.0.0.2"]), 5000)
+            session = rng.choice([7, 8])
+            top = highest.get((address, session), 0)
+            sequence = rng.choice([top + 1, top + 1, top + 1, top + 3, max(1, top - 2),
+                                   top, top + 2**30])
+            if sequence < top + 2**30:  # the receiver rejects the jump: it is no new top
+                highest[(address, session)] = max(top, sequence)
+            kind = rng.choice([1] * 12 + [3, 5])
+            flags = rng.choice([0] * 10 + [1, 0x80, 2])
+            version = rng.choice([1] * 20 + [2])
+            datagram = HEADER.pack(MAGIC, version, kind, flags, session, sequence, 99) + b"data"
+            if flags & 0x80:
+                datagram += bytes(16)  # a tag this key-less receiver cannot check
+            datagram = rng.choice([datagram] * 20 + [datagram[:20], b"plain text"])
+            yield rng.uniform(0, 0.01), datagram, address
+
+    def run_both(self, seed):
+        clock = self.Clock()
+        results = []
+        with mock.patch.object(receiver_module, "time", clock):
+            for lane in (True, False):
+                clock.now = 1000.0
+                receiver = make_receiver(max_ack_rate=60)
+                taken = 0
+                for step, datagram, address in self.traffic(seed):
+                    clock.now += step
+                    answered = lane and receiver.ack_at_once(datagram, address)
+                    taken += answered
+                    receiver.handle(datagram, address, False, answered)
+                results.append((receiver, taken))
+        return results
+
+    def test_both_ways_send_the_same_answers_and_count_the_same(self):
+        for seed in range(3):
+            (fast, taken), (slow, _) = self.run_both(seed)
+            self.assertGreater(taken, 1000, "the fast lane took too few to say anything")
+            self.assertLess(taken, len(fast.sock.sent), "only the long way sent some")
+            self.assertEqual(fast.sock.sent, slow.sock.sent)
+            self.assertEqual(*[(r.received, r.taken, r.malformed, r.plain, r.untracked,
+                                r.answers.answered, r.answers.rate_limited,
+                                {k: s.as_dict() for k, s in r.sessions.items()})
+                               for r in (fast, slow)])
+            self.assertGreater(slow.answers.rate_limited, 0, "the rate limit was never hit")
 
 
 class ErrorEventTest(unittest.TestCase):
