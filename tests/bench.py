@@ -76,6 +76,28 @@ def json_events(lines, kind):
             if e["type"] == kind]
 
 
+def down_phases(since, until):
+    """Where a `down` between two wall-clock times went, from Docker's own events:
+    Compose starting up (to the first stop), stopping the containers, removing
+    them, removing the networks, and Compose finishing. None without events."""
+    events = subprocess.run(["docker", "events", "--since", f"{since:.6f}", "--until",
+                             f"{until:.6f}", "--format", "{{json .}}"],
+                            capture_output=True, text=True, timeout=30).stdout
+    times = {}  # action -> [seconds after since]
+    for line in events.splitlines():
+        event = json.loads(line)
+        action = f"{event['Type']} {event['Action']}"
+        times.setdefault(action, []).append(event["timeNano"] / 1e9 - since)
+    marks = [min(times.get("container kill", [None])), max(times.get("container stop", [0])),
+             max(times.get("container destroy", [0])), max(times.get("network destroy", [0]))]
+    if None in marks or 0 in marks:
+        return None
+    start, stopped, removed, networks = marks
+    return (f"Compose starting {start:.2f}, stopping {stopped - start:.2f}, removing "
+            f"containers {removed - stopped:.2f}, networks {networks - removed:.2f} "
+            f"({len(times['network destroy'])}), Compose ending {until - since - networks:.2f}")
+
+
 class Bench:
     def __init__(self, quick):
         self.quick = quick
@@ -331,13 +353,17 @@ class Bench:
                     ["docker", "logs", "multicast-sender"], **run).stdout, 60, interval=0.05)
                 up = time.monotonic() - started
             finally:
-                started = time.monotonic()
+                started, since = time.monotonic(), time.time()
                 subprocess.run([*compose, "down"], **run)
-                down = time.monotonic() - started
+                down, until = time.monotonic() - started, time.time()
             self.row("4. Compose", f"{name}: `up` to first ack, s (images built)",
                      f"{up:.2f}" if acked else "no ack", "-", "-", "-", "")
             self.row("4. Compose", f"{name}: `down`, s", f"{down:.2f}", "-", "-", "-",
                      "under 1 s: " + ("met" if down < 1 else f"missed by {down - 1:.2f} s"))
+            phases = down_phases(since, until)
+            if phases:
+                self.row("4. Compose", f"{name}: where `down`'s time went, s", "-", "-", "-",
+                         "-", phases)
 
     # 5. Receiver cost
 
