@@ -141,7 +141,7 @@ class Bench:
         blocks so that a slow moment of the machine falls on all of them alike.
         The socket receiver runs twice: with its default output (a line per
         message, at most 20 a second) and with --quiet, as the Python floor."""
-        blocks, per_block = 5, (6 if self.quick else 60)
+        blocks, per_block = (4, 6) if self.quick else (10, 30)
         if not shutil.which("ping"):
             self.notes.append("ping is not installed (Debian: iputils-ping): no ping column")
         self.start(FIRST, support.python_script("multicast_receiver.py", "-p", "10000"))
@@ -151,26 +151,35 @@ class Bench:
                                                 "--ack-jitter", "0", "--quiet"))
         self.start(FIRST, [support.PYTHON, "-c", MINIMAL_ECHO])
         support.wait_until(lambda: all(c.lines for c in self.children), 10)
-        ping, textbook, socket_pair, quiet, floor = [], [], [], [], []
-        for _ in range(blocks):
-            if shutil.which("ping"):
+        results = {name: [] for name in ("ping", "textbook", "floor", "socket", "quiet")}
+
+        def measure(name):
+            if name == "ping":
                 result = self.lab.run(SENDER, ["ping", "-c", str(per_block), "-i", "0.01",
                                                self.lab.address(FIRST)], timeout=120)
-                ping += [float(t) for t in re.findall(r"time=([\d.]+) ms", result.stdout)]
-            for port, results in ((10000, textbook), (10002, floor)):
+                return [float(t) for t in re.findall(r"time=([\d.]+) ms", result.stdout)]
+            if name in ("textbook", "floor"):
                 probe = self.lab.run(SENDER, [support.PYTHON, "-c", TEXTBOOK_PROBE,
                                               support.script("multicast_sender.py"),
-                                              str(per_block), str(port)], timeout=120)
-                results += json.loads(probe.stdout)
-            for port, results in ((10001, socket_pair), (10003, quiet)):
-                # One message every 10 ms, as ping -i 0.01 and the textbook probe: a
-                # host that idles longer between packets also wakes up more slowly.
-                sender = self.lab.run(SENDER, support.python_script(
-                    "socket_multicast_sender.py", "--json", "-p", str(port), "--count",
-                    str(per_block), "--interval", "0.005", "--timeout", "0.005"), timeout=120)
-                results += [ack["rtt_ms"] for event in json_events(sender.stdout.splitlines(),
-                                                                   "round")
-                            for ack in event["acks"]]
+                                              str(per_block),
+                                              "10000" if name == "textbook" else "10002"],
+                                     timeout=120)
+                return json.loads(probe.stdout)
+            # One message every 10 ms, as ping -i 0.01 and the textbook probe: a host
+            # that idles longer between packets also wakes up more slowly.
+            sender = self.lab.run(SENDER, support.python_script(
+                "socket_multicast_sender.py", "--json", "-p",
+                "10001" if name == "socket" else "10003", "--count", str(per_block),
+                "--interval", "0.005", "--timeout", "0.005"), timeout=120)
+            return [ack["rtt_ms"] for event in json_events(sender.stdout.splitlines(), "round")
+                    for ack in event["acks"]]
+
+        order = [name for name in results if name != "ping" or shutil.which("ping")]
+        for block in range(blocks):  # forward, then backward: a drift falls on all alike
+            for name in (order if block % 2 == 0 else order[::-1]):
+                results[name] += measure(name)
+        ping, textbook, socket_pair, quiet, floor = (
+            results[name] for name in ("ping", "textbook", "socket", "quiet", "floor"))
         count = blocks * per_block
         for p, name in ((50, "p50"), (99, "p99")):
             t, s = percentile(textbook, p), percentile(socket_pair, p)

@@ -26,6 +26,9 @@ class WithoutRecvmsg:
     def recvfrom(self, size):
         return self.sock.recvfrom(size)
 
+    def recvfrom_into(self, buffer):
+        return self.sock.recvfrom_into(buffer)
+
     def sendto(self, data, destination):
         return self.sock.sendto(data, destination)
 
