@@ -72,6 +72,14 @@ class ComposeTest:
                                           "(docker-compose down first)")
         cls.project = f"mctest{os.getpid()}{cls.__name__.lower()}"
 
+    @classmethod
+    def tearDownClass(cls):
+        # Untag the images this class built; their layers stay on as the build cache.
+        names = run(["docker", "images", "--format", "{{.Repository}}", "--filter",
+                     f"reference={cls.project}*"]).stdout.split()
+        if names:
+            run(["docker", "rmi", "--no-prune", *names], timeout=120)
+
     def compose_run(self, *arguments, timeout=300, env=None):
         result = run([*self.compose, "-p", self.project, *arguments], timeout=timeout,
                      env=env)
