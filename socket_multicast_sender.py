@@ -415,21 +415,6 @@ class Sender:
             now_ns = time.monotonic_ns()  # the arrival time, before any parsing
             self.on_reply(parse_reply(data, self.key), address[0], now_ns)
 
-    def wait_in_receive(self, seconds):
-        """Wait up to seconds for one reply in the receive call itself and take it;
-        False if none came. A round's wait is this, as in a blocking echo client:
-        the kernel wakes us straight into the read, with no event loop in between."""
-        self.sock.settimeout(seconds)  # a wait in poll(), precise to the millisecond
-        try:
-            data, address = self.sock.recvfrom(MAX_DATAGRAM)
-        except TimeoutError:
-            return False
-        finally:
-            self.sock.setblocking(False)  # sending must never wait
-        now_ns = time.monotonic_ns()
-        self.on_reply(parse_reply(data, self.key), address[0], now_ns)
-        return True
-
     def peer(self, address, name, sequence):
         """The Peer for (address, name); None once MAX_PEERS are tracked.
 
@@ -659,6 +644,23 @@ def wait(sender, selector, stop, until, stoppable=True, done=lambda: False):
                 key.fileobj.recv(64)  # the signal's wake-up byte
 
 
+def wait_in_receive(sender, seconds):
+    """Wait up to seconds for one reply in the receive call itself and take it;
+    False if none came. A round's wait is this, as in a blocking echo client:
+    the kernel wakes us straight into the read, with no event loop in between."""
+    sock = sender.sock
+    sock.settimeout(seconds)  # a wait in poll(), precise to the millisecond
+    try:
+        data, address = sock.recvfrom(MAX_DATAGRAM)
+    except TimeoutError:
+        return False
+    finally:
+        sock.setblocking(False)  # sending must never wait
+    now_ns = time.monotonic_ns()  # the arrival time, before any parsing
+    sender.on_reply(parse_reply(data, sender.key), address[0], now_ns)
+    return True
+
+
 def end_run(sender, selector, stop):
     """Tell the receivers the run is over, and wait a while for their reports."""
     if sender.sequence == 0:
@@ -691,7 +693,7 @@ def run_rounds(sender, selector, stop):
         deadline = time.monotonic() + args.timeout
         remaining = args.timeout
         while not stop.requested and remaining > 0:  # the acks, as they come
-            if sender.wait_in_receive(min(remaining, IDLE_WAIT)):
+            if wait_in_receive(sender, min(remaining, IDLE_WAIT)):
                 sender.read_some()  # and the replies that came with it
             remaining = deadline - time.monotonic()
         if stop.requested:  # finish the round under way, if it ends within a second

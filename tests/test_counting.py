@@ -183,7 +183,7 @@ class ReceiverCountingTest(unittest.TestCase):
 
 
 class FastLaneTest(unittest.TestCase):
-    """The receiver's fast lane (ack_at_once) must send exactly what the long way sends."""
+    """The receiver's fast lane (FastLane) must send exactly what the long way sends."""
 
     class Clock:  # one time per datagram, the same for both ways
         now = 1000.0
@@ -226,7 +226,7 @@ class FastLaneTest(unittest.TestCase):
                 for step, datagram, address in self.traffic(seed):
                     clock.now += step
                     buffer[:len(datagram)] = datagram  # what lies beyond is an older one's
-                    answered = lane and receiver.ack_at_once(buffer, len(datagram), address)
+                    answered = lane and receiver.lane.ack_at_once(buffer, len(datagram), address)
                     taken += answered
                     receiver.handle(datagram, address, False, answered)
                 results.append((receiver, taken))
@@ -249,7 +249,7 @@ class FastLaneTest(unittest.TestCase):
         buffer = bytearray(receiver_module.MAX_DATAGRAM)
         for host, sequence in (("10.0.0.1", 1), ("10.0.0.1", 2), ("10.0.0.2", 3)):
             buffer[:len(message(7, sequence))] = message(7, sequence)
-            answered = receiver.ack_at_once(buffer, len(message(7, sequence)), (host, 5000))
+            answered = receiver.lane.ack_at_once(buffer, len(message(7, sequence)), (host, 5000))
             receiver.handle(message(7, sequence), (host, 5000), False, answered)
             self.assertEqual(answered, sequence == 2, f"message {sequence} from {host}")
 
