@@ -860,7 +860,7 @@ def read_some(receiver, block=False):
 DROPS_SPACE = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
 # A plain int: arithmetic on socket.MSG_TRUNC (an enum.IntFlag) runs Python code,
 # microseconds per datagram before the answer goes out.
-MSG_TRUNC = int(socket.MSG_TRUNC)
+MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0))
 
 
 def run(receiver, selector, stop):

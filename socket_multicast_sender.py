@@ -652,7 +652,7 @@ def wait_in_receive(sender, seconds):
     sock.settimeout(seconds)  # a wait in poll(), precise to the millisecond
     try:
         data, address = sock.recvfrom(MAX_DATAGRAM)
-    except TimeoutError:
+    except socket.timeout:  # TimeoutError from Python 3.10 on
         return False
     finally:
         sock.setblocking(False)  # sending must never wait
