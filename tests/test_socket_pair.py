@@ -141,6 +141,20 @@ class LocalTest(support.ProcessTestCase):
             self.assertLess(time.monotonic() - started, 1.0)
             self.assertEqual(summary.get("sent", summary.get("received")), 1)
 
+    def test_a_long_round_does_not_delay_a_stop(self):
+        # The sender waits for a round's acks in the receive call itself, in
+        # slices: a stop request is seen within one, then the round under way
+        # gets at most a second more and the end of run half a second.
+        sender = self.start("socket_multicast_sender.py", "--count", "1", "--timeout", "30",
+                            "--json")
+        self.assertTrue(support.wait_until(
+            lambda: any(e["type"] == "start" for e in json_lines(sender.lines)), 5))
+        started = time.monotonic()
+        sender.signal(signal.SIGTERM)
+        sender.wait(10)
+        self.assertLess(time.monotonic() - started, 3.0, sender.stderr)  # 1.8 s measured
+        self.assertEqual(summary_of(sender)["sent"], 1)
+
     def test_a_stopped_receiver_still_sends_the_acks_it_held_back(self):
         receiver = self.receiver("slow", "--ack-jitter", "60")  # holds each ack up to 60 s
         sender = self.start("socket_multicast_sender.py", "--json", "--timeout", "3")
