@@ -52,6 +52,7 @@ MAX_SESSIONS = 1024  # sender sessions tracked; datagrams of further ones are on
 # SO_RXQ_OVFL: Linux's number for it (Python does not name it); with it set,
 # each datagram comes with the count of datagrams the socket's full buffer dropped.
 SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
+MAX_SEQUENCE = 2**64 - 1  # the highest sequence number the header holds: no next one
 
 
 # ---- shared block: protocol (identical in both socket scripts) ----
@@ -421,7 +422,7 @@ class FastLane:
     def expect(self, host, session, sequence):
         """After a new message of a session, predict the next one, where the long
         way would answer it just the same (with a token left in the rate limit)."""
-        if self.usable and self.answers.may_answer(host):
+        if self.usable and sequence < MAX_SEQUENCE and self.answers.may_answer(host):
             self.expected = (host, HEADER.pack(MAGIC, VERSION, DATA, 0, session, sequence + 1,
                                                0)[:24])
 

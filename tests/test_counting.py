@@ -244,6 +244,12 @@ class FastLaneTest(unittest.TestCase):
                                for r in (fast, slow)])
             self.assertGreater(slow.answers.rate_limited, 0, "the rate limit was never hit")
 
+    def test_the_highest_sequence_number_has_no_next_one_to_expect(self):
+        receiver = make_receiver()
+        receiver.handle(message(7, 2**64 - 1), ("10.0.0.1", 5000), False)  # no traceback
+        self.assertIsNone(receiver.lane.expected)
+        self.assertEqual(len(receiver.sock.sent), 1, "it is still answered")
+
     def test_the_expected_message_from_another_host_goes_the_long_way(self):
         receiver = make_receiver()
         buffer = bytearray(receiver_module.MAX_DATAGRAM)
