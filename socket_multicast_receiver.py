@@ -55,7 +55,7 @@ SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 MAX_SEQUENCE = 2**64 - 1  # the highest sequence number the header holds: no next one
 
 
-# ---- shared block: protocol (identical in both socket scripts) ----
+# ---- block protocol: generated from blocks/protocol.py (python3 blocks/sync.py) ----
 # The wire protocol, version 1. Every message starts with this header, in
 # network byte order: magic, version, kind, flags, one pad byte, the sender's
 # session id, the sequence number and the send time (nanoseconds on the
@@ -75,10 +75,10 @@ PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
 END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not hide the end
-# ---- end of shared block ----
+# ---- end of block protocol ----
 
 
-# ---- shared block: authentication (identical in both socket scripts) ----
+# ---- block authentication: generated from blocks/authentication.py (python3 blocks/sync.py) ----
 AUTHENTICATED = 0x80  # flag in any kind: the datagram ends with an HMAC-SHA256 tag
 TAG_SIZE = 16  # bytes of the tag: HMAC-SHA256 cut to 128 bits, as in TWAMP
 MIN_KEY = 16  # bytes a key must have at least
@@ -133,10 +133,10 @@ def warn_if_readable_by_others(key, program):
                   f"this host (chmod 600 {path})", file=sys.stderr)
     except OSError:
         pass
-# ---- end of shared block ----
+# ---- end of block authentication ----
 
 
-# ---- shared block: output (identical in both socket scripts) ----
+# ---- block output: generated from blocks/output.py (python3 blocks/sync.py) ----
 class Output:
     """Prints each event as a line of text, or as a JSON object with --json."""
 
@@ -153,7 +153,7 @@ class Output:
 def printable(text):
     """text with control characters escaped, so a name cannot forge output lines."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-# ---- end of shared block ----
+# ---- end of block output ----
 
 
 class SessionStats:
@@ -705,7 +705,6 @@ def receive_timeout(seconds):
     return struct.pack("@ll", microseconds // 1_000_000, microseconds % 1_000_000)
 
 
-# ---- shared block: joining (identical in both receivers) ----
 # Source-specific joins, where Python does not name the options (it names
 # IP_ADD_SOURCE_MEMBERSHIP from 3.12 on): each system's own numbers.
 IP_ADD_SOURCE_MEMBERSHIP = {"linux": 39, "darwin": 70, "win32": 15}
@@ -797,10 +796,8 @@ def settle_sources(parser, args, program, environ=os.environ):
         print(f"{program}: warning: {args.group} is a source-specific (SSM) group: a network "
               f"that enforces SSM delivers it only to a join that names the source "
               f"(--source ADDRESS), so nothing may arrive", file=sys.stderr)
-# ---- end of shared block ----
 
 
-# ---- shared block: binding (identical in both receivers) ----
 def share_port(sock, platform=sys.platform):
     """Let several receivers on one host listen on the same port."""
     # SO_REUSEADDR: several sockets may bind one port; each of them gets its
@@ -822,7 +819,6 @@ def bind_address(group, platform=sys.platform):
     the acks from the group address; both give a socket only the groups it
     joined itself, so there the wildcard address isolates as well."""
     return group if platform.startswith("linux") else ""
-# ---- end of shared block ----
 
 
 def read_some(receiver, block=False):
@@ -899,7 +895,7 @@ def run(receiver, selector, stop):
     receiver.answers.send_all()  # answer everything that was taken
 
 
-# ---- shared block: arguments (identical in all four scripts) ----
+# ---- block arguments: generated from blocks/arguments.py (python3 blocks/sync.py) ----
 MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
 
 
@@ -1090,10 +1086,10 @@ def describe_interface(group, port, interface):
     else:
         names = [name for name in interface_names() if interface_address(name) == source]
     return (f"{names[0]} ({source})" if names else source), source
-# ---- end of shared block ----
+# ---- end of block arguments ----
 
 
-# ---- shared block: signals (identical in both socket scripts) ----
+# ---- block signals: generated from blocks/signals.py (python3 blocks/sync.py) ----
 class StopRequest:
     """SIGTERM and SIGINT set a flag and wake the event loop through a socket."""
 
@@ -1109,16 +1105,16 @@ class StopRequest:
 
     def request(self, signum, frame):
         self.requested = True
-# ---- end of shared block ----
+# ---- end of block signals ----
 
 
-# ---- shared block: pipe (identical in all four scripts) ----
+# ---- block pipe: generated from blocks/pipe.py (python3 blocks/sync.py) ----
 def quiet_on_closed_pipe():
     """When our output pipe closes (`| head`), exit quietly, as json.tool does."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
     return 1
-# ---- end of shared block ----
+# ---- end of block pipe ----
 
 
 def receiver_name(text):

@@ -58,7 +58,7 @@ END_GAP = 0.02  # seconds between them
 REPORT_WAIT = 0.5  # seconds to wait at least for the receivers' reports
 
 
-# ---- shared block: protocol (identical in both socket scripts) ----
+# ---- block protocol: generated from blocks/protocol.py (python3 blocks/sync.py) ----
 # The wire protocol, version 1. Every message starts with this header, in
 # network byte order: magic, version, kind, flags, one pad byte, the sender's
 # session id, the sequence number and the send time (nanoseconds on the
@@ -78,10 +78,10 @@ PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
 END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not hide the end
-# ---- end of shared block ----
+# ---- end of block protocol ----
 
 
-# ---- shared block: authentication (identical in both socket scripts) ----
+# ---- block authentication: generated from blocks/authentication.py (python3 blocks/sync.py) ----
 AUTHENTICATED = 0x80  # flag in any kind: the datagram ends with an HMAC-SHA256 tag
 TAG_SIZE = 16  # bytes of the tag: HMAC-SHA256 cut to 128 bits, as in TWAMP
 MIN_KEY = 16  # bytes a key must have at least
@@ -136,10 +136,10 @@ def warn_if_readable_by_others(key, program):
                   f"this host (chmod 600 {path})", file=sys.stderr)
     except OSError:
         pass
-# ---- end of shared block ----
+# ---- end of block authentication ----
 
 
-# ---- shared block: output (identical in both socket scripts) ----
+# ---- block output: generated from blocks/output.py (python3 blocks/sync.py) ----
 class Output:
     """Prints each event as a line of text, or as a JSON object with --json."""
 
@@ -156,7 +156,7 @@ class Output:
 def printable(text):
     """text with control characters escaped, so a name cannot forge output lines."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-# ---- end of shared block ----
+# ---- end of block output ----
 
 
 class RttStats:
@@ -743,7 +743,7 @@ def run_rate(sender, selector, stop):
     return 0
 
 
-# ---- shared block: arguments (identical in all four scripts) ----
+# ---- block arguments: generated from blocks/arguments.py (python3 blocks/sync.py) ----
 MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
 
 
@@ -934,10 +934,10 @@ def describe_interface(group, port, interface):
     else:
         names = [name for name in interface_names() if interface_address(name) == source]
     return (f"{names[0]} ({source})" if names else source), source
-# ---- end of shared block ----
+# ---- end of block arguments ----
 
 
-# ---- shared block: signals (identical in both socket scripts) ----
+# ---- block signals: generated from blocks/signals.py (python3 blocks/sync.py) ----
 class StopRequest:
     """SIGTERM and SIGINT set a flag and wake the event loop through a socket."""
 
@@ -953,16 +953,16 @@ class StopRequest:
 
     def request(self, signum, frame):
         self.requested = True
-# ---- end of shared block ----
+# ---- end of block signals ----
 
 
-# ---- shared block: pipe (identical in all four scripts) ----
+# ---- block pipe: generated from blocks/pipe.py (python3 blocks/sync.py) ----
 def quiet_on_closed_pipe():
     """When our output pipe closes (`| head`), exit quietly, as json.tool does."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
     return 1
-# ---- end of shared block ----
+# ---- end of block pipe ----
 
 
 def ttl_number(text):

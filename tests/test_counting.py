@@ -2,7 +2,6 @@
 
 import argparse
 import random
-import re
 import struct
 import time
 import unittest
@@ -291,24 +290,32 @@ class ExpectationTest(unittest.TestCase):
 
 
 class SharedBlocksTest(unittest.TestCase):
-    SOCKET_PAIR = {"protocol", "authentication", "output", "arguments", "signals", "pipe"}
-    EXPECTED = {"multicast_sender.py": {"stop", "arguments", "pipe"},
-                "multicast_receiver.py": {"stop", "arguments", "pipe", "binding", "joining"},
-                "socket_multicast_sender.py": SOCKET_PAIR,
-                "socket_multicast_receiver.py": SOCKET_PAIR | {"binding", "joining"}}
+    """The measuring pair's shared code has one source (blocks/); the textbook pair shares none."""
 
-    def test_the_blocks_the_scripts_repeat_are_identical(self):
-        pattern = re.compile(r"# ---- shared block: (\w+) .*?\n(.*?)# ---- end of shared block",
-                             re.S)
-        first_copy = {}
+    EXPECTED = {"socket_multicast_sender.py": ["protocol", "authentication", "output",
+                                               "arguments", "signals", "pipe"],
+                "socket_multicast_receiver.py": ["protocol", "authentication", "output",
+                                                 "arguments", "signals", "pipe"]}
+
+    def test_each_socket_script_holds_its_blocks_as_blocks_has_them(self):
+        sync = support.load("blocks/sync.py")
         for name, expected in self.EXPECTED.items():
             with open(support.script(name), encoding="utf-8") as source:
-                blocks = dict(pattern.findall(source.read()))
-            self.assertEqual(set(blocks), expected, name)
-            for block, text in blocks.items():
-                first_copy.setdefault(block, (name, text))
-                self.assertEqual(text, first_copy[block][1],
-                                 f"block {block} of {name} drifted from {first_copy[block][0]}")
+                text = source.read()
+            self.assertEqual(sync.blocks_in(text), expected, name)
+            self.assertTrue(text == sync.synced(text),
+                            f"{name} differs from blocks/: run python3 blocks/sync.py")
+        self.assertEqual(sync.main(["--check"]), 0)
+
+    def test_the_textbook_pair_repeats_no_run_of_six_lines(self):
+        def runs(name):
+            with open(support.script(name), encoding="utf-8") as source:
+                lines = [line.strip() for line in source if line.strip()
+                         and not line.strip().startswith(("#", "import ", "from "))]
+            return {tuple(lines[start:start + 6]) for start in range(len(lines) - 5)}
+        shared = runs("multicast_sender.py") & runs("multicast_receiver.py")
+        self.assertEqual(shared, set())
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -107,7 +107,7 @@ class TextbookLabTest(netlab.LabTestCase):
             self.assertEqual(result.returncode, 1, result.stderr)
             self.assertEqual(result.stderr.splitlines(),
                              [f"{name}: error: no route for multicast: add a route for "
-                              "224.0.0.0/4 or a default route, or pass --interface NAME"])
+                              "224.0.0.0/4 or a default route, or pass --interface ADDRESS"])
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ class LoopbackTest(support.ProcessTestCase):
             self.assertEqual(receiver.lines, [WAITING, "closing socket"])
             self.assertEqual(receiver.stderr.splitlines(), [
                 f"multicast_receiver.py: listening on 224.10.10.10:{self.port}, "
-                "joined on lo (127.0.0.1)"])
+                "joined on 127.0.0.1's interface"])
 
     def test_endless_sender_stops_at_once_on_sigterm(self):
         self.start_receiver()
@@ -111,8 +111,7 @@ class LoopbackTest(support.ProcessTestCase):
         self.assertLess(time.monotonic() - started, 1.0)
         self.assertEqual(sender.lines[-1], "closing socket")
         self.assertEqual(sender.stderr.splitlines(), [
-            f"multicast_sender.py: sending to 224.10.10.10:{self.port} from lo (127.0.0.1), "
-            "ttl 1"])
+            f"multicast_sender.py: sending to 224.10.10.10:{self.port}, ttl 1, from 127.0.0.1"])
 
     def test_two_signals_at_once_still_close_cleanly(self):
         """SIGINT and SIGTERM together (Ctrl-C while Docker stops it): no traceback."""
@@ -137,9 +136,8 @@ class LoopbackTest(support.ProcessTestCase):
         self.assertEqual(status, 1)
         advice = [line for line in sender.stderr.splitlines() if "no ack" in line]
         self.assertEqual(advice, [
-            f"multicast_sender.py: no ack in round 1: check that a receiver runs on "
-            f"224.10.10.10:{self.port}, that it joined on the network of lo (127.0.0.1), "
-            "and that a TTL of 1 reaches it"])
+            "multicast_sender.py: no ack in round 1: is a receiver running on this network, "
+            "and does a TTL of 1 reach it?"])
 
     def test_output_into_a_closed_pipe_ends_quietly(self):
         for name in ("multicast_receiver.py", "multicast_sender.py",

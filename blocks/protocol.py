@@ -1,0 +1,19 @@
+# The wire protocol, version 1. Every message starts with this header, in
+# network byte order: magic, version, kind, flags, one pad byte, the sender's
+# session id, the sequence number and the send time (nanoseconds on the
+# sender's monotonic clock, echoed back untouched by the receiver).
+HEADER = struct.Struct("!4sBBBxQQQ")
+MAGIC = b"MCK1"
+VERSION = 1
+DATA, ACK, END, REPORT = 1, 2, 3, 4  # the kinds of message
+NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
+REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
+END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
+ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
+# After a report's header: microseconds held back, then the receiver's counts
+# for the session: received, lost, duplicates, reordered, dropped by its host.
+REPORT_EXTRA = struct.Struct("!IQQQQQ")
+PLAIN_ACK = b"ack"  # what a textbook receiver answers
+MAX_NAME = 200  # bytes of a receiver's name
+MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
+END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not hide the end
