@@ -276,6 +276,28 @@ class ErrorEventTest(unittest.TestCase):
         self.assertEqual(set(fields), readme_json_fields()["receiver", "error"])
 
 
+class RateLimitTest(unittest.TestCase):
+    def test_a_burst_after_an_idle_time_gets_one_second_of_answers_not_more(self):
+        clock = [1000.0]
+        with mock.patch.object(receiver_module.time, "monotonic", lambda: clock[0]):
+            limit = receiver_module.RateLimit(10)
+
+            def burst(count):
+                allowed = 0
+                for _ in range(count):
+                    if limit.allow("10.0.0.1"):
+                        limit.spend("10.0.0.1")
+                        allowed += 1
+                return allowed
+            self.assertEqual(burst(50), 10)  # a full bucket: one second's worth
+            clock[0] += 0.5
+            self.assertEqual(burst(50), 5)  # half a second refills half of it
+            clock[0] += 3600  # an hour of silence fills the bucket only to its cap
+            self.assertEqual(burst(1000), 10)
+            self.assertEqual(burst(1), 0)
+            self.assertTrue(limit.allow("10.0.0.2"), "another address has its own bucket")
+
+
 class ExpectationTest(unittest.TestCase):
     def test_a_count_a_list_or_a_file(self):
         parse = sender_module.parse_expectation

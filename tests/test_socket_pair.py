@@ -78,6 +78,17 @@ class LocalTest(support.ProcessTestCase):
         self.assertTrue(all("(expected 2)" in line for line in sender.lines
                             if line.startswith("seq ")))
 
+    def test_an_expected_receiver_given_by_its_address(self):
+        self.receiver("left")
+        sender = self.start("socket_multicast_sender.py", "--count", "2", "--interval", "0",
+                            "--expect", "127.0.0.1")
+        self.assertEqual(sender.wait(20), 0, sender.output() + sender.stderr)
+        sender = self.start("socket_multicast_sender.py", "--count", "2", "--interval", "0",
+                            "--expect", "127.0.0.1,127.0.0.9", "--json")
+        self.assertEqual(sender.wait(20), 1)
+        [entry] = [r for r in summary_of(sender)["receivers"] if r.get("listed")]
+        self.assertEqual((entry["listed"], entry["acks"]), ("127.0.0.9", 0))
+
     def test_rubbish_is_counted_malformed_and_valid_messages_still_answered(self):
         receiver = self.receiver("sturdy")
         rubbish = [b"\xff\xfe\x00binary", b"MCK1", b"MCK1" + bytes([9]) + bytes(40),

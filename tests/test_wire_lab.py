@@ -59,6 +59,29 @@ class WireLabTest(netlab.LabTestCase):
                     # three messages (and the socket sender's three end-of-run messages)
                     self.assertEqual(self.counters(RECEIVER, "INPUT"), [per_run, 0])
 
+    def test_the_ipv6_hop_limit_on_the_wire_is_the_one_asked_for(self):
+        group = "ff15::10"
+        self.start(RECEIVER, support.python_script("socket_multicast_receiver.py", "-g", group,
+                                                   "-q"))
+        self.assertTrue(support.wait_until(lambda: self.lab.joined(RECEIVER, group), 5))
+        self.addCleanup(self.lab.run, RECEIVER, ["ip6tables", "-F"])
+        for hops in (1, 200):
+            with self.subTest(hops=hops):
+                self.lab.run(RECEIVER, ["ip6tables", "-F"])
+                for match in (["-m", "hl", "--hl-eq", str(hops)], []):  # then every other
+                    result = self.lab.run(RECEIVER, ["ip6tables", "-A", "INPUT", "-d", group,
+                                                     *match, "-j", "ACCEPT"])
+                    self.assertEqual(result.returncode, 0, result.stderr)
+                sender = self.start(SENDER, support.python_script(
+                    "socket_multicast_sender.py", "-g", group, "--ttl", str(hops),
+                    "--count", "3", "--interval", "0"))
+                self.assertEqual(sender.wait(20), 0, sender.stderr)
+                listing = self.lab.run(RECEIVER, ["ip6tables", "-L", "INPUT", "-v", "-x",
+                                                  "-n"]).stdout
+                counts = [int(m[1]) for m in re.finditer(r"^\s*(\d+)\s+\d+\s+ACCEPT",
+                                                         listing, re.M)]
+                self.assertEqual(counts, [6, 0], "three messages and three ends of run")
+
     def test_padding_to_size_and_no_acks_when_asked(self):
         receiver = self.receiver(RECEIVER, "socket_multicast_receiver.py", "--json")
         self.rule(SENDER, "INPUT", "-p", "udp", "-s", self.lab.address(RECEIVER))
@@ -71,8 +94,9 @@ class WireLabTest(netlab.LabTestCase):
         self.assertEqual(self.counters(SENDER, "INPUT"), [3], "three reports and no ack")
 
     def test_a_receiver_joins_on_the_interface_named(self):
-        for script in ("multicast_receiver.py", "socket_multicast_receiver.py"):
-            for interface in (SECOND, "second0"):
+        for script, interfaces in (("multicast_receiver.py", (SECOND,)),  # addresses only
+                                   ("socket_multicast_receiver.py", (SECOND, "second0"))):
+            for interface in interfaces:
                 with self.subTest(script=script, interface=interface):
                     child = self.start(TWO_INTERFACES, support.python_script(
                         script, "-i", interface))
@@ -83,8 +107,9 @@ class WireLabTest(netlab.LabTestCase):
                     child.kill()
 
     def test_a_sender_sends_on_the_interface_named(self):
-        for script in ("multicast_sender.py", "socket_multicast_sender.py"):
-            for interface in (SECOND, "second0"):
+        for script, interfaces in (("multicast_sender.py", (SECOND,)),  # addresses only
+                                   ("socket_multicast_sender.py", (SECOND, "second0"))):
+            for interface in interfaces:
                 with self.subTest(script=script, interface=interface):
                     self.lab.run(TWO_INTERFACES, ["iptables", "-F"])
                     self.rule(TWO_INTERFACES, "OUTPUT", "-o", "second0", "-d", GROUP)
