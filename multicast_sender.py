@@ -91,7 +91,7 @@ def build_parser(environ=os.environ):
             raise argparse.ArgumentTypeError(f"{text[:80]!r} is not {meaning}")
         variable = "MULTICAST_" + flags.split()[-1][2:].upper()
         parser.add_argument(*flags.split(), type=checked, default=environ.get(variable, default),
-                            help=f"{meaning} (default: {default}; environment: {variable})")
+                            help=f"{meaning} (default: {default or None}; environment: {variable})")
     return parser
 
 
