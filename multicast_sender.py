@@ -33,19 +33,19 @@ def send_rounds(args, wake):
             if rounds:
                 wait(wake, None, args.interval)
             print(f"sending {args.message!r}")
+            wait(wake, None, 0.05)  # time for `docker-compose up` to show this line first
             sock.sendto(args.message, (args.group, args.port))
             if rounds == 0:  # it went out: say where to
                 print(f"multicast_sender.py: sending to {args.group}:{args.port}, ttl {args.ttl}, "
                       f"from {args.interface or 'the default interface'}", file=sys.stderr)
             silent_before, acks = acks == 0, 0
-            while True:
-                print("waiting to receive")
-                if not wait(wake, sock, args.timeout):  # the lecture's sock.settimeout()
-                    print("timed out, no more responses")
-                    break
+            print("waiting to receive")
+            while wait(wake, sock, args.timeout):  # the lecture's sock.settimeout()
                 data, server = sock.recvfrom(65535)
                 print(f"received {data!r} from {server}")
                 acks += data == b"ack"
+                print("waiting to receive")
+            print("timed out, no more responses")
             rounds += 1
             silent_rounds += acks == 0
             if acks == 0 and not silent_before:  # once for each streak of silent rounds

@@ -223,6 +223,36 @@ class ComposeTest:
         self.assertRegex(watched(), join)
         self.assertRegex(watched(), datagram)
 
+    def test_up_shows_each_round_in_causal_order(self):
+        """In `up`'s merged log the sender's `sending` line of a round stands before every
+        receiver's `received` line of that round (19 rounds of 20 at least)."""
+        argv = [*self.compose, "-p", self.project, "--profile", "crowd", "up", "--build",
+                "--no-color"]
+        up = subprocess.Popen(argv, cwd=support.PROJECT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                              env={**os.environ, "MULTICAST_INTERVAL": "0.3"})
+        self.addCleanup(up.wait, 60)
+        self.addCleanup(up.kill)
+        order = []  # ("sender" or the receiver's service name), in the order `up` shows them
+        deadline = time.monotonic() + 240
+        while order.count("sender") < 25 and time.monotonic() < deadline:
+            line = up.stdout.readline()
+            if not line:
+                break
+            name, _, text = line.replace("\x1b[2K", "").partition(" | ")
+            if text.startswith("sending b'") and name.strip() == "multicast-sender":
+                order.append("sender")
+            elif text.startswith("received 19 bytes from"):
+                order.append(name.strip())
+        sends = [i for i, who in enumerate(order) if who == "sender"]
+        receivers = sorted(set(order) - {"sender"})
+        self.assertEqual((len(sends), len(receivers)), (25, 4), order)
+        # Rounds 4 to 23 (every receiver has joined): in causal order, each receiver's
+        # line of a round stands between that round's `sending` line and the next one.
+        in_order = sum(1 for start, end in zip(sends[3:23], sends[4:24])
+                       if sorted(order[start + 1:end]) == receivers)
+        self.assertGreaterEqual(in_order, 19, order)
+
     def test_one_down_removes_every_profile(self):
         self.compose_run(*PROFILES, "up", "--build", "-d")
         self.wait_for_rounds(lambda found: len(found) >= 1)
