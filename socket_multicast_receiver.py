@@ -47,8 +47,10 @@ IDLE_WAIT = 0.25  # seconds a blocking receive waits at most (Linux), between st
 TIMER_SLACK = 0.025
 NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0)  # a read that takes only what is queued
 LINES_PER_SECOND = 20  # more than a reader can follow: the rest are counted, not printed
-SEQUENCE_WINDOW = 4096  # sequence numbers remembered per sender, for duplicates
-MAX_SESSIONS = 1024  # sender sessions tracked; datagrams of further ones are only counted
+SEQUENCE_WINDOW = 4096  # sequence numbers a session remembers, as bits: 512 bytes
+WINDOW_MASK = (1 << SEQUENCE_WINDOW) - 1
+MAX_SESSIONS = 1024  # sessions tracked at once (and addresses rate-limited, answered)
+RETIRED_BITS = 1 << 23  # with a key: a 1 MiB filter of the sessions evicted
 # SO_RXQ_OVFL: Linux's number for it (Python does not name it); with it set,
 # each datagram comes with the count of datagrams the socket's full buffer dropped.
 SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
@@ -75,6 +77,12 @@ PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
 END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not hide the end
+# No answer is larger than the datagram it answers, so nobody can use a receiver to
+# amplify traffic: a sender pads a message that asks for an ack to ACK_ROOM bytes
+# (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
+# run to REPORT_ROOM bytes (room for a report with any name).
+ACK_ROOM = HEADER.size + ACK_EXTRA.size + 32
+REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + MAX_NAME
 # ---- end of block protocol ----
 
 
@@ -156,67 +164,68 @@ def printable(text):
 # ---- end of block output ----
 
 
-class SessionStats:
-    """One sender's session as seen from here: which sequence numbers came."""
+class Session:
+    """One sender's session as seen from here, in constant memory: its highest
+    sequence number and a window of bits for the SEQUENCE_WINDOW numbers up to
+    it (bit i set: highest - i came), as IPsec's anti-replay window. The one
+    window serves counting (lost: the numbers of the session's span that never
+    came), reordering (a number below the highest whose bit is clear) and replay
+    (a bit already set, or a number too old for the window)."""
+
+    __slots__ = ("address", "session", "highest", "lowest", "window", "received",
+                 "duplicates", "reordered", "end", "ends", "datagrams", "part")
 
     def __init__(self, address, session):
-        self.address = address
-        self.session = session
-        self.highest = 0  # the highest sequence number received
-        self.lowest = 0  # the first sequence number received
-        self.missing = set()  # gaps below highest that may still be filled
-        self.received = 0
-        self.lost_for_good = 0  # gaps that fell out of the window
-        self.duplicates = 0
-        self.reordered = 0
+        self.address, self.session = address, session
+        self.highest = self.lowest = self.window = 0
+        self.received = self.duplicates = self.reordered = 0
         self.end = None  # the last sequence number, once the sender's end of run came
-        self.ends = 0  # end-of-run messages answered
+        self.ends = self.datagrams = 0  # ends of run answered; datagrams of the session
+        self.part = None  # the part of the session table it is in
+
+    def state(self, sequence):
+        """'new' above the highest, 'gap' below it and not come, 'seen' came or too old."""
+        if sequence > self.highest:
+            return "new"
+        offset = self.highest - sequence
+        return "seen" if offset >= SEQUENCE_WINDOW or self.window >> offset & 1 else "gap"
 
     def take(self, sequence):
         """Count one message; return 'new', 'reordered' or 'duplicate'."""
-        if sequence > self.highest:
-            if not self.received:
-                self.lowest = sequence
-            if self.received:  # the gaps since the first message we saw
-                self.missing.update(range(max(self.highest + 1, sequence - SEQUENCE_WINDOW),
-                                          sequence))
-                self.lost_for_good += max(0, sequence - SEQUENCE_WINDOW - self.highest - 1)
-            self.highest = sequence
-            self.received += 1
-            if self.received % 256 == 0:
-                self._forget_old_gaps()
-            return "new"
-        if sequence in self.missing:
-            self.missing.discard(sequence)
-            self.received += 1
+        state = self.state(sequence)
+        if state == "seen":
+            self.duplicates += 1
+            return "duplicate"
+        if state == "new":
+            self.slide(sequence)
+            self.window |= 1
+        else:
+            self.window |= 1 << (self.highest - sequence)
             self.reordered += 1
-            return "reordered"
-        self.duplicates += 1
-        return "duplicate"
+        self.lowest = min(self.lowest, sequence) if self.received else sequence
+        self.received += 1
+        return "new" if state == "new" else "reordered"
 
-    def seen(self, sequence):
-        """Whether this sequence number was taken already (with a key: a replay)."""
-        return bool(self.received) and sequence <= self.highest and sequence not in self.missing
+    def slide(self, highest):
+        """Move the window up to a new highest number (its bit still clear)."""
+        shift = highest - self.highest
+        self.window = (self.window << shift) & WINDOW_MASK if shift < SEQUENCE_WINDOW else 0
+        self.highest = highest
 
     def finish(self, last):
-        """The sender's end of run: every message from 1 to last that never came was
-        lost, before the first one that came as well as after the highest."""
+        """The sender's end of run: every number from 1 to last that never came is lost."""
         if self.end is None:
             self.end = last
-            self.lost_for_good += (last - self.highest + self.lowest - 1 if self.received
-                                   else last)
-            self.highest = max(self.highest, last)
-
-    def _forget_old_gaps(self):
-        """Gaps older than the window will not be filled now: count them as lost."""
-        oldest = self.highest - SEQUENCE_WINDOW
-        old = {sequence for sequence in self.missing if sequence < oldest}
-        self.missing -= old
-        self.lost_for_good += len(old)
+            if last > self.highest:
+                self.slide(last)
 
     @property
     def lost(self):
-        return self.lost_for_good + len(self.missing)
+        """Numbers of the session's span that never came: from 1 to the end of run once
+        it came, before that from the first number that came to the highest."""
+        if self.end is not None:
+            return max(0, max(self.end, self.highest) - self.received)
+        return self.highest - self.lowest + 1 - self.received if self.received else 0
 
     def as_dict(self):
         expected = self.received + self.lost
@@ -225,6 +234,138 @@ class SessionStats:
                 "duplicates": self.duplicates, "reordered": self.reordered,
                 "loss_pct": round(100.0 * self.lost / expected, 2) if expected else 0.0,
                 "end_seen": self.end is not None, "last_seq": self.end}
+
+
+class SessionTable:
+    """The sessions heard: at most MAX_SESSIONS, each in constant memory.
+
+    When it is full, a new session takes the place of the one least recently
+    heard among those with one datagram so far (a made-up session id costs one
+    datagram), else among the finished ones (end of run seen), else among the
+    live ones: no flood of ids locks a real sender out. Each eviction is counted.
+    With a key a session is known by its id alone (the id is signed, the source
+    address is not), and an evicted session's id goes into a filter of fixed
+    size (RETIRED_BITS), so that no message of it is ever answered again."""
+
+    def __init__(self, keyed):
+        self.keyed = keyed
+        self.parts = {"probation": {}, "finished": {}, "live": {}}  # in eviction order
+        self.evicted = 0
+        self.retired = bytearray(RETIRED_BITS // 8) if keyed else None
+
+    def key(self, address, session):
+        return session if self.keyed else (address, session)
+
+    def __len__(self):
+        return sum(len(part) for part in self.parts.values())
+
+    def values(self):
+        """Every session, live ones last."""
+        return [stats for part in self.parts.values() for stats in part.values()]
+
+    def get(self, address, session):
+        """The session's statistics, made if new (evicting one if the table is full);
+        None for a session retired from a keyed table."""
+        key = self.key(address, session)
+        for part in self.parts.values():
+            stats = part.get(key)
+            if stats is not None:
+                return stats
+        if self.retired is not None and self.was_retired(session):
+            return None
+        if len(self) >= MAX_SESSIONS:
+            self.evict()
+        stats = Session(address, session)
+        self.place(key, stats, "probation")
+        return stats
+
+    def heard(self, stats):
+        """One more datagram of this session: it is now the most recently heard of its part."""
+        stats.datagrams += 1
+        key = self.key(stats.address, stats.session)
+        del self.parts[stats.part][key]
+        self.place(key, stats, "probation" if stats.datagrams == 1 else
+                   "finished" if stats.end is not None else "live")
+
+    def place(self, key, stats, part):
+        stats.part = part
+        self.parts[part][key] = stats  # a dict keeps the order of insertion: oldest first
+
+    def evict(self):
+        for part in self.parts.values():
+            if part:
+                key = next(iter(part))
+                del part[key]
+                self.evicted += 1
+                if self.retired is not None:
+                    for bit in self.bits(key):
+                        self.retired[bit >> 3] |= 1 << (bit & 7)
+                return
+
+    def was_retired(self, session):
+        return all(self.retired[bit >> 3] >> (bit & 7) & 1 for bit in self.bits(session))
+
+    @staticmethod
+    def bits(session):
+        digest = hashlib.blake2b(session.to_bytes(8, "big"), digest_size=16).digest()
+        return [int.from_bytes(digest[i:i + 4], "big") % RETIRED_BITS for i in (0, 4, 8, 12)]
+
+
+def classify(data, address, table, key):
+    """What one datagram is and what to answer: the receiver's whole reading of the
+    protocol, the mirror of the sender's parse_reply(). It counts the datagram in the
+    table and returns (what, answer, detail):
+    - ("plain", b"ack" or None, text): text, as the textbook sender sends;
+    - ("message", ack header or None, (session, sequence, verdict)): a data message;
+    - ("end", (report header, counts) or None, stats): a sender's end of run;
+    - ("malformed", None, reason) and ("refused", None, reason): never answered.
+    An answer is never larger than the datagram it answers (Answerer cuts the name
+    to fit), so nobody can use a receiver to amplify their traffic."""
+    if data[:4] != MAGIC:
+        if key is not None:  # text carries no tag: with a key it is not answered
+            return "refused", None, "unauthenticated"
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            return "malformed", None, "not text"
+        return "plain", PLAIN_ACK if len(data) >= len(PLAIN_ACK) else None, text
+    if len(data) < HEADER.size:
+        return "malformed", None, f"a header of {len(data)} bytes"
+    _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
+    if version != VERSION or kind not in (DATA, END) or sequence == 0:
+        return "malformed", None, (f"protocol version {version}" if version != VERSION
+                                   else f"message kind {kind}" if kind not in (DATA, END)
+                                   else "sequence 0")
+    if key is not None and (not flags & AUTHENTICATED or verify(data, key) is None):
+        return "refused", None, "bad_tag" if flags & AUTHENTICATED else "unauthenticated"
+    signed = AUTHENTICATED if key is not None else 0  # the flag our answers carry
+    stats = table.get(address[0], session)
+    if stats is None:
+        return "refused", None, "replayed"  # a session retired from the table
+    if (stats.received or stats.end is not None) and sequence > stats.highest + MAX_JUMP:
+        return "malformed", None, f"sequence {sequence} jumps more than {MAX_JUMP} ahead"
+    if kind == END:
+        if sequence < stats.highest and stats.end is None:
+            return "malformed", None, f"end of run at {sequence}, below seq {stats.highest}"
+        if key is not None and stats.ends >= END_REPEATS:
+            return "refused", None, "replayed"  # more ends than a sender sends
+        stats.finish(sequence)
+        stats.ends += 1
+        table.heard(stats)
+        entry = stats.as_dict()
+        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN | signed, session,
+                             stats.end, sent_ns)
+        return "end", (header, (entry["received"], entry["lost"], entry["duplicates"],
+                                entry["reordered"])), stats
+    state = stats.state(sequence)
+    if key is not None and state == "seen":
+        return "refused", None, "replayed"  # a signed message taken before: never again
+    answer = None if flags & NO_ACK else HEADER.pack(
+        MAGIC, VERSION, ACK, (REORDERED if state == "gap" else 0) | signed, session,
+        sequence, sent_ns)
+    verdict = stats.take(sequence)
+    table.heard(stats)
+    return "message", answer, (session, sequence, verdict)
 
 
 class HeldAcks:
@@ -334,33 +475,44 @@ class Answerer:
         self.jitter = jitter
         self.out = out
         self.key = key
-        self.limit = RateLimit(max_rate) if max_rate else None
+        self.limit = RateLimit(max_rate) if max_rate else None  # with a key too
         self.held = HeldAcks()
         self.answered = {}  # destination address -> [acks, reports] sent there
         self.rate_limited = 0  # answers not sent: more than max_rate a second to one address
+        self.too_big = 0  # answers not sent: larger than the datagram they answer
 
-    def send(self, answer, destination, hold=True):
-        """Answer now, or hold the answer back by a random delay."""
+    def send(self, answer, destination, room, hold=True):
+        """Answer now, or hold the answer back by a random delay; room is the size of the
+        datagram answered, which the answer may not exceed."""
         if self.limit is not None and not self.limit.allow(destination[0]):
-            self.rate_limited += 1  # no key: never a reflector for a spoofed source
+            self.rate_limited += 1  # at most max_rate answers a second to one address
             return
         if hold and self.jitter > 0:
-            self.held.hold(answer, destination, random.uniform(0, self.jitter))
+            self.held.hold((answer, room), destination, random.uniform(0, self.jitter))
         else:
-            self.answer(answer, destination, 0.0)
+            self.answer((answer, room), destination, 0.0)
         if self.limit is not None:
             self.limit.spend(destination[0])  # after the answer: the sender's clock runs
 
-    def answer(self, answer, destination, held):
-        """Send one answer: b'ack', or a protocol ack or report saying how long it was held."""
+    def answer(self, answer_and_room, destination, held):
+        """Send one answer: b'ack', or a protocol ack or report saying how long it was
+        held, with as much of our name as fits in the size of the datagram answered."""
+        answer, room = answer_and_room
         held_us = min(int(held * 1e6), 2**32 - 1)
         if isinstance(answer, tuple):  # a report: its counts as they are now
             header, counts = answer
-            datagram, slot = header + REPORT_EXTRA.pack(held_us, *counts) + self.name, 1
+            datagram, slot = header + REPORT_EXTRA.pack(held_us, *counts), 1
         elif answer == PLAIN_ACK:
             datagram, slot = answer, 0
         else:
-            datagram, slot = answer + ACK_EXTRA.pack(held_us) + self.name, 0
+            datagram, slot = answer + ACK_EXTRA.pack(held_us), 0
+        if answer != PLAIN_ACK:
+            tag = TAG_SIZE if self.key is not None else 0
+            datagram += self.name[:max(0, room - len(datagram) - tag)].decode(
+                "utf-8", "ignore").encode("utf-8")  # a cut name ends on a whole character
+            if len(datagram) + tag > room:  # no answer larger than what it answers
+                self.too_big += 1
+                return
         if self.key is not None:
             datagram = sign(datagram, self.key)
         try:
@@ -389,15 +541,15 @@ class Answerer:
     def send_due(self):
         """Send every held answer whose time has come; return when the next is due."""
         now = time.monotonic()
-        for datagram, destination, held in self.held.due(now):
-            self.answer(datagram, destination, held)
+        for answer, destination, held in self.held.due(now):
+            self.answer(answer, destination, held)
         return self.held.next_due()
 
     def send_all(self):
         """Send every held answer now: on the way out, late beats never."""
         now = time.monotonic()
-        for datagram, destination, held in self.held.all(now):
-            self.answer(datagram, destination, held)
+        for answer, destination, held in self.held.all(now):
+            self.answer(answer, destination, held)
 
 
 class FastLane:
@@ -419,17 +571,21 @@ class FastLane:
         self.ack = bytearray(HEADER.pack(MAGIC, VERSION, ACK, 0, 0, 0, 0) + ACK_EXTRA.pack(0)
                              + name)  # held back for 0 microseconds
 
-    def expect(self, host, session, sequence):
-        """After a new message of a session, predict the next one, where the long
-        way would answer it just the same (with a token left in the rate limit)."""
-        if self.usable and sequence < MAX_SEQUENCE and self.answers.may_answer(host):
+    def expect(self, host, session, sequence, size):
+        """After a new message of a session (of size bytes, without flags), predict the
+        next one. The invariant, kept here alone: the lane answers only where the long
+        way would send the very same ack: no key, no jitter, a token left in the rate
+        limit, the same host, the next sequence number, no flags, and room for the
+        whole ack in the datagram (the next one is checked for that too)."""
+        if (self.usable and sequence < MAX_SEQUENCE and size >= len(self.ack)
+                and self.answers.may_answer(host)):
             self.expected = (host, HEADER.pack(MAGIC, VERSION, DATA, 0, session, sequence + 1,
                                                0)[:24])
 
     def ack_at_once(self, buffer, size, address):
         """Answer the datagram in buffer if it is the one expected; whether it did."""
         expected = self.expected
-        if (expected is None or size < HEADER.size or not buffer.startswith(expected[1])
+        if (expected is None or size < len(self.ack) or not buffer.startswith(expected[1])
                 or address[0] != expected[0]):
             return False
         ack = self.ack
@@ -443,155 +599,87 @@ class FastLane:
 
 
 class Receiver:
-    """Reads datagrams, answers them, counts them and reports."""
+    """Reads datagrams, answers them as classify() says, counts them and prints them."""
 
     def __init__(self, sock, args, out):
-        self.sock = sock
-        self.args = args
-        self.out = out
+        self.sock, self.args, self.out = sock, args, out
         self.name = args.name.encode("utf-8")
-        self.sessions = {}  # (address, session) -> SessionStats
         self.key = args.key
-        self.signed = AUTHENTICATED if args.key is not None else 0  # the flag our answers carry
+        self.table = SessionTable(keyed=args.key is not None)
         self.auth = collections.Counter()  # unauthenticated, bad_tag, replayed: not answered
         self.answers = Answerer(sock, self.name, args.ack_jitter, out, args.key,
-                                0 if args.key is not None else args.max_ack_rate)
+                                args.max_ack_rate)
         self.pacer = LinePacer(out)
         self.buffer = bytearray(MAX_DATAGRAM)  # every datagram is read into this one buffer
         # Linux: the socket blocks (up to IDLE_WAIT), and reads that must not wait say so.
         self.blocking = isinstance(sock, socket.socket) and sock.gettimeout() is None
         self.received = 0  # new and reordered messages and plain datagrams, not duplicates
         self.taken = 0  # every datagram answered or counted, duplicates included
-        self.malformed = 0
-        self.plain = 0
-        self.untracked = 0  # messages of sessions beyond MAX_SESSIONS
+        self.malformed = self.plain = 0
         self.host_drops = 0  # datagrams this host dropped because our buffer was full
         self.started = time.monotonic()
         self.last_report = (self.started, 0)
         self.lane = FastLane(sock, self.answers, self.name,
                              args.key is None and not args.ack_jitter)
 
+    @property
+    def sessions(self):
+        """Every session's statistics, by its key in the table."""
+        return {self.table.key(stats.address, stats.session): stats
+                for stats in self.table.values()}
+
     def handle(self, data, address, truncated, answered=False):
-        """Classify one datagram, answer it (unless answered), count it and maybe print it.
+        """Classify one datagram, answer it (unless the fast lane did), count it, print it.
 
         data is bytes, or a memoryview of the receive buffer (no copy)."""
         self.lane.expected = None  # anything may change what comes next: predicted anew
         if truncated:
             self.reject(address, f"cut to {len(data)} bytes")
-        elif data[:4] == MAGIC:
-            self.handle_protocol(data, address, answered)
+            return
+        what, answer, detail = classify(data, address, self.table, self.key)
+        if what == "malformed":
+            self.reject(address, detail)
+        elif what == "refused":
+            self.auth[detail] += 1
+        elif what == "end":
+            self.taken += 1
+            if answer is not None:
+                header, counts = answer
+                self.answers.send((header, (*counts, self.host_drops)), address, len(data))
+            if detail.ends == 1 and not self.args.quiet:
+                self.print_end(detail, address)
         else:
-            self.handle_plain(bytes(data), address)
-
-    def handle_plain(self, data, address):
-        if self.key is not None:  # text carries no tag: with a key it is not answered
-            self.refuse("unauthenticated")
-            return
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            self.reject(address, "not text")
-            return
-        self.answers.send(PLAIN_ACK, address, hold=False)  # answer first, then count
-        self.plain += 1
-        self.received += 1
-        self.taken += 1
-        if self.may_print():
-            self.out.event("plain", f"received {len(data)} bytes from {address[0]}:{address[1]}"
-                           f": {data!r}", address=address[0], port=address[1],
-                           bytes=len(data), text=text)
-
-    def handle_protocol(self, data, address, answered=False):
-        if len(data) < HEADER.size:
-            self.reject(address, f"a header of {len(data)} bytes")
-            return
-        _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
-        if version != VERSION or kind not in (DATA, END):
-            self.reject(address, f"protocol version {version}" if version != VERSION
-                        else f"message kind {kind}")
-            return
-        size = len(data)
-        if self.key is not None:  # only what carries our key's tag is answered
-            data = verify(data, self.key) if flags & AUTHENTICATED else None
-            if data is None:
-                self.refuse("bad_tag" if flags & AUTHENTICATED else "unauthenticated")
+            self.taken += 1
+            if answer is not None and not answered:  # answer first: the sender's clock runs
+                self.answers.send(answer, address, len(data), hold=what == "message")
+            if what == "plain":
+                self.plain += 1
+                self.received += 1
+                if self.may_print():
+                    self.out.event("plain", f"received {len(data)} bytes from {address[0]}:"
+                                   f"{address[1]}: {bytes(data)!r}", address=address[0],
+                                   port=address[1], bytes=len(data), text=detail)
                 return
-        elif flags & AUTHENTICATED:
-            data = data[:-TAG_SIZE]  # signed, but without a key we cannot check it
-        stats = self.session(address[0], session)
-        if stats is not None and (stats.received or kind == END) \
-                and sequence > stats.highest + MAX_JUMP:
-            if not stats.received and stats.end is None:  # nothing real came from it
-                del self.sessions[session if self.key is not None else (address[0], session)]
-            self.reject(address, f"sequence {sequence} jumps more than {MAX_JUMP} ahead")
-            return
-        if kind == END:
-            self.handle_end(stats, session, sequence, sent_ns, address)
-            return
-        if self.key is not None and stats is not None and stats.seen(sequence):
-            self.refuse("replayed")  # a signed message taken before: never answered twice
-            return
-        if not flags & NO_ACK and not answered:  # answer first: the sender's clock runs
-            # A message that fills a gap came after a later one (take() agrees).
-            reordered = REORDERED if stats is not None and sequence in stats.missing else 0
-            self.answers.send(HEADER.pack(MAGIC, VERSION, ACK, reordered | self.signed,
-                                          session, sequence, sent_ns), address)
-        verdict = stats.take(sequence) if stats is not None else "untracked"
-        if verdict == "new" and not flags:  # (with flags the next never matches)
-            self.lane.expect(address[0], session, sequence)
-        self.taken += 1
-        self.received += verdict != "duplicate"
-        self.untracked += verdict == "untracked"
-        if self.may_print():
-            message = bytes(data[HEADER.size:]).rstrip(b"\0")
-            note = "" if verdict == "new" else f" ({verdict})"
-            self.out.event("message", f"received seq {sequence} from {address[0]}:{address[1]}"
-                           f"{note}, session {session:016x}, {size} bytes: {message!r}",
-                           address=address[0], port=address[1], session=f"{session:016x}",
-                           seq=sequence, bytes=size, verdict=verdict)
+            session, sequence, verdict = detail
+            self.received += verdict != "duplicate"
+            if verdict == "new" and not data[6]:  # no flags: the next one may be predicted
+                self.lane.expect(address[0], session, sequence, len(data))
+            if self.may_print():
+                message = bytes(data[HEADER.size:]).rstrip(b"\0")
+                note = "" if verdict == "new" else f" ({verdict})"
+                self.out.event("message", f"received seq {sequence} from {address[0]}:"
+                               f"{address[1]}{note}, session {session:016x}, {len(data)} "
+                               f"bytes: {message!r}", address=address[0], port=address[1],
+                               session=f"{session:016x}", seq=sequence, bytes=len(data),
+                               verdict=verdict)
 
-    def refuse(self, reason):
-        """Count a message that fails the key's checks; it is never answered."""
-        self.auth[reason] += 1
-
-    def session(self, address, session):
-        """The statistics of one sender's session; None once too many are tracked.
-
-        With a key a session is known by its id alone: the id is signed, the
-        source address is not, so a message replayed from elsewhere is a replay."""
-        key = session if self.key is not None else (address, session)
-        stats = self.sessions.get(key)
-        if stats is None and len(self.sessions) < MAX_SESSIONS:
-            stats = self.sessions[key] = SessionStats(address, session)
-        return stats
-
-    def handle_end(self, stats, session, last, sent_ns, address):
-        """The sender's end of run: count the tail as lost and send our report."""
-        if stats is None:
-            self.untracked += 1
-            return
-        if last < stats.highest:
-            self.reject(address, f"end of run at {last}, below seq {stats.highest} received")
-            return
-        if self.key is not None and stats.ends >= END_REPEATS:
-            self.refuse("replayed")  # more ends than a sender sends: a replay
-            return
-        first_end = stats.end is None
-        stats.finish(last)
-        stats.ends += 1
+    def print_end(self, stats, address):
+        self.pacer.note(time.monotonic(), at_once=True)
         entry = stats.as_dict()
-        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN | self.signed, session, last,
-                             sent_ns)
-        counts = (entry["received"], entry["lost"], entry["duplicates"], entry["reordered"],
-                  self.host_drops)
-        self.answers.send((header, counts), address)
-        if first_end and not self.args.quiet:
-            self.pacer.note(time.monotonic(), at_once=True)
-            self.out.event("end", f"end of session {session:016x} from {address[0]}: last seq "
-                           f"{last}, {entry['received']} received, {entry['lost']} lost "
-                           f"({entry['loss_pct']}%)", address=address[0],
-                           session=f"{session:016x}", last_seq=last,
-                           received=entry["received"], lost=entry["lost"])
+        self.out.event("end", f"end of session {entry['session']} from {address[0]}: last seq "
+                       f"{stats.end}, {entry['received']} received, {entry['lost']} lost "
+                       f"({entry['loss_pct']}%)", address=address[0], session=entry["session"],
+                       last_seq=stats.end, received=entry["received"], lost=entry["lost"])
 
     def may_print(self):
         return not self.args.quiet and self.pacer.allow(time.monotonic())
@@ -608,7 +696,7 @@ def print_report(receiver, now):
     """One line of rate and loss since the last report."""
     since, received_then = receiver.last_report
     rate = (receiver.received - received_then) / (now - since) if now > since else 0.0
-    lost = sum(stats.lost for stats in receiver.sessions.values())
+    lost = sum(stats.lost for stats in receiver.table.values())
     receiver.out.event(
         "report", f"{now - receiver.started:7.1f} s: {receiver.received} received "
         f"({rate:.1f}/s), {lost} lost, {receiver.malformed} malformed, "
@@ -624,7 +712,7 @@ def print_summary(receiver):
     args = receiver.args
     if not args.quiet:
         receiver.pacer.note(time.monotonic(), at_once=True)
-    sessions = [stats.as_dict() for stats in receiver.sessions.values()]
+    sessions = [stats.as_dict() for stats in receiver.table.values()]
     totals = {field: sum(entry[field] for entry in sessions)
               for field in ("lost", "duplicates", "reordered")}
     elapsed = time.monotonic() - receiver.started
@@ -660,15 +748,19 @@ def print_summary(receiver):
     if receiver.answers.rate_limited:
         lines.append(f"{receiver.answers.rate_limited} answers held back: more than "
                      f"{args.max_ack_rate} a second to one address (--max-ack-rate)")
-    if receiver.untracked:
-        lines.append(f"{receiver.untracked} messages of sessions beyond the first "
-                     f"{MAX_SESSIONS} were answered but not counted per session")
+    if receiver.table.evicted:
+        lines.append(f"{receiver.table.evicted} sessions evicted to make room (at most "
+                     f"{MAX_SESSIONS} at once; those with one datagram go first)")
+    if receiver.answers.too_big:
+        lines.append(f"{receiver.answers.too_big} answers not sent: larger than the "
+                     f"datagram they answer (a sender of an older version)")
     if receiver.pacer.unprinted_total:
         lines.append(f"{receiver.pacer.unprinted_total} datagrams were counted but not "
                      f"printed (more than {LINES_PER_SECOND} a second)")
     receiver.out.event("summary", "\n".join(lines), received=receiver.received, **totals,
                        malformed=receiver.malformed, plain=receiver.plain,
-                       host_drops=receiver.host_drops, untracked=receiver.untracked,
+                       host_drops=receiver.host_drops, evicted=receiver.table.evicted,
+                       too_big=receiver.answers.too_big,
                        unprinted=receiver.pacer.unprinted_total, seconds=round(elapsed, 3),
                        senders=sessions, answered=answered, auth=auth,
                        rate_limited=receiver.answers.rate_limited)

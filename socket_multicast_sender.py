@@ -78,6 +78,12 @@ PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
 END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not hide the end
+# No answer is larger than the datagram it answers, so nobody can use a receiver to
+# amplify traffic: a sender pads a message that asks for an ack to ACK_ROOM bytes
+# (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
+# run to REPORT_ROOM bytes (room for a report with any name).
+ACK_ROOM = HEADER.size + ACK_EXTRA.size + 32
+REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + MAX_NAME
 # ---- end of block protocol ----
 
 
@@ -326,7 +332,9 @@ class Sender:
         self.session = random.getrandbits(64)
         self.key = args.key
         self.flags = (NO_ACK if args.no_ack else 0) | (AUTHENTICATED if args.key else 0)
-        padding = b"\0" * max(0, (args.size or 0) - HEADER.size - len(args.message))
+        # --size, or room for the answer's name (see ACK_ROOM), whichever is more.
+        size = max(args.size or 0, 0 if args.no_ack else ACK_ROOM)
+        padding = b"\0" * max(0, size - HEADER.size - len(args.message))
         # Every message in one buffer: the header is packed into its start, in place.
         self.buffer = bytearray(HEADER.size) + args.message + padding
         self.destination = destination(args.group, args.port, args.interface)
@@ -349,7 +357,7 @@ class Sender:
         if kind == DATA:
             return self.send_many(1) == 1
         header = HEADER.pack(MAGIC, VERSION, kind, self.flags, self.session, self.sequence,
-                             time.monotonic_ns())
+                             time.monotonic_ns()) + bytes(REPORT_ROOM - HEADER.size)
         try:
             self.sock.sendto(header if self.key is None else sign(header, self.key),
                              self.destination)

@@ -17,3 +17,9 @@ PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
 END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not hide the end
+# No answer is larger than the datagram it answers, so nobody can use a receiver to
+# amplify traffic: a sender pads a message that asks for an ack to ACK_ROOM bytes
+# (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
+# run to REPORT_ROOM bytes (room for a report with any name).
+ACK_ROOM = HEADER.size + ACK_EXTRA.size + 32
+REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + MAX_NAME

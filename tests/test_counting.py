@@ -3,6 +3,7 @@
 import argparse
 import random
 import struct
+import sys
 import time
 import unittest
 from unittest import mock
@@ -48,6 +49,8 @@ def make_receiver(**overrides):
         ["--quiet", "--ack-jitter", "0"])
     for key, value in overrides.items():
         setattr(args, key, value)
+    if isinstance(args.key, bytes):
+        args.key = receiver_module.Key(args.key)
     return receiver_module.Receiver(FakeSocket(), args, Quiet())
 
 
@@ -57,7 +60,10 @@ def ack(session, sequence, sent_ns=0, name=b"r", flags=0):
 
 
 def message(session, sequence, kind=1, flags=0):
-    return HEADER.pack(MAGIC, 1, kind, flags, session, sequence, 0) + b"data"
+    """A message, or an end of run (kind 3), padded as the sender pads them."""
+    room = sender_module.REPORT_ROOM if kind == 3 else sender_module.ACK_ROOM
+    return (HEADER.pack(MAGIC, 1, kind, flags, session, sequence, 0) + b"data").ljust(room,
+                                                                                     b"\0")
 
 
 class SenderCountingTest(unittest.TestCase):
@@ -168,17 +174,110 @@ class ReceiverCountingTest(unittest.TestCase):
         summary = [f for kind, _, f in receiver.out.events if kind == "summary"][0]
         self.assertEqual((report["received"], summary["received"]), (4, 4))
 
-    def test_sessions_tracked_are_capped_and_the_rest_counted(self):
+    def test_sessions_tracked_are_capped_by_eviction(self):
         receiver = make_receiver()
-        old = receiver_module.MAX_SESSIONS
-        receiver_module.MAX_SESSIONS = 2
-        try:
+        with mock.patch.object(receiver_module, "MAX_SESSIONS", 2):
             for session in range(4):
                 receiver.handle(message(session, 1), ("10.0.0.1", 5000), False)
-        finally:
-            receiver_module.MAX_SESSIONS = old
-        self.assertEqual((len(receiver.sessions), receiver.untracked), (2, 2))
+        self.assertEqual((len(receiver.sessions), receiver.table.evicted), (2, 2))
         self.assertEqual(len(receiver.answers.sock.sent), 4, "every message is still answered")
+
+    def test_reordering_at_the_edges_and_data_after_the_end(self):
+        receiver = make_receiver()
+        for sequence in (5, 4, 6):
+            receiver.handle(message(7, sequence), ("10.0.0.1", 5000), False)
+        receiver.handle(message(7, 6, kind=3), ("10.0.0.1", 5000), False)
+        [stats] = receiver.sessions.values()
+        self.assertEqual((stats.received, stats.lost, stats.duplicates, stats.reordered),
+                         (3, 3, 0, 1))
+        receiver.handle(message(7, 2), ("10.0.0.1", 5000), False)  # late, after the end
+        self.assertEqual((stats.received, stats.lost, stats.duplicates, stats.reordered),
+                         (4, 2, 0, 2))
+        flags = [data[6] for data, _ in receiver.sock.sent if data[5] == 2]
+        self.assertEqual(flags, [0, 2, 0, 2], "an ack says the message came after a later one")
+
+
+class ClassifyTest(unittest.TestCase):
+    """classify() and the session table, without sockets: hostile traffic costs bounded
+    memory, locks nobody out, is never answered twice with a key, and is never amplified."""
+
+    KEY = b"sixteen-byte-key"
+
+    def test_a_session_costs_constant_memory_whatever_its_numbers(self):
+        table = receiver_module.SessionTable(keyed=False)
+        for sequence in (1, 4097, 2**24, 2**24 + 4095, 2**25):
+            receiver_module.classify(message(7, sequence), ("10.0.0.1", 5000), table, None)
+        [stats] = table.values()
+        self.assertLessEqual(sys.getsizeof(stats.window), sys.getsizeof(2**4096))
+        self.assertEqual((stats.received, stats.lost), (5, 2**25 - 5))
+
+    def test_junk_session_ids_are_evicted_first_and_a_real_run_is_counted_exactly(self):
+        table = receiver_module.SessionTable(keyed=False)
+        real = ("10.0.0.1", 5000)
+        receiver_module.classify(message(1, 1), real, table, None)
+        receiver_module.classify(message(1, 2), real, table, None)  # live: two datagrams
+        for junk in range(100_000):
+            what, _, _ = receiver_module.classify(message(1000 + junk, 9), ("10.6.6.6", 1),
+                                                  table, None)
+            self.assertEqual(what, "message")
+        self.assertEqual(len(table), receiver_module.MAX_SESSIONS)
+        self.assertEqual(table.evicted, 100_000 - receiver_module.MAX_SESSIONS + 1)
+        for sequence in range(3, 11):
+            receiver_module.classify(message(1, sequence), real, table, None)
+        what, (_, counts), stats = receiver_module.classify(message(1, 10, kind=3), real,
+                                                             table, None)
+        self.assertEqual((what, counts), ("end", (10, 0, 0, 0)))
+        fresh = ("10.0.0.2", 5000)  # a sender that starts after the flood gets a place
+        receiver_module.classify(message(2, 1), fresh, table, None)
+        self.assertIn((fresh[0], 2), {(s.address, s.session) for s in table.values()})
+
+    def signed(self, data):
+        data = bytearray(data)
+        data[6] |= 0x80
+        return receiver_module.sign(bytes(data), self.KEY)
+
+    def test_with_a_key_a_message_is_answered_once_ever(self):
+        table = receiver_module.SessionTable(keyed=True)
+        first = self.signed(message(5, 1))
+        answers = [receiver_module.classify(first, ("10.0.0.1", 5000), table, self.KEY)[0]
+                   for _ in range(3)]
+        self.assertEqual(answers, ["message", "refused", "refused"])
+        # From another address too (the source address is not signed).
+        self.assertEqual(receiver_module.classify(first, ("10.0.0.9", 1), table, self.KEY)[2],
+                         "replayed")
+        with mock.patch.object(receiver_module, "MAX_SESSIONS", 2):
+            for session in (6, 7):  # session 5 is evicted to make room
+                receiver_module.classify(self.signed(message(session, 1)), ("10.0.0.1", 5000),
+                                         table, self.KEY)
+            self.assertEqual(table.evicted, 1)
+            for sequence in (1, 2):  # its messages, old or new, are never answered again
+                what, answer, reason = receiver_module.classify(
+                    self.signed(message(5, sequence)), ("10.0.0.1", 5000), table, self.KEY)
+                self.assertEqual((what, answer, reason), ("refused", None, "replayed"))
+
+    def test_no_answer_is_larger_than_the_datagram_it_answers(self):
+        rng = random.Random(4)
+        for key in (None, self.KEY):
+            receiver = make_receiver(name="a-rather-long-receiver-name-" + "x" * 150, key=key,
+                                     max_ack_rate=0)
+            receiver.table = receiver_module.SessionTable(keyed=key is not None)
+            for _ in range(3000):
+                sequence = rng.choice([1, 2, 3, 5, 9])
+                datagram = HEADER.pack(MAGIC, 1, rng.choice([1, 1, 3]), 0, rng.choice([1, 2]),
+                                       sequence, 0) + bytes(rng.choice([0, 4, 36, 300]))
+                datagram = rng.choice([datagram, b"ok", b"a", b"plain text", datagram[:40]])
+                if key is not None and datagram.startswith(MAGIC):
+                    datagram = self.signed(datagram)
+                before = len(receiver.sock.sent)
+                receiver.handle(datagram, ("10.0.0.1", 5000), False)
+                for answer, _ in receiver.sock.sent[before:]:
+                    self.assertLessEqual(len(answer), len(datagram), (datagram, answer))
+            self.assertGreater(len(receiver.sock.sent), 500 if key is None else 5)
+            self.assertGreater(receiver.answers.too_big, 0)
+        short_end = HEADER.pack(MAGIC, 1, 3, 0, 9, 1, 0)  # an older sender's end of run
+        receiver = make_receiver()
+        receiver.handle(short_end, ("10.0.0.1", 5000), False)
+        self.assertEqual((receiver.sock.sent, receiver.answers.too_big), ([], 1))
 
 
 class FastLaneTest(unittest.TestCase):
@@ -208,6 +307,9 @@ class FastLaneTest(unittest.TestCase):
             flags = rng.choice([0] * 10 + [1, 0x80, 2])
             version = rng.choice([1] * 20 + [2])
             datagram = HEADER.pack(MAGIC, version, kind, flags, session, sequence, 99) + b"data"
+            if rng.random() < 0.9:  # as a sender pads it; else too small for the whole ack
+                datagram = datagram.ljust(sender_module.REPORT_ROOM if kind == 3
+                                          else sender_module.ACK_ROOM, b"\0")
             if flags & 0x80:
                 datagram += bytes(16)  # a tag this key-less receiver cannot check
             datagram = rng.choice([datagram] * 20 + [datagram[:20], datagram[:28], b"plain text"])
@@ -237,8 +339,8 @@ class FastLaneTest(unittest.TestCase):
             self.assertGreater(taken, 100, "the fast lane took too few to say anything")
             self.assertLess(taken, len(fast.sock.sent), "only the long way sent some")
             self.assertEqual(fast.sock.sent, slow.sock.sent)
-            self.assertEqual(*[(r.received, r.taken, r.malformed, r.plain, r.untracked,
-                                r.answers.answered, r.answers.rate_limited,
+            self.assertEqual(*[(r.received, r.taken, r.malformed, r.plain, r.table.evicted,
+                                r.answers.answered, r.answers.rate_limited, r.answers.too_big,
                                 {k: s.as_dict() for k, s in r.sessions.items()})
                                for r in (fast, slow)])
             self.assertGreater(slow.answers.rate_limited, 0, "the rate limit was never hit")

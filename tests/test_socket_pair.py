@@ -11,7 +11,7 @@ import unittest
 from . import support
 from .support import GROUP, json_lines, summary_of
 
-HEADER = struct.Struct("!4sBBBxQQQ")  # the wire protocol's header, version 1, as in README.md
+HEADER = struct.Struct("!4sBBBxQQQ")  # the wire protocol's header, version 1, as in docs/measuring.md
 
 
 class LocalTest(support.ProcessTestCase):

@@ -186,10 +186,10 @@ class TrustLabTest(netlab.LabTestCase):
 
 
 def readme_json_fields():
-    """The README's table of JSON events: (script, type) -> set of field names."""
-    with open(support.script("README.md"), encoding="utf-8") as readme:
+    """docs/measuring.md's table of JSON events: (script, type) -> set of field names."""
+    with open(support.script("docs/measuring.md"), encoding="utf-8") as readme:
         text = readme.read()
-    table = text[text.index("### JSON output"):text.index("### The wire protocol")]
+    table = text[text.index("## JSON output"):text.index("## The wire protocol")]
     rows = re.findall(r"^\| (sender|receiver) \| `(\w+)` \| (.*) \|$", table, re.M)
     return {(script, kind): set(re.findall(r"`(\w+)`", fields))
             for script, kind, fields in rows}
