@@ -9,7 +9,7 @@ reordered. Run it, then socket_multicast_sender.py (or multicast_sender.py):
     python3 socket_multicast_receiver.py --interface lo --name left
     python3 socket_multicast_receiver.py --json --quiet --report-interval 1
 
-It answers a protocol message (see README.md, "The wire protocol") with a
+It answers a protocol message (see docs/measuring.md, "The wire protocol") with a
 protocol ack, and a plain text datagram, such as the textbook sender's, with
 b'ack'. When a sender ends its run it says so with an end-of-run message:
 messages up to its last one that never came count as lost, and the receiver

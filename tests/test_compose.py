@@ -231,6 +231,7 @@ class ComposeTest:
         up = subprocess.Popen(argv, cwd=support.PROJECT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                               env={**os.environ, "MULTICAST_INTERVAL": "0.3"})
+        self.addCleanup(up.stdout.close)
         self.addCleanup(up.wait, 60)
         self.addCleanup(up.kill)
         order = []  # ("sender" or the receiver's service name), in the order `up` shows them
