@@ -14,6 +14,18 @@ PYTHON = sys.executable
 GROUP = "224.10.10.10"  # the lecture's group
 LECTURE = os.path.join(PROJECT, "tests", "lecture")  # the lecture's own code, verbatim
 
+# The start of a Python program, run on a lab host, that joins the group on port 10000
+# and says "ready": a member of the group, as any host may be (a forger, a capturer).
+GROUP_MEMBER = f"""
+import hashlib, hmac, socket, struct, sys, time
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("{GROUP}", 10000))
+sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                socket.inet_aton("{GROUP}") + socket.inet_aton("0.0.0.0"))
+print("ready", flush=True)
+"""
+
 # Set (as .ci/run does) to turn every skip into a failure, so a machine that
 # lacks something cannot pass by skipping the tests that need it.
 NO_SKIP_VARIABLE = "MULTICAST_TESTS_NO_SKIP"

@@ -14,16 +14,9 @@ from .support import GROUP, events, only
 SENDER, FIRST, SECOND, FORGER = 0, 1, 2, 3
 SPOOFED = "10.77.0.250"  # a source address the forger takes, as a spoofing attacker would
 
-FORGER_SCRIPT = r"""
-import hashlib, hmac, socket, struct, sys, time
+FORGER_SCRIPT = support.GROUP_MEMBER + r"""
 mode, seconds = sys.argv[1], float(sys.argv[2])
 HEADER = struct.Struct("!4sBBBxQQQ")
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-sock.bind(("{group}", 10000))
-sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                socket.inet_aton("{group}") + socket.inet_aton("0.0.0.0"))
-print("ready", flush=True)
 sock.settimeout(0.1)
 captured = []
 deadline = time.monotonic() + seconds

@@ -172,8 +172,7 @@ class HostileLabTest(netlab.LabTestCase):
             "{group}", GROUP), key, "1100"], timeout=120)
         self.assertEqual(result.returncode, 0, result.stderr)
         captured = os.path.join(folder, "captured")
-        capture = self.start(FORGER, [support.PYTHON, "-c", CAPTURE_SCRIPT.replace(
-            "{group}", GROUP), captured])
+        capture = self.start(FORGER, [support.PYTHON, "-c", CAPTURE_SCRIPT, captured])
         self.assertTrue(capture.wait_for_line("ready"))
         self.assertEqual(self.real_run("--key-file", key)["acks"], 5)
         self.assertEqual(capture.wait(20), 0, capture.stderr)
@@ -189,14 +188,7 @@ class HostileLabTest(netlab.LabTestCase):
         self.assertGreaterEqual(summary["auth"]["replayed"], 1000)
 
 
-CAPTURE_SCRIPT = r"""
-import socket, sys
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-sock.bind(("{group}", 10000))
-sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                socket.inet_aton("{group}") + socket.inet_aton("0.0.0.0"))
-print("ready", flush=True)
+CAPTURE_SCRIPT = support.GROUP_MEMBER + r"""
 while True:
     data, source = sock.recvfrom(65535)
     if data[:4] == b"MCK1" and data[5] == 1:  # the real sender's first signed message
