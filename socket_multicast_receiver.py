@@ -59,9 +59,11 @@ MAX_SEQUENCE = 2**64 - 1  # the highest sequence number the header holds: no nex
 
 # ---- block protocol: generated from blocks/protocol.py (python3 blocks/sync.py) ----
 # The wire protocol, version 1. Every message starts with this header, in
-# network byte order: magic, version, kind, flags, one pad byte, the sender's
-# session id, the sequence number and the send time (nanoseconds on the
-# sender's monotonic clock, echoed back untouched by the receiver).
+# network byte order: magic, version, kind, flags, one byte (0 in a message; in an
+# ack or a report the receiver's instance, a number from 1 to 255 it picked at
+# start, which tells apart two receivers that answer under one name from one
+# host), the sender's session id, the sequence number and the send time
+# (nanoseconds on the sender's monotonic clock, echoed back untouched).
 HEADER = struct.Struct("!4sBBBxQQQ")
 MAGIC = b"MCK1"
 VERSION = 1
@@ -69,10 +71,13 @@ DATA, ACK, END, REPORT = 1, 2, 3, 4  # the kinds of message
 NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
 REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
+HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
+INSTANCE = 7  # the header's byte that holds a receiver's instance
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 # After a report's header: microseconds held back, then the receiver's counts
 # for the session: received, lost, duplicates, reordered, dropped by its host.
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
+REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
@@ -82,7 +87,7 @@ END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not
 # (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
 # run to REPORT_ROOM bytes (room for a report with any name).
 ACK_ROOM = HEADER.size + ACK_EXTRA.size + 32
-REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + MAX_NAME
+REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + MAX_NAME
 # ---- end of block protocol ----
 
 
@@ -173,7 +178,7 @@ class Session:
     (a bit already set, or a number too old for the window)."""
 
     __slots__ = ("address", "session", "highest", "lowest", "window", "received",
-                 "duplicates", "reordered", "end", "ends", "datagrams", "part")
+                 "duplicates", "reordered", "end", "ends", "datagrams", "part", "held_back")
 
     def __init__(self, address, session):
         self.address, self.session = address, session
@@ -181,6 +186,7 @@ class Session:
         self.received = self.duplicates = self.reordered = 0
         self.end = None  # the last sequence number, once the sender's end of run came
         self.ends = self.datagrams = 0  # ends of run answered; datagrams of the session
+        self.held_back = 0  # acks for its messages that our rate limit held back
         self.part = None  # the part of the session table it is in
 
     def state(self, sequence):
@@ -353,7 +359,7 @@ def classify(data, address, table, key):
         stats.ends += 1
         table.heard(stats)
         entry = stats.as_dict()
-        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN | signed, session,
+        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN | HELD_COUNT | signed, session,
                              stats.end, sent_ns)
         return "end", (header, (entry["received"], entry["lost"], entry["duplicates"],
                                 entry["reordered"])), stats
@@ -469,9 +475,10 @@ class RateLimit:
 class Answerer:
     """Sends the answers: at once, or held back by a random delay up to --ack-jitter."""
 
-    def __init__(self, sock, name, jitter, out, key=None, max_rate=0):
+    def __init__(self, sock, name, jitter, out, key=None, max_rate=0, instance=0):
         self.sock = sock
         self.name = name
+        self.instance = bytes([instance])  # the header's INSTANCE byte in our answers
         self.jitter = jitter
         self.out = out
         self.key = key
@@ -486,13 +493,14 @@ class Answerer:
         datagram answered, which the answer may not exceed."""
         if self.limit is not None and not self.limit.allow(destination[0]):
             self.rate_limited += 1  # at most max_rate answers a second to one address
-            return
+            return False
         if hold and self.jitter > 0:
             self.held.hold((answer, room), destination, random.uniform(0, self.jitter))
         else:
             self.answer((answer, room), destination, 0.0)
         if self.limit is not None:
             self.limit.spend(destination[0])  # after the answer: the sender's clock runs
+        return True
 
     def answer(self, answer_and_room, destination, held):
         """Send one answer: b'ack', or a protocol ack or report saying how long it was
@@ -501,12 +509,14 @@ class Answerer:
         held_us = min(int(held * 1e6), 2**32 - 1)
         if isinstance(answer, tuple):  # a report: its counts as they are now
             header, counts = answer
-            datagram, slot = header + REPORT_EXTRA.pack(held_us, *counts), 1
+            datagram, slot = (header + REPORT_EXTRA.pack(held_us, *counts[:5])
+                              + REPORT_HELD.pack(counts[5])), 1
         elif answer == PLAIN_ACK:
             datagram, slot = answer, 0
         else:
             datagram, slot = answer + ACK_EXTRA.pack(held_us), 0
         if answer != PLAIN_ACK:
+            datagram = datagram[:INSTANCE] + self.instance + datagram[INSTANCE + 1:]
             tag = TAG_SIZE if self.key is not None else 0
             datagram += self.name[:max(0, room - len(datagram) - tag)].decode(
                 "utf-8", "ignore").encode("utf-8")  # a cut name ends on a whole character
@@ -563,13 +573,14 @@ class FastLane:
     message's own header with another kind. Everything else goes the long way.
     tests/test_counting.py checks that both ways send the same answers."""
 
-    def __init__(self, sock, answers, name, usable):
+    def __init__(self, sock, answers, name, instance, usable):
         self.sendto = sock.sendto
         self.answers = answers
         self.usable = usable  # no key to check and no jitter to wait
         self.expected = None  # (host, first 24 bytes) of the message it may answer
         self.ack = bytearray(HEADER.pack(MAGIC, VERSION, ACK, 0, 0, 0, 0) + ACK_EXTRA.pack(0)
                              + name)  # held back for 0 microseconds
+        self.ack[INSTANCE] = instance
 
     def expect(self, host, session, sequence, size):
         """After a new message of a session (of size bytes, without flags), predict the
@@ -607,8 +618,9 @@ class Receiver:
         self.key = args.key
         self.table = SessionTable(keyed=args.key is not None)
         self.auth = collections.Counter()  # unauthenticated, bad_tag, replayed: not answered
+        self.instance = random.randrange(1, 256)  # tells us apart from a namesake here
         self.answers = Answerer(sock, self.name, args.ack_jitter, out, args.key,
-                                args.max_ack_rate)
+                                args.max_ack_rate, self.instance)
         self.pacer = LinePacer(out)
         self.buffer = bytearray(MAX_DATAGRAM)  # every datagram is read into this one buffer
         # Linux: the socket blocks (up to IDLE_WAIT), and reads that must not wait say so.
@@ -619,7 +631,7 @@ class Receiver:
         self.host_drops = 0  # datagrams this host dropped because our buffer was full
         self.started = time.monotonic()
         self.last_report = (self.started, 0)
-        self.lane = FastLane(sock, self.answers, self.name,
+        self.lane = FastLane(sock, self.answers, self.name, self.instance,
                              args.key is None and not args.ack_jitter)
 
     @property
@@ -645,13 +657,16 @@ class Receiver:
             self.taken += 1
             if answer is not None:
                 header, counts = answer
-                self.answers.send((header, (*counts, self.host_drops)), address, len(data))
+                self.answers.send((header, (*counts, self.host_drops, detail.held_back)),
+                                  address, len(data))
             if detail.ends == 1 and not self.args.quiet:
                 self.print_end(detail, address)
         else:
             self.taken += 1
             if answer is not None and not answered:  # answer first: the sender's clock runs
-                self.answers.send(answer, address, len(data), hold=what == "message")
+                sent = self.answers.send(answer, address, len(data), hold=what == "message")
+                if not sent and what == "message":
+                    self.table.get(address[0], detail[0]).held_back += 1
             if what == "plain":
                 self.plain += 1
                 self.received += 1
@@ -867,6 +882,9 @@ def sockaddr_in6(address, system):
 
 def source_address(text):
     """A source for a source-specific join: a unicast IPv4 or IPv6 address."""
+    if "%" in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the source without its %zone; the interface is --interface")
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -1134,7 +1152,7 @@ def resolve_interface(text, group):
         return 0 if ipv6 else None
     if text in interface_names():
         if ipv6:
-            return socket.if_nametoindex(text)
+            return checked_for_ipv6_multicast(socket.if_nametoindex(text))
         address = interface_address(text)
         if address is None:
             raise ValueError(f"interface {text} has no IPv4 address")
@@ -1149,7 +1167,29 @@ def resolve_interface(text, group):
     index = ipv6_interface_index(text)
     if index is None:
         raise ValueError(f"cannot tell which interface has {text}: give its name")
+    return checked_for_ipv6_multicast(index)
+
+
+def checked_for_ipv6_multicast(index):
+    """The interface index, unless (on Linux) the interface has no MULTICAST flag: then
+    IPv6 multicast cannot go out of it or in (IPv4 on lo works without the flag)."""
+    try:
+        name = socket.if_indextoname(index)
+        with open(f"/sys/class/net/{name}/flags") as flags:
+            capable = int(flags.read(), 16) & 0x1000  # IFF_MULTICAST
+    except (OSError, ValueError):
+        return index  # not Linux, or unknown: the system will say
+    if not capable:
+        raise ValueError(f"{name} cannot carry IPv6 multicast: it has no MULTICAST flag "
+                         f"(see 'ip link show {name}'): pass --interface with another")
     return index
+
+
+def route_advice(group):
+    """What to do when the system has no route for the group's family."""
+    return (f"no route for multicast: add a route for "
+            f"{'ff00::/8' if ':' in group else '224.0.0.0/4'} or a default route, "
+            f"or pass --interface NAME")
 
 
 def settle_interface(parser, args):
@@ -1289,11 +1329,10 @@ def build_parser(environ=os.environ):
     return parser
 
 
-def explain(error, port):
+def explain(error, port, group):
     """One line that says what a socket error means and what to do about it."""
     if error.errno in (errno.ENETUNREACH, errno.ENODEV, errno.EADDRNOTAVAIL):
-        return ("no route for multicast: add a route for 224.0.0.0/4 or a default "
-                "route, or pass --interface NAME")
+        return route_advice(group)
     if error.errno == errno.EADDRINUSE:
         return f"port {port} is already in use by a program that does not share it"
     if error.errno in (errno.EACCES, errno.EPERM):
@@ -1316,7 +1355,7 @@ def main(argv=None):
             sock = make_receiver_socket(args.group, args.port, args.interface,
                                         sources=args.source)
         except OSError as error:
-            print(f"{program}: error: {explain(error, args.port)}", file=sys.stderr)
+            print(f"{program}: error: {explain(error, args.port, args.group)}", file=sys.stderr)
             return 1
         selector.register(sock, selectors.EVENT_READ)
         warn_if_readable_by_others(args.key, program)
@@ -1334,7 +1373,7 @@ def main(argv=None):
         except BrokenPipeError:
             raise
         except OSError as error:
-            print(f"{program}: error: {explain(error, args.port)}", file=sys.stderr)
+            print(f"{program}: error: {explain(error, args.port, args.group)}", file=sys.stderr)
             status = 1
         sock.close()  # closing the socket also leaves the group
         print_summary(receiver)

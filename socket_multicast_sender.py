@@ -60,9 +60,11 @@ REPORT_WAIT = 0.5  # seconds to wait at least for the receivers' reports
 
 # ---- block protocol: generated from blocks/protocol.py (python3 blocks/sync.py) ----
 # The wire protocol, version 1. Every message starts with this header, in
-# network byte order: magic, version, kind, flags, one pad byte, the sender's
-# session id, the sequence number and the send time (nanoseconds on the
-# sender's monotonic clock, echoed back untouched by the receiver).
+# network byte order: magic, version, kind, flags, one byte (0 in a message; in an
+# ack or a report the receiver's instance, a number from 1 to 255 it picked at
+# start, which tells apart two receivers that answer under one name from one
+# host), the sender's session id, the sequence number and the send time
+# (nanoseconds on the sender's monotonic clock, echoed back untouched).
 HEADER = struct.Struct("!4sBBBxQQQ")
 MAGIC = b"MCK1"
 VERSION = 1
@@ -70,10 +72,13 @@ DATA, ACK, END, REPORT = 1, 2, 3, 4  # the kinds of message
 NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
 REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
+HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
+INSTANCE = 7  # the header's byte that holds a receiver's instance
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 # After a report's header: microseconds held back, then the receiver's counts
 # for the session: received, lost, duplicates, reordered, dropped by its host.
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
+REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
@@ -83,7 +88,7 @@ END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not
 # (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
 # run to REPORT_ROOM bytes (room for a report with any name).
 ACK_ROOM = HEADER.size + ACK_EXTRA.size + 32
-REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + MAX_NAME
+REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + MAX_NAME
 # ---- end of block protocol ----
 
 
@@ -207,10 +212,11 @@ class RttStats:
 class Peer:
     """One receiver as seen from here: its acks, and its own report at the end."""
 
-    def __init__(self, address, name, first_sequence):
+    def __init__(self, address, name, instance=0):
         self.address = address
         self.name = name
-        self.first_sequence = first_sequence  # the lowest sequence it acked
+        self.instance = instance  # its header's INSTANCE byte (0: an older receiver)
+        self.namesake = False  # another receiver answers under this name from this host
         self.acks = 0  # acks that came in time
         self.open_acks = []  # heap: acked sequences of messages still open
         self.closed_acks = 0  # acks in time of messages whose time is over
@@ -224,9 +230,10 @@ class Peer:
 
     def label(self):
         name = printable(self.name)
-        return f"{self.address} ({name})" if name else self.address
+        label = f"{self.address} ({name})" if name else self.address
+        return f"{label} #{self.instance}" if self.namesake else label
 
-    def take(self, sequence, rtt_ms, in_time, reordered):
+    def take(self, sequence, rtt_ms, in_time, reordered, closed_through):
         """Count one ack; return 'ack', 'late' or 'duplicate'.
 
         Reordering is the receiver's to see (acks are spread out on purpose,
@@ -241,36 +248,55 @@ class Peer:
         self.highest = max(self.highest, sequence)
         if len(self.acked) > 2 * SEQUENCE_WINDOW:  # forget what is too old to matter
             self.acked = {s for s in self.acked if s >= self.highest - SEQUENCE_WINDOW}
-        self.first_sequence = min(self.first_sequence, sequence)
         if not in_time:
             self.late += 1
             return "late"
         self.acks += 1
         self.reordered += reordered
         heapq.heappush(self.open_acks, sequence)
+        self.close(closed_through)  # the heap holds only the acks of open messages
         self.rtt.record(rtt_ms)
         return "ack"
 
-    def lost(self, closed_through):
-        """Messages from its first ack up to closed_through that got no ack in time."""
+    def close(self, closed_through):
+        """Count the acks of messages whose time is over (up to closed_through)."""
         while self.open_acks and self.open_acks[0] <= closed_through:
             heapq.heappop(self.open_acks)
             self.closed_acks += 1
-        return max(0, closed_through - self.first_sequence + 1 - self.closed_acks)
 
-    def as_dict(self, closed_through):
-        lost = self.lost(closed_through) if self.acks or self.late or self.duplicates else 0
-        expected = self.closed_acks + lost
-        return {"address": self.address, "name": self.name, "acks": self.acks, "lost": lost,
-                "duplicates": self.duplicates, "reordered": self.reordered, "late": self.late,
-                "loss_pct": round(100.0 * lost / expected, 2) if expected else 0.0,
-                "rtt_ms": self.rtt.as_dict(), "report": self.report}
+    def loss(self, closed_through, acks_asked):
+        """Where its messages were lost, as far as we can tell: from its report when it
+        came (the authority), else from the acks; all counted from our first message."""
+        self.close(closed_through)
+        report = self.report
+        if report is None:
+            either = closed_through - self.closed_acks if acks_asked else None
+            return {"there": None, "back": None, "either_way": either, "host": None,
+                    "held": None}
+        there = max(0, report["lost"] - report["host_drops"])
+        held = report.get("held")
+        back = (max(0, report["received"] - self.closed_acks - self.late - (held or 0))
+                if acks_asked else None)
+        return {"there": there, "back": back, "either_way": None,
+                "host": report["host_drops"], "held": held}
+
+    def as_dict(self, closed_through, acks_asked=True):
+        loss = self.loss(closed_through, acks_asked)
+        parts = [loss[way] for way in ("there", "back", "either_way")]
+        lost = None if all(part is None for part in parts) else sum(p or 0 for p in parts)
+        sent = max(closed_through, (self.report or {}).get("last_seq") or 0)
+        return {"address": self.address, "name": self.name, "instance": self.instance,
+                "acks": self.acks, "lost": lost, "duplicates": self.duplicates,
+                "reordered": self.reordered, "late": self.late,
+                "loss_pct": None if lost is None else
+                round(100.0 * lost / sent, 2) if sent else 0.0,
+                "loss": loss, "rtt_ms": self.rtt.as_dict(), "report": self.report}
 
 
 def parse_reply(data, key=None):
-    """What a reply is: ('plain',), ('ack', flags, session, sequence, sent_ns, held_ms, name),
-    ('report', session, sequence, counts, name), ('malformed', reason), or with a key
-    ('unauthenticated',) or ('bad_tag',). Pure: no socket."""
+    """What a reply is: ('plain',), ('ack', flags, session, sequence, sent_ns, held_ms, name,
+    instance), ('report', session, sequence, counts, name, instance), ('malformed', reason),
+    or with a key ('unauthenticated',) or ('bad_tag',). Pure: no socket."""
     signed = data.startswith(MAGIC) and len(data) > HEADER.size and data[6] & AUTHENTICATED
     if key is not None:  # only a reply with our key's tag counts
         if not signed:
@@ -287,15 +313,20 @@ def parse_reply(data, key=None):
     _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
     if version != VERSION:
         return ("malformed", f"protocol version {version}")
+    instance = data[INSTANCE]
     if kind == ACK and len(data) >= HEADER.size + ACK_EXTRA.size:
         held_ms = ACK_EXTRA.unpack_from(data, HEADER.size)[0] / 1000
         name = data[HEADER.size + ACK_EXTRA.size:][:MAX_NAME].decode("utf-8", "replace")
-        return ("ack", flags, session, sequence, sent_ns, held_ms, name)
-    if kind == REPORT and len(data) >= HEADER.size + REPORT_EXTRA.size:
+        return ("ack", flags, session, sequence, sent_ns, held_ms, name, instance)
+    after = HEADER.size + REPORT_EXTRA.size + (REPORT_HELD.size if flags & HELD_COUNT else 0)
+    if kind == REPORT and len(data) >= after:
         _, *counts = REPORT_EXTRA.unpack_from(data, HEADER.size)
         fields = ("received", "lost", "duplicates", "reordered", "host_drops")
-        name = data[HEADER.size + REPORT_EXTRA.size:][:MAX_NAME].decode("utf-8", "replace")
-        return ("report", session, sequence, dict(zip(fields, counts)), name)
+        counts = dict(zip(fields, counts))
+        counts["held"] = (REPORT_HELD.unpack_from(data, after - REPORT_HELD.size)[0]
+                          if flags & HELD_COUNT else None)
+        name = data[after:][:MAX_NAME].decode("utf-8", "replace")
+        return ("report", session, sequence, counts, name, instance)
     return ("malformed", f"message kind {kind} of {len(data)} bytes")
 
 
@@ -313,6 +344,9 @@ def parse_expectation(text):
                 f"cannot read the receiver list {text[1:]!r}: "
                 f"{getattr(error, 'strerror', None) or error}") from None
         names = [line for line in lines if line]
+        if not names:
+            raise argparse.ArgumentTypeError(f"the receiver list {text[1:]!r} names no "
+                                             f"receiver (one name or address a line)")
     else:
         names = [name.strip() for name in text.split(",") if name.strip()]
     if not names or any(len(name.encode("utf-8")) > MAX_NAME for name in names):
@@ -330,6 +364,9 @@ class Sender:
         self.args = args
         self.out = out
         self.session = random.getrandbits(64)
+        self.expect = args.expect or (1, [])  # (count, names) that must answer
+        # With --expect a round ends once they have all answered (unless --wait-all).
+        self.end_rounds_early = args.expect is not None and not args.wait_all
         self.key = args.key
         self.flags = (NO_ACK if args.no_ack else 0) | (AUTHENTICATED if args.key else 0)
         # --size, or room for the answer's name (see ACK_ROOM), whichever is more.
@@ -423,15 +460,20 @@ class Sender:
             now_ns = time.monotonic_ns()  # the arrival time, before any parsing
             self.on_reply(parse_reply(data, self.key), address[0], now_ns)
 
-    def peer(self, address, name, sequence):
-        """The Peer for (address, name); None once MAX_PEERS are tracked.
+    def peer(self, address, name, instance):
+        """The Peer for (address, name, instance); None once MAX_PEERS are tracked.
 
-        With a key a receiver is known by its name alone: the name is signed,
-        the address is not, so a valid ack replayed from elsewhere is a duplicate."""
-        key = name if self.key is not None else (address, name)
+        With a key a receiver is known by its name and instance alone: they are
+        signed, the address is not, so a valid ack replayed from elsewhere is a
+        duplicate. Two receivers that answer under one name from one host differ
+        in their instance: both are marked, and the summary says so."""
+        key = (name, instance) if self.key is not None else (address, name, instance)
         peer = self.peers.get(key)
         if peer is None and len(self.peers) < MAX_PEERS:
-            peer = self.peers[key] = Peer(address, name, sequence)
+            peer = self.peers[key] = Peer(address, name, instance)
+            for other in self.peers.values():
+                if other is not peer and (other.address, other.name) == (address, name):
+                    other.namesake = peer.namesake = True
         if peer is None:
             self.counts["untracked"] += 1
         return peer
@@ -442,7 +484,7 @@ class Sender:
             if self.ended or self.sequence == 0:  # its answer to our end of run, or stray
                 self.counts["end_acks" if self.ended else "stray"] += 1
                 return
-            reply = ("ack", 0, self.session, self.sequence, self.last_send_ns, 0.0, "")
+            reply = ("ack", 0, self.session, self.sequence, self.last_send_ns, 0.0, "", 0)
         elif kind in ("malformed", "unauthenticated", "bad_tag"):
             self.counts[kind] += 1  # forged or rubbish: never makes a receiver "answered"
             return
@@ -454,19 +496,20 @@ class Sender:
             self.counts["malformed"] += 1
             return
         if reply[0] == "report":
-            _, _, sequence, counts, name = reply
-            peer = self.peer(address, name, sequence)
+            _, _, sequence, counts, name, instance = reply
+            peer = self.peer(address, name, instance)
             if peer is not None:
                 peer.report = {**counts, "last_seq": sequence}
             return
-        _, flags, _, sequence, sent_ns, held_ms, name = reply
-        peer = self.peer(address, name, sequence)
+        _, flags, _, sequence, sent_ns, held_ms, name, instance = reply
+        peer = self.peer(address, name, instance)
         if peer is None:
             return
+        self.close_expired(now_ns)  # so that an ack too late is one for a closed message
         elapsed_ns = now_ns - sent_ns
         rtt_ms = max(0.0, elapsed_ns / 1e6 - held_ms)
         verdict = peer.take(sequence, rtt_ms, elapsed_ns <= self.timeout_ns,
-                            bool(flags & REORDERED))
+                            bool(flags & REORDERED), self.closed_through)
         if verdict == "ack" and sequence == self.sequence:
             self.round_acks.append((peer, rtt_ms))
 
@@ -477,13 +520,20 @@ def listed_but_unheard(names, peers):
             if not any(entry in (peer.name, peer.address) for peer in peers)]
 
 
+def heard_enough(sender):
+    """Whether this round has heard from every receiver --expect asks for."""
+    expect, names = sender.expect
+    heard = {peer for peer, _ in sender.round_acks}
+    return len(heard) >= expect and not listed_but_unheard(names, heard)
+
+
 def print_round(sender):
     """Print who answered this round; return whether the receivers expected did."""
-    expect, names = sender.args.expect
+    expect, names = sender.expect
     heard = {peer for peer, _ in sender.round_acks}
     missing = [peer for peer in sender.peers.values() if peer not in heard]
     never = listed_but_unheard(names, sender.peers.values())
-    enough = len(heard) >= expect and not listed_but_unheard(names, heard)
+    enough = heard_enough(sender)
     answers = ", ".join(f"{peer.label()} {rtt:.3f} ms" for peer, rtt in sender.round_acks)
     text = f"seq {sender.sequence}: {len(heard)} receiver{'s' * (len(heard) != 1)}"
     if sender.send_failed:
@@ -509,11 +559,12 @@ def print_report(sender, since, sent_then):
     """Throughput mode: the rate since the last report, and each receiver's loss so far."""
     now = time.monotonic()
     rate = (sender.sequence - sent_then) / (now - since) if now > since else 0.0
-    peers = [peer.as_dict(sender.closed_through) for peer in sender.peers.values()]
+    peers = [peer.as_dict(sender.closed_through, not sender.args.no_ack)
+             for peer in sender.peers.values()]
     text = f"{now - sender.started:7.1f} s: {sender.sequence} sent ({rate:.1f}/s)"
     for entry in peers:
-        text += f"; {entry['address']} ({printable(entry['name'])}) {entry['acks']} acks, " \
-                f"{entry['lost']} lost"
+        text += f"; {entry['address']} ({printable(entry['name'])}) {entry['acks']} acks" + (
+            f", {entry['lost']} unacked" if entry["lost"] is not None else "")
     sender.out.event("report", text, seconds=round(now - sender.started, 3),
                      sent=sender.sequence, rate_pps=round(rate, 1),
                      receivers=[{k: e[k] for k in ("address", "name", "acks", "lost")}
@@ -526,10 +577,29 @@ def report_loss(report):
     return round(100.0 * report["lost"] / expected, 2) if expected else 0.0
 
 
+def where_lost(entry):
+    """In words, where a receiver's messages were lost, and what was not the network's."""
+    loss = entry["loss"]
+    parts = []
+    if loss["either_way"]:
+        parts.append(f"{loss['either_way']} unacked (no report came: on the way there or "
+                     f"back)")
+    for way, words in (("there", "on the way there"), ("back", "on the way back (acks)")):
+        if loss[way]:
+            parts.append(f"{loss[way]} {words}")
+    if loss["host"]:
+        parts.append(f"{loss['host']} dropped by its own host (a full socket buffer: not "
+                     f"the network)")
+    if loss["held"]:
+        parts.append(f"{loss['held']} acks held back by its rate limit (--max-ack-rate: "
+                     f"not the network)")
+    return ", ".join(parts)
+
+
 def judge(sender, short_rounds):
-    """The verdict: a list of reasons to fail, empty when the run passed."""
+    """The verdict: (reasons to fail, a note for a pass that saw loss)."""
     args = sender.args
-    expect, names = args.expect
+    expect, names = sender.expect
     peers = list(sender.peers.values())
     reasons = []
     if args.rate is None:
@@ -543,76 +613,110 @@ def judge(sender, short_rounds):
             reasons.append(f"{len(answered)} of {expect} expected receivers {what}")
     reasons += [f"{printable(entry)} never answered"
                 for entry in listed_but_unheard(names, peers)]
-    if args.max_loss is not None:
-        for peer in peers:
-            if args.no_ack and peer.report is None:
+    lossy = []
+    for peer in peers:
+        entry = peer.as_dict(sender.closed_through, not args.no_ack)
+        if entry["lost"] is None:
+            if args.max_loss is not None:
                 reasons.append(f"{peer.label()}: no report came, so its loss is unknown")
-                continue
-            loss = (report_loss(peer.report) if args.no_ack
-                    else peer.as_dict(sender.closed_through)["loss_pct"])
-            if loss > args.max_loss:
-                reasons.append(f"{peer.label()} lost {loss}% (above {args.max_loss:g}%)")
-    return reasons
+            continue
+        sent = max(sender.closed_through, 1)
+        if args.max_loss is not None and entry["lost"] * 100 > args.max_loss * sent:
+            reasons.append(f"{peer.label()} lost {entry['loss_pct']}% ({where_lost(entry)}; "
+                           f"above {args.max_loss:g}%)")
+        elif entry["lost"]:
+            lossy.append(entry["loss_pct"])
+    note = ""
+    if lossy and args.max_loss is None:
+        note = (f" ({len(lossy)} receiver{'s' * (len(lossy) != 1)} lost messages, at most "
+                f"{max(lossy)}%; no --max-loss given)")
+    return reasons, note
 
 
-def receiver_lines(peer, entry):
-    """The summary's lines for one receiver: the acks, then its own report."""
-    line = (f"{peer.label()}: {entry['acks']} acks, {entry['lost']} lost "
-            f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
-            f"{entry['reordered']} reordered, {entry['late']} late")
+def receiver_lines(peer, entry, acks_asked):
+    """The summary's lines for one receiver: the acks, its own report, where it lost."""
+    if acks_asked:
+        line = (f"{peer.label()}: {entry['acks']} acks, {entry['lost']} lost "
+                f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
+                f"{entry['reordered']} reordered, {entry['late']} late")
+    else:
+        line = f"{peer.label()}: no acks asked for (--no-ack)"
     rtt = entry["rtt_ms"]
     if rtt:
         line += (f"; rtt min/avg/max/mdev = {rtt['min']}/{rtt['avg']}/{rtt['max']}/"
                  f"{rtt['mdev']} ms, p50 {rtt['p50']} ms, p99 {rtt['p99']} ms")
     report = entry["report"]
-    if report is None:
-        return [line, "  its report: none came (a textbook receiver, or lost on the way)"]
-    return [line, f"  its report: {report['received']} received, {report['lost']} lost "
-                  f"({report_loss(report)}%), {report['duplicates']} duplicates, "
-                  f"{report['reordered']} reordered, {report['host_drops']} dropped by its "
-                  f"host, up to seq {report['last_seq']}"]
+    lines = [line, "  its report: none came (a textbook receiver, or lost on the way)"
+             if report is None else
+             f"  its report: {report['received']} received, {report['lost']} lost "
+             f"({report_loss(report)}%), {report['duplicates']} duplicates, "
+             f"{report['reordered']} reordered, {report['host_drops']} dropped by its "
+             f"host, up to seq {report['last_seq']}"]
+    if entry["lost"] is not None and where_lost(entry):
+        lines.append(f"  lost {entry['lost']} ({entry['loss_pct']}%): {where_lost(entry)}")
+    return lines
 
 
 def print_summary(sender, short_rounds):
-    """The totals, every receiver's figures and report, and the verdict; return the verdict."""
+    """The totals, every receiver's figures and report, and the verdict; return the reasons
+    it failed (none: it passed)."""
     args = sender.args
     elapsed = time.monotonic() - sender.started
+    sending = sender.last_send_at - sender.first_send_at
     counts = sender.counts
-    receivers = [peer.as_dict(sender.closed_through) for peer in sender.peers.values()]
+    acks_asked = not args.no_ack
+    receivers = [peer.as_dict(sender.closed_through, acks_asked)
+                 for peer in sender.peers.values()]
+    rate = f" ({sender.sequence / sending:.1f}/s)" if sending > 0 else ""
     lines = [f"--- {args.group}:{args.port} multicast statistics ---",
-             f"{sender.sequence} sent in {elapsed:.1f} s "
-             f"({sender.sequence / elapsed if elapsed else 0:.1f}/s), "
+             f"{sender.sequence} sent in {sending:.1f} s{rate}, the run took {elapsed:.1f} s; "
              f"{len(receivers)} receiver{'s' * (len(receivers) != 1)}, {counts['stray']} stray, "
              f"{counts['malformed']} malformed, {counts['send_errors']} send errors"]
     for peer, entry in zip(sender.peers.values(), receivers):
-        lines += receiver_lines(peer, entry)
-    for entry in listed_but_unheard(args.expect[1], sender.peers.values()):
+        lines += receiver_lines(peer, entry, acks_asked)
+    namesakes = sorted({(peer.address, peer.name) for peer in sender.peers.values()
+                        if peer.namesake})
+    for address, name in namesakes:
+        lines.append(f"two or more receivers answer as {printable(name)!r} from {address} "
+                     f"(told apart by #instance): give each its own --name")
+    for entry in listed_but_unheard(sender.expect[1], sender.peers.values()):
         lines.append(f"{printable(entry)}: 0 acks, {sender.sequence} lost (100.0%), "
                      f"never answered")
         receivers.append({"address": None, "name": None, "listed": entry, "acks": 0,
                           "lost": sender.sequence, "loss_pct": 100.0, "report": None})
-    if not sender.peers and sender.sequence:
-        lines.append("no receiver answered: check that one runs on this group and port, "
-                     "that it joined on the interface we send from, and that its answers "
-                     "can come back (a firewall on the way back?)")
     forged = {"unauthenticated": counts["unauthenticated"], "bad_tag": counts["bad_tag"]}
+    if not sender.peers and sender.sequence:
+        lines.append(no_answer_hint(sender, forged))
     if any(forged.values()):
         lines.append(f"{sum(forged.values())} replies without our key's tag, not counted: "
                      f"{forged['unauthenticated']} unsigned, {forged['bad_tag']} with a bad tag")
     if counts["untracked"]:
         lines.append(f"{counts['untracked']} replies from receivers beyond the first "
                      f"{MAX_PEERS} were not counted")
-    reasons = judge(sender, short_rounds)
-    lines.append("verdict: " + ("pass" if not reasons else "FAIL: " + "; ".join(reasons)))
+    reasons, note = judge(sender, short_rounds)
+    lines.append("verdict: " + ("pass" + note if not reasons else "FAIL: " + "; ".join(reasons)))
     sender.out.event("summary", "\n".join(lines), sent=sender.sequence,
-                     seconds=round(elapsed, 3),
-                     send_seconds=round(sender.last_send_at - sender.first_send_at, 3), receivers=receivers, stray=counts["stray"],
+                     seconds=round(elapsed, 3), send_seconds=round(sending, 3),
+                     receivers=receivers, stray=counts["stray"],
                      malformed=counts["malformed"], send_errors=counts["send_errors"],
                      untracked=counts["untracked"], end_acks=counts["end_acks"], forged=forged,
                      short_rounds=short_rounds,
-                     verdict={"ok": not reasons, "reasons": reasons,
+                     verdict={"ok": not reasons, "reasons": reasons, "note": note.strip(" ()"),
                               "max_loss": args.max_loss})
     return reasons
+
+
+def no_answer_hint(sender, forged):
+    """What to check when no receiver answered, pointing the way the facts point."""
+    if sender.counts["send_errors"] >= sender.sequence:
+        return ("nothing went out: every send failed (see the round lines): check the "
+                "interface and the route for the group")
+    if any(forged.values()):
+        return ("replies came, but none with our key's tag: do the receivers read the same "
+                "key file?")
+    return ("no receiver answered: check that one runs on this group and port, that it "
+            "joined on the interface we send from, and that its answers can come back "
+            "(a firewall on the way back?)")
 
 
 def make_sender_socket(ttl, interface, family=socket.AF_INET):
@@ -703,6 +807,8 @@ def run_rounds(sender, selector, stop):
         while not stop.requested and remaining > 0:  # the acks, as they come
             if wait_in_receive(sender, min(remaining, IDLE_WAIT)):
                 sender.read_some()  # and the replies that came with it
+                if sender.end_rounds_early and heard_enough(sender):
+                    break
             remaining = deadline - time.monotonic()
         if stop.requested:  # finish the round under way, if it ends within a second
             wait(sender, selector, stop, min(deadline, time.monotonic() + 1.0), stoppable=False)
@@ -888,7 +994,7 @@ def resolve_interface(text, group):
         return 0 if ipv6 else None
     if text in interface_names():
         if ipv6:
-            return socket.if_nametoindex(text)
+            return checked_for_ipv6_multicast(socket.if_nametoindex(text))
         address = interface_address(text)
         if address is None:
             raise ValueError(f"interface {text} has no IPv4 address")
@@ -903,7 +1009,29 @@ def resolve_interface(text, group):
     index = ipv6_interface_index(text)
     if index is None:
         raise ValueError(f"cannot tell which interface has {text}: give its name")
+    return checked_for_ipv6_multicast(index)
+
+
+def checked_for_ipv6_multicast(index):
+    """The interface index, unless (on Linux) the interface has no MULTICAST flag: then
+    IPv6 multicast cannot go out of it or in (IPv4 on lo works without the flag)."""
+    try:
+        name = socket.if_indextoname(index)
+        with open(f"/sys/class/net/{name}/flags") as flags:
+            capable = int(flags.read(), 16) & 0x1000  # IFF_MULTICAST
+    except (OSError, ValueError):
+        return index  # not Linux, or unknown: the system will say
+    if not capable:
+        raise ValueError(f"{name} cannot carry IPv6 multicast: it has no MULTICAST flag "
+                         f"(see 'ip link show {name}'): pass --interface with another")
     return index
+
+
+def route_advice(group):
+    """What to do when the system has no route for the group's family."""
+    return (f"no route for multicast: add a route for "
+            f"{'ff00::/8' if ':' in group else '224.0.0.0/4'} or a default route, "
+            f"or pass --interface NAME")
 
 
 def settle_interface(parser, args):
@@ -1040,8 +1168,8 @@ def build_parser(environ=os.environ):
                              "(default: the system's choice)")
     parser.add_argument("-t", "--ttl", metavar="HOPS", type=ttl_number,
                         default=environ.get("MULTICAST_TTL", "1"),
-                        help="how many routers the messages may cross, 0 to 255 (IPv6: the hop limit) "
-                             "(default: %(default)s)")
+                        help="how many routers the messages may cross, 0 to 255 (IPv6: the "
+                             "hop limit) (default: %(default)s)")
     parser.add_argument("-m", "--message", metavar="TEXT", type=payload,
                         default=environ.get("MULTICAST_MESSAGE", DEFAULT_MESSAGE),
                         help="the text each message carries (default: %(default)s)")
@@ -1056,10 +1184,14 @@ def build_parser(environ=os.environ):
                         help="how long after its send an ack still counts "
                              "(default: %(default)s)")
     parser.add_argument("-e", "--expect", metavar="N|NAMES|@FILE", type=parse_expectation,
-                        default=environ.get("MULTICAST_EXPECT", "1"),
+                        default=environ.get("MULTICAST_EXPECT") or None,
                         help="receivers that must answer, else exit status 1: a count, "
                              "a comma-separated list of names or addresses, or @FILE "
-                             "with one per line (default: %(default)s)")
+                             "with one per line; given, a round ends once they all have "
+                             "answered (default: 1, and a round lasts --timeout)")
+    parser.add_argument("--wait-all", action="store_true",
+                        help="with --expect, still wait the whole --timeout in each round, "
+                             "for receivers beyond the expected ones")
     parser.add_argument("--max-loss", metavar="PERCENT", type=loss_percent,
                         default=environ.get("MULTICAST_MAX_LOSS") or None,
                         help="exit status 1 when a receiver lost more than this, or its "
@@ -1089,11 +1221,10 @@ def build_parser(environ=os.environ):
     return parser
 
 
-def explain(error):
+def explain(error, group):
     """One line that says what a socket error means and what to do about it."""
     if error.errno in (errno.ENETUNREACH, errno.ENODEV, errno.EADDRNOTAVAIL):
-        return ("no route for multicast: add a route for 224.0.0.0/4 or a default "
-                "route, or pass --interface NAME")
+        return route_advice(group)
     if error.errno in (errno.EACCES, errno.EPERM):
         return f"not allowed: {error.strerror} (a firewall?)"
     return error.strerror or str(error)
@@ -1107,14 +1238,20 @@ def main(argv=None):
                      f"({HEADER.size + len(args.message)} bytes)")
     if args.no_ack and args.rate is None:
         parser.error("--no-ack goes with --rate (round mode waits for acks)")
+    if args.key is not None and HEADER.size + len(args.message) + TAG_SIZE > MAX_PAYLOAD:
+        parser.error(f"the message is {len(args.message)} bytes; with a key one datagram "
+                     f"holds at most {MAX_PAYLOAD - HEADER.size - TAG_SIZE} after the "
+                     f"{HEADER.size}-byte header and before the {TAG_SIZE}-byte tag")
+    if args.key is not None and args.size is not None and args.size + TAG_SIZE > MAX_PAYLOAD:
+        parser.error(f"--size {args.size}: with a key the tag's {TAG_SIZE} bytes follow, "
+                     f"so at most {MAX_PAYLOAD - TAG_SIZE}")
     settle_interface(parser, args)
     sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
     program = os.path.basename(sys.argv[0])
     warn_if_readable_by_others(args.key, program)
-    if args.rate is not None and not args.no_ack and args.key is None \
-            and (args.rate == 0 or args.rate > 1000):
-        print(f"{program}: warning: receivers without a key answer one address at most 1000 "
-              f"times a second by default: raise their --max-ack-rate, or use --no-ack",
+    if args.rate is not None and not args.no_ack and (args.rate == 0 or args.rate > 1000):
+        print(f"{program}: warning: receivers answer one address at most 1000 times a "
+              f"second by default: raise their --max-ack-rate, or use --no-ack",
               file=sys.stderr)
     out = Output(args.json)
     selector = selectors.DefaultSelector()
@@ -1138,7 +1275,7 @@ def main(argv=None):
         except BrokenPipeError:
             raise
         except OSError as error:
-            print(f"{program}: error: {explain(error)}", file=sys.stderr)
+            print(f"{program}: error: {explain(error, args.group)}", file=sys.stderr)
             return 1
         sock.close()
         reasons = print_summary(sender, short_rounds)

@@ -134,7 +134,7 @@ def resolve_interface(text, group):
         return 0 if ipv6 else None
     if text in interface_names():
         if ipv6:
-            return socket.if_nametoindex(text)
+            return checked_for_ipv6_multicast(socket.if_nametoindex(text))
         address = interface_address(text)
         if address is None:
             raise ValueError(f"interface {text} has no IPv4 address")
@@ -149,7 +149,29 @@ def resolve_interface(text, group):
     index = ipv6_interface_index(text)
     if index is None:
         raise ValueError(f"cannot tell which interface has {text}: give its name")
+    return checked_for_ipv6_multicast(index)
+
+
+def checked_for_ipv6_multicast(index):
+    """The interface index, unless (on Linux) the interface has no MULTICAST flag: then
+    IPv6 multicast cannot go out of it or in (IPv4 on lo works without the flag)."""
+    try:
+        name = socket.if_indextoname(index)
+        with open(f"/sys/class/net/{name}/flags") as flags:
+            capable = int(flags.read(), 16) & 0x1000  # IFF_MULTICAST
+    except (OSError, ValueError):
+        return index  # not Linux, or unknown: the system will say
+    if not capable:
+        raise ValueError(f"{name} cannot carry IPv6 multicast: it has no MULTICAST flag "
+                         f"(see 'ip link show {name}'): pass --interface with another")
     return index
+
+
+def route_advice(group):
+    """What to do when the system has no route for the group's family."""
+    return (f"no route for multicast: add a route for "
+            f"{'ff00::/8' if ':' in group else '224.0.0.0/4'} or a default route, "
+            f"or pass --interface NAME")
 
 
 def settle_interface(parser, args):

@@ -1,7 +1,9 @@
 # The wire protocol, version 1. Every message starts with this header, in
-# network byte order: magic, version, kind, flags, one pad byte, the sender's
-# session id, the sequence number and the send time (nanoseconds on the
-# sender's monotonic clock, echoed back untouched by the receiver).
+# network byte order: magic, version, kind, flags, one byte (0 in a message; in an
+# ack or a report the receiver's instance, a number from 1 to 255 it picked at
+# start, which tells apart two receivers that answer under one name from one
+# host), the sender's session id, the sequence number and the send time
+# (nanoseconds on the sender's monotonic clock, echoed back untouched).
 HEADER = struct.Struct("!4sBBBxQQQ")
 MAGIC = b"MCK1"
 VERSION = 1
@@ -9,10 +11,13 @@ DATA, ACK, END, REPORT = 1, 2, 3, 4  # the kinds of message
 NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
 REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
+HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
+INSTANCE = 7  # the header's byte that holds a receiver's instance
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 # After a report's header: microseconds held back, then the receiver's counts
 # for the session: received, lost, duplicates, reordered, dropped by its host.
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
+REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
@@ -22,4 +27,4 @@ END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not
 # (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
 # run to REPORT_ROOM bytes (room for a report with any name).
 ACK_ROOM = HEADER.size + ACK_EXTRA.size + 32
-REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + MAX_NAME
+REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + MAX_NAME

@@ -49,7 +49,7 @@ class DefaultsTest(unittest.TestCase):
         args = socket_sender.build_parser(environ={}).parse_args([])
         self.assertEqual(
             (args.expect, args.rate, args.no_ack, args.size, args.json, args.max_loss),
-            ((1, []), None, False, None, False, None))
+            (None, None, False, None, False, None))  # --expect not given: 1, whole rounds
         args = socket_receiver.build_parser(environ={"MULTICAST_NAME": "left"}).parse_args([])
         self.assertEqual((args.name, args.ack_jitter, args.report_interval, args.json),
                          ("left", 0.01, 0.0, False))
@@ -188,9 +188,12 @@ class BadInputTest(unittest.TestCase):
             args = parser.parse_args(["-i", "lo"])
             module.settle_interface(parser, args)
             self.assertEqual(args.interface, "127.0.0.1")
-            args = parser.parse_args(["-i", "lo", "-g", "ff15::1"])
-            module.settle_interface(parser, args)
-            self.assertEqual(args.interface, socket.if_nametoindex("lo"))
+            # lo has no MULTICAST flag: IPv6 multicast cannot use it (IPv4 on lo can).
+            result = run_script(name, "-i", "lo", "-g", "ff15::1")
+            self.assertEqual(result.returncode, 2)
+            self.assertEqual(result.stderr.splitlines(), [
+                f"{name}: error: lo cannot carry IPv6 multicast: it has no MULTICAST flag "
+                "(see 'ip link show lo'): pass --interface with another (see --help)"])
         result = run_script("socket_multicast_receiver.py", "-i", "nosuch0")
         self.assertRegex(result.stderr, r"interfaces: .*\blo\b")
 

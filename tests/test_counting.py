@@ -51,12 +51,14 @@ def make_receiver(**overrides):
         setattr(args, key, value)
     if isinstance(args.key, bytes):
         args.key = receiver_module.Key(args.key)
-    return receiver_module.Receiver(FakeSocket(), args, Quiet())
+    with mock.patch.object(receiver_module.random, "randrange", lambda low, high: 7):
+        return receiver_module.Receiver(FakeSocket(), args, Quiet())  # instance 7
 
 
-def ack(session, sequence, sent_ns=0, name=b"r", flags=0):
-    return (HEADER.pack(MAGIC, 1, 2, flags, session, sequence, sent_ns)
-            + struct.pack("!I", 0) + name)
+def ack(session, sequence, sent_ns=0, name=b"r", flags=0, instance=7):
+    header = bytearray(HEADER.pack(MAGIC, 1, 2, flags, session, sequence, sent_ns))
+    header[7] = instance  # the receiver's instance
+    return bytes(header) + struct.pack("!I", 0) + name
 
 
 def message(session, sequence, kind=1, flags=0):
@@ -68,17 +70,18 @@ def message(session, sequence, kind=1, flags=0):
 
 class SenderCountingTest(unittest.TestCase):
     def test_loss_so_far_ignores_acks_of_messages_still_open(self):
-        peer = sender_module.Peer("10.0.0.2", "r", 1)
+        peer = sender_module.Peer("10.0.0.2", "r")
         for sequence in [1, 2, 4, 5, 6, 7, 8, 9, 10]:  # 3 lost; 6 to 10 still open
-            peer.take(sequence, 1.0, True, False)
-        self.assertEqual(peer.lost(5), 1)
-        self.assertEqual(peer.lost(10), 1)
+            peer.take(sequence, 1.0, True, False, 5)
+        self.assertEqual(peer.loss(5, True)["either_way"], 1)
+        self.assertEqual(peer.loss(10, True)["either_way"], 1)
+        self.assertEqual(len(peer.open_acks), 0, "closed acks are not kept")
 
-    def test_the_first_counted_sequence_is_the_lowest_acked_not_the_first_to_arrive(self):
-        peer = sender_module.Peer("10.0.0.2", "r", 6)
-        peer.take(6, 1.0, True, False)
-        peer.take(5, 1.0, True, False)  # overtaken by the ack of 6 (jitter)
-        self.assertEqual(peer.lost(7), 1, "message 7 got no ack")
+    def test_loss_is_counted_from_the_senders_first_message(self):
+        peer = sender_module.Peer("10.0.0.2", "r")
+        peer.take(6, 1.0, True, False, 0)
+        peer.take(5, 1.0, True, False, 0)  # overtaken by the ack of 6 (jitter)
+        self.assertEqual(peer.loss(7, True)["either_way"], 5, "1 to 4 and 7 got no ack")
 
     def test_an_ack_of_another_session_is_stray_even_with_a_high_sequence(self):
         sender = make_sender()
@@ -88,9 +91,9 @@ class SenderCountingTest(unittest.TestCase):
         self.assertEqual((sender.counts["stray"], sender.counts["malformed"]), (1, 0))
 
     def test_remembered_sequences_stay_bounded_when_every_ack_is_late(self):
-        peer = sender_module.Peer("10.0.0.2", "r", 1)
+        peer = sender_module.Peer("10.0.0.2", "r")
         for sequence in range(1, 30001):
-            peer.take(sequence, 1.0, False, False)
+            peer.take(sequence, 1.0, False, False, sequence)
         self.assertLessEqual(len(peer.acked), 2 * sender_module.SEQUENCE_WINDOW + 1)
         self.assertEqual(peer.late, 30000)
 
@@ -130,6 +133,84 @@ class SenderCountingTest(unittest.TestCase):
         sender.on_reply(("plain",), "10.0.0.2", time.monotonic_ns())
         [peer] = sender.peers.values()
         self.assertEqual((peer.acks, peer.duplicates, sender.counts["end_acks"]), (1, 0, 1))
+
+
+def report(session, last, received, lost, host_drops=0, held=0, name=b"r", instance=7):
+    header = bytearray(HEADER.pack(MAGIC, 1, 4, 0x04 | 0x08, session, last, 0))
+    header[7] = instance
+    return (bytes(header) + sender_module.REPORT_EXTRA.pack(0, received, lost, 0, 0, host_drops)
+            + sender_module.REPORT_HELD.pack(held) + name)
+
+
+class VerdictTest(unittest.TestCase):
+    """Each kind of loss is named apart, and --max-loss judges exact counts."""
+
+    def run_of(self, sent, acked, reports, **overrides):
+        """A sender after sent messages; acked: sequences acked by "r" from 10.0.0.2."""
+        sender = make_sender(**overrides)
+        now = time.monotonic_ns()
+        sender.sequence = sent
+        for sequence in acked:
+            sender.on_reply(sender_module.parse_reply(ack(sender.session, sequence, now)),
+                            "10.0.0.2", now)
+        sender.close_all()
+        for counts in reports:
+            sender.on_reply(sender_module.parse_reply(report(sender.session, sent, *counts)),
+                            "10.0.0.2", now)
+        reasons = sender_module.print_summary(sender, 0)
+        [(_, text, fields)] = [e for e in sender.out.events if e[0] == "summary"]
+        return reasons, text, fields
+
+    def test_one_lost_of_three_hundred_thousand_fails_max_loss_0(self):
+        reasons, text, _ = self.run_of(300_000, range(1, 300_000), [], max_loss=0.0)
+        self.assertEqual(len(reasons), 1)
+        self.assertIn("lost 0.0% (1 unacked", reasons[0])
+
+    def test_acks_lost_on_the_way_back_are_not_blamed_on_the_way_there(self):
+        acked = [n for n in range(1, 1001) if n % 10]  # 100 acks lost on the way back
+        reasons, text, fields = self.run_of(1000, acked, [(1000, 0)], max_loss=5.0)
+        self.assertEqual(fields["receivers"][0]["loss"]["back"], 100)
+        self.assertEqual(fields["receivers"][0]["loss"]["there"], 0)
+        self.assertIn("100 on the way back (acks)", reasons[0])
+        self.assertNotIn("on the way there", reasons[0])
+
+    def test_host_drops_and_held_acks_are_named_not_blamed_on_the_network(self):
+        acked = range(1, 801)  # 100 held back by its rate limit, 100 its host dropped
+        reasons, text, fields = self.run_of(1000, acked, [(900, 100, 100, 100)], max_loss=0.0)
+        self.assertEqual(reasons, [])
+        self.assertIn("100 dropped by its own host (a full socket buffer: not the network)",
+                      text)
+        self.assertIn("100 acks held back by its rate limit", text)
+        self.assertEqual(fields["receivers"][0]["lost"], 0)
+
+    def test_a_pass_never_stands_bare_beside_loss(self):
+        reasons, text, fields = self.run_of(300, [], [(137, 163)], no_ack=True, rate=100.0)
+        self.assertEqual(reasons, [])
+        self.assertIn("verdict: pass (1 receiver lost messages, at most 54.33%; no --max-loss "
+                      "given)", text)
+        self.assertIn("no acks asked for (--no-ack)", text)
+        self.assertNotIn("0 lost", text)
+
+    def test_a_receiver_whose_acks_all_vanish_is_not_lossless(self):
+        reasons, text, fields = self.run_of(1000, [], [(1000, 0)], max_loss=1.0)
+        self.assertEqual(fields["receivers"][0]["lost"], 1000)
+        self.assertEqual(len(reasons), 1)
+
+    def test_two_receivers_with_one_name_on_one_host_are_told_apart(self):
+        sender = make_sender()
+        now = time.monotonic_ns()
+        sender.sequence = 1
+        for instance in (3, 9):
+            data = bytearray(ack(sender.session, 1, now))
+            data[7] = instance
+            sender.on_reply(sender_module.parse_reply(bytes(data)), "10.0.0.2", now)
+        self.assertEqual(len(sender.peers), 2)
+        self.assertEqual(sum(peer.duplicates for peer in sender.peers.values()), 0)
+        sender.close_all()
+        sender_module.print_summary(sender, 0)
+        [(_, text, _)] = [e for e in sender.out.events if e[0] == "summary"]
+        self.assertIn("two or more receivers answer as 'r' from 10.0.0.2", text)
+        self.assertIn("10.0.0.2 (r) #3", text)
 
 
 class ReceiverCountingTest(unittest.TestCase):

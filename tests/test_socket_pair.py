@@ -78,6 +78,15 @@ class LocalTest(support.ProcessTestCase):
         self.assertTrue(all("(expected 2)" in line for line in sender.lines
                             if line.startswith("seq ")))
 
+    def test_with_expect_a_round_ends_once_every_expected_receiver_answered(self):
+        self.receiver("left")
+        self.receiver("right")
+        # With a 60 s timeout, whole rounds would take 5 minutes: this sender is done in 30 s.
+        sender = self.start("socket_multicast_sender.py", "--count", "5", "--interval", "0",
+                            "--timeout", "60", "--expect", "left,right", "--json")
+        self.assertEqual(sender.wait(30), 0, sender.output() + sender.stderr)
+        self.assertEqual([len(r["acks"]) for r in support.events(sender, "round")], [2] * 5)
+
     def test_an_expected_receiver_given_by_its_address(self):
         self.receiver("left")
         sender = self.start("socket_multicast_sender.py", "--count", "2", "--interval", "0",

@@ -82,7 +82,7 @@ class TrustLabTest(netlab.LabTestCase):
         self.assertFalse(verdict["ok"])
         [reason] = verdict["reasons"]
         self.assertRegex(reason, rf"^{re.escape(self.lab.address(FIRST))} \(r{FIRST}\) lost "
-                                 r"[\d.]+% \(above 5%\)$")
+                                 r"[\d.]+% \(\d+ on the way there; above 5%\)$")
         self.assertIn(reason, sender.stderr)
         self.lab.run(FIRST, ["iptables", "-F", "INPUT"])
         clean = self.sender("--rate", "500", "--count", "500", "--max-loss", "5",
