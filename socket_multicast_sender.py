@@ -1172,7 +1172,8 @@ def build_parser(environ=os.environ):
                              "hop limit) (default: %(default)s)")
     parser.add_argument("-m", "--message", metavar="TEXT", type=payload,
                         default=environ.get("MULTICAST_MESSAGE", DEFAULT_MESSAGE),
-                        help="the text each message carries (default: %(default)s)")
+                        help="the text each message carries, at most 65475 bytes of UTF-8 "
+                             "(65459 with a key) (default: %(default)s)")
     parser.add_argument("-c", "--count", metavar="N", type=count_number,
                         default=environ.get("MULTICAST_COUNT", "1"),
                         help="messages (rounds) to send, 0 for no limit (default: %(default)s)")
@@ -1194,8 +1195,9 @@ def build_parser(environ=os.environ):
                              "for receivers beyond the expected ones")
     parser.add_argument("--max-loss", metavar="PERCENT", type=loss_percent,
                         default=environ.get("MULTICAST_MAX_LOSS") or None,
-                        help="exit status 1 when a receiver lost more than this, or its "
-                             "loss is unknown (default: no limit)")
+                        help="exit status 1 when the network lost more than this of a "
+                             "receiver's messages, on the way there and back together, or "
+                             "its loss is unknown (default: no limit)")
     parser.add_argument("-r", "--rate", metavar="PPS", type=packet_rate,
                         default=environ.get("MULTICAST_RATE"),
                         help="throughput mode: send this many messages per second "
@@ -1206,8 +1208,9 @@ def build_parser(environ=os.environ):
                              "at the end (throughput mode)")
     parser.add_argument("-s", "--size", metavar="BYTES", type=datagram_size,
                         default=environ.get("MULTICAST_SIZE"),
-                        help="pad every datagram with zero bytes to this size "
-                             "(default: header and message only)")
+                        help="pad every datagram with zero bytes to this size, 32 to 65507 "
+                             "(65491 with a key) (default: the header and message, at least "
+                             f"{ACK_ROOM} bytes when acks are asked for)")
     parser.add_argument("--report-interval", metavar="SECONDS", type=seconds,
                         default=environ.get("MULTICAST_REPORT_INTERVAL", "0"),
                         help="throughput mode: print rate and loss this often, "

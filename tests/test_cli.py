@@ -1,7 +1,6 @@
 """The four scripts' command lines: defaults, environment, and one-line errors."""
 
 import os
-import socket
 import subprocess
 import unittest
 
@@ -117,6 +116,20 @@ class BadInputTest(unittest.TestCase):
         self.assert_rejected("multicast_sender.py", ["-m", "x" * 65508], "at most 65507 bytes")
         # the socket pair's header takes 32 bytes of the datagram
         self.assert_rejected("socket_multicast_sender.py", ["-m", "x" * 65476], "65476 bytes")
+
+    def test_every_message_size_accepted_can_be_sent_with_and_without_a_key(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile(delete=False) as stream:
+            stream.write(b"0123456789abcdef")
+        os.chmod(stream.name, 0o600)
+        port = str(support.free_udp_port())
+        for key, largest in (([], 65475), (["--key-file", stream.name], 65459)):
+            result = run_script("socket_multicast_sender.py", "-i", "127.0.0.1", "-p", port,
+                                "--timeout", "0.05", "-m", "x" * largest, *key)
+            self.assertIn("1 sent in", result.stdout, result.stderr)
+            self.assertNotIn("error", result.stderr)
+            self.assert_rejected("socket_multicast_sender.py",
+                                 ["-m", "x" * (largest + 1), *key], f"{largest}")
 
     def test_interface_this_host_does_not_have(self):
         # 203.0.113.0/24 is reserved for documentation: no host has it.
