@@ -12,7 +12,9 @@ from . import support
 CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-router",
               "multicast-receiver-far", "multicast-watch", "multicast-watch-far"]
 PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch"]
-NETWORKS = ["multicast-network", "multicast-far"]
+NETWORKS = ["multicast-network", "multicast-far"]  # the file's names; each test class
+# gives them names of its own (MULTICAST_NETWORK, MULTICAST_FAR_NETWORK), so that a network
+# dockerd cannot remove ("has active endpoints", moby/moby#43286) fails one class, not all.
 ACK = re.compile(r"^received b'ack' from \('([\d.]+)', \d+\)$")
 WAITING = "waiting to receive message"
 
@@ -71,6 +73,10 @@ class ComposeTest:
         support.skip_unless(not existing, "a multicast demo is already running here "
                                           "(docker-compose down first)")
         cls.project = f"mctest{os.getpid()}{cls.__name__.lower()}"
+        cls.networks = {"multicast-network": f"{cls.project}-near",
+                        "multicast-far": f"{cls.project}-far"}
+        cls.environment = {"MULTICAST_NETWORK": cls.networks["multicast-network"],
+                           "MULTICAST_FAR_NETWORK": cls.networks["multicast-far"]}
 
     @classmethod
     def tearDownClass(cls):
@@ -82,13 +88,13 @@ class ComposeTest:
 
     def compose_run(self, *arguments, timeout=300, env=None):
         result = run([*self.compose, "-p", self.project, *arguments], timeout=timeout,
-                     env=env)
+                     env={**self.environment, **(env or {})})
         self.assertEqual(result.returncode, 0, result.stderr[-2000:])
         return result
 
     def tearDown(self):
         run([*self.compose, "-p", self.project, *PROFILES, "down", "--remove-orphans",
-             "-t", "1"], timeout=120)
+             "-t", "1"], timeout=120, env=self.environment)
 
     def logs(self, container):
         return run(["docker", "logs", container]).stdout
@@ -125,7 +131,7 @@ class ComposeTest:
                        "{{.HostConfig.SecurityOpt}} {{.Config.User}}", "multicast-receiver"])
         self.assertRegex(inspect.stdout.strip(),
                          r"^true \[(CAP_)?ALL\] \[no-new-privileges(:true)?\] multicast")
-        network = run(["docker", "network", "inspect", "multicast-network"])
+        network = run(["docker", "network", "inspect", self.networks["multicast-network"]])
         self.assertEqual(network.returncode, 0, network.stderr)
 
         # SIGTERM ends both scripts cleanly (exit 0), not killed after the grace time.
@@ -177,7 +183,7 @@ class ComposeTest:
         fast = {"MULTICAST_INTERVAL": "0.5"}
         self.compose_run("--profile", "routed", "up", "--build", "-d", env=fast)
         self.wait_for_rounds(lambda found: len(found) >= 4)
-        far_address = self.address("multicast-receiver-far", "multicast-far")
+        far_address = self.address("multicast-receiver-far", self.networks["multicast-far"])
         found = rounds(self.logs("multicast-sender"))
         self.assertTrue(all(len(r) == 1 and far_address not in r for r in found), found)
         self.assertEqual(self.logs("multicast-receiver-far").splitlines(), [WAITING])
@@ -206,8 +212,8 @@ class ComposeTest:
             + self.logs("multicast-watch"), 20))
         self.compose_run("up", "--build", "-d", env={"MULTICAST_INTERVAL": "0.5"})
         self.wait_for_rounds(lambda found: len(found) >= 2)
-        receiver = self.address("multicast-receiver", "multicast-network")
-        sender = self.address("multicast-sender", "multicast-network")
+        receiver = self.address("multicast-receiver", self.networks["multicast-network"])
+        sender = self.address("multicast-sender", self.networks["multicast-network"])
         self.compose_run("stop", "-t", "5", "multicast-receiver")
 
         def watched():
@@ -230,7 +236,8 @@ class ComposeTest:
                 "--no-color"]
         up = subprocess.Popen(argv, cwd=support.PROJECT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                              env={**os.environ, "MULTICAST_INTERVAL": "0.3"})
+                              env={**os.environ, **self.environment,
+                                   "MULTICAST_INTERVAL": "0.3"})
         self.addCleanup(up.stdout.close)
         self.addCleanup(up.wait, 60)
         self.addCleanup(up.kill)
@@ -262,7 +269,7 @@ class ComposeTest:
                     f"label=com.docker.compose.project={self.project}"]).stdout.split()
         self.assertEqual(left, [])
         networks = run(["docker", "network", "ls", "--format", "{{.Name}}"]).stdout.split()
-        self.assertFalse(set(NETWORKS) & set(networks), networks)
+        self.assertFalse(set(self.networks.values()) & set(networks), networks)
 
 
 class ComposeV1Test(ComposeTest, unittest.TestCase):
