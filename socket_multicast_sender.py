@@ -460,58 +460,65 @@ class Sender:
             now_ns = time.monotonic_ns()  # the arrival time, before any parsing
             self.on_reply(parse_reply(data, self.key), address[0], now_ns)
 
-    def peer(self, address, name, instance):
-        """The Peer for (address, name, instance); None once MAX_PEERS are tracked.
-
-        With a key a receiver is known by its name and instance alone: they are
-        signed, the address is not, so a valid ack replayed from elsewhere is a
-        duplicate. Two receivers that answer under one name from one host differ
-        in their instance: both are marked, and the summary says so."""
-        key = (name, instance) if self.key is not None else (address, name, instance)
-        peer = self.peers.get(key)
-        if peer is None and len(self.peers) < MAX_PEERS:
-            peer = self.peers[key] = Peer(address, name, instance)
-            for other in self.peers.values():
-                if other is not peer and (other.address, other.name) == (address, name):
-                    other.namesake = peer.namesake = True
-        if peer is None:
-            self.counts["untracked"] += 1
-        return peer
-
     def on_reply(self, reply, address, now_ns):
-        kind = reply[0]
-        if kind == "plain":  # a textbook receiver: counted for the latest message
-            if self.ended or self.sequence == 0:  # its answer to our end of run, or stray
-                self.counts["end_acks" if self.ended else "stray"] += 1
-                return
-            reply = ("ack", 0, self.session, self.sequence, self.last_send_ns, 0.0, "", 0)
-        elif kind in ("malformed", "unauthenticated", "bad_tag"):
-            self.counts[kind] += 1  # forged or rubbish: never makes a receiver "answered"
+        count_reply(self, reply, address, now_ns)
+
+
+def find_peer(sender, address, name, instance):
+    """The Peer for (address, name, instance); None once MAX_PEERS are tracked.
+
+    With a key a receiver is known by its name and instance alone: they are
+    signed, the address is not, so a valid ack replayed from elsewhere is a
+    duplicate. Two receivers that answer under one name from one host differ
+    in their instance: both are marked, and the summary says so."""
+    key = (name, instance) if sender.key is not None else (address, name, instance)
+    peer = sender.peers.get(key)
+    if peer is None and len(sender.peers) < MAX_PEERS:
+        peer = sender.peers[key] = Peer(address, name, instance)
+        for other in sender.peers.values():
+            if other is not peer and (other.address, other.name) == (address, name):
+                other.namesake = peer.namesake = True
+    if peer is None:
+        sender.counts["untracked"] += 1
+    return peer
+
+
+def count_reply(sender, reply, address, now_ns):
+    """Count one parsed reply (parse_reply) from address, arrived at now_ns: the
+    mirror of the receiver's classify()."""
+    kind = reply[0]
+    if kind == "plain":  # a textbook receiver: counted for the latest message
+        if sender.ended or sender.sequence == 0:  # its answer to our end of run, or stray
+            sender.counts["end_acks" if sender.ended else "stray"] += 1
             return
-        session, sequence = reply[2 if reply[0] == "ack" else 1:][:2]
-        if session != self.session:  # meant for another sender: check this first
-            self.counts["stray"] += 1
-            return
-        if not 0 < sequence <= self.sequence:
-            self.counts["malformed"] += 1
-            return
-        if reply[0] == "report":
-            _, _, sequence, counts, name, instance = reply
-            peer = self.peer(address, name, instance)
-            if peer is not None:
-                peer.report = {**counts, "last_seq": sequence}
-            return
-        _, flags, _, sequence, sent_ns, held_ms, name, instance = reply
-        peer = self.peer(address, name, instance)
-        if peer is None:
-            return
-        self.close_expired(now_ns)  # so that an ack too late is one for a closed message
-        elapsed_ns = now_ns - sent_ns
-        rtt_ms = max(0.0, elapsed_ns / 1e6 - held_ms)
-        verdict = peer.take(sequence, rtt_ms, elapsed_ns <= self.timeout_ns,
-                            bool(flags & REORDERED), self.closed_through)
-        if verdict == "ack" and sequence == self.sequence:
-            self.round_acks.append((peer, rtt_ms))
+        reply = ("ack", 0, sender.session, sender.sequence, sender.last_send_ns, 0.0, "", 0)
+    elif kind in ("malformed", "unauthenticated", "bad_tag"):
+        sender.counts[kind] += 1  # forged or rubbish: never makes a receiver "answered"
+        return
+    session, sequence = reply[2 if reply[0] == "ack" else 1:][:2]
+    if session != sender.session:  # meant for another sender: check this first
+        sender.counts["stray"] += 1
+        return
+    if not 0 < sequence <= sender.sequence:
+        sender.counts["malformed"] += 1
+        return
+    if reply[0] == "report":
+        _, _, sequence, counts, name, instance = reply
+        peer = find_peer(sender, address, name, instance)
+        if peer is not None:
+            peer.report = {**counts, "last_seq": sequence}
+        return
+    _, flags, _, sequence, sent_ns, held_ms, name, instance = reply
+    peer = find_peer(sender, address, name, instance)
+    if peer is None:
+        return
+    sender.close_expired(now_ns)  # so that an ack too late is one for a closed message
+    elapsed_ns = now_ns - sent_ns
+    rtt_ms = max(0.0, elapsed_ns / 1e6 - held_ms)
+    verdict = peer.take(sequence, rtt_ms, elapsed_ns <= sender.timeout_ns,
+                        bool(flags & REORDERED), sender.closed_through)
+    if verdict == "ack" and sequence == sender.sequence:
+        sender.round_acks.append((peer, rtt_ms))
 
 
 def listed_but_unheard(names, peers):
