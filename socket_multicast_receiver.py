@@ -1247,6 +1247,12 @@ class StopRequest:
 
     def request(self, signum, frame):
         self.requested = True
+
+    def ignore_from_now(self):
+        """The work is done: no later signal may cut the summary or the exit short (at
+        exit Python gives back the default handlers, which would kill the process)."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
 # ---- end of block signals ----
 
 
@@ -1370,6 +1376,7 @@ def main(argv=None):
         status = 0
         try:
             run(receiver, selector, stop)
+            stop.ignore_from_now()
         except BrokenPipeError:
             raise
         except OSError as error:

@@ -217,6 +217,7 @@ class Peer:
         self.name = name
         self.instance = instance  # its header's INSTANCE byte (0: an older receiver)
         self.namesake = False  # another receiver answers under this name from this host
+        self.restarted = False  # a new instance took over: its report covers only that
         self.acks = 0  # acks that came in time
         self.open_acks = []  # heap: acked sequences of messages still open
         self.closed_acks = 0  # acks in time of messages whose time is over
@@ -269,7 +270,7 @@ class Peer:
         came (the authority), else from the acks; all counted from our first message."""
         self.close(closed_through)
         report = self.report
-        if report is None:
+        if report is None or self.restarted and acks_asked:
             either = closed_through - self.closed_acks if acks_asked else None
             return {"there": None, "back": None, "either_way": either, "host": None,
                     "held": None}
@@ -473,11 +474,21 @@ def find_peer(sender, address, name, instance):
     in their instance: both are marked, and the summary says so."""
     key = (name, instance) if sender.key is not None else (address, name, instance)
     peer = sender.peers.get(key)
+    if peer is None:
+        for old_key, other in list(sender.peers.items()):
+            if (other.address, other.name) == (address, name) \
+                    and other.highest < sender.sequence - 1:
+                # Silent since before the last message, and now a new instance: the same
+                # receiver restarted. It keeps its row; its report covers its new life only.
+                del sender.peers[old_key]
+                other.instance, other.restarted = instance, True
+                sender.peers[key] = peer = other
+                break
     if peer is None and len(sender.peers) < MAX_PEERS:
         peer = sender.peers[key] = Peer(address, name, instance)
         for other in sender.peers.values():
             if other is not peer and (other.address, other.name) == (address, name):
-                other.namesake = peer.namesake = True
+                other.namesake = peer.namesake = True  # two at once: two receivers
     if peer is None:
         sender.counts["untracked"] += 1
     return peer
@@ -653,6 +664,8 @@ def receiver_lines(peer, entry, acks_asked):
         line += (f"; rtt min/avg/max/mdev = {rtt['min']}/{rtt['avg']}/{rtt['max']}/"
                  f"{rtt['mdev']} ms, p50 {rtt['p50']} ms, p99 {rtt['p99']} ms")
     report = entry["report"]
+    if peer.restarted:
+        line += " (restarted during the run: its loss counts from the acks)"
     lines = [line, "  its report: none came (a textbook receiver, or lost on the way)"
              if report is None else
              f"  its report: {report['received']} received, {report['lost']} lost "
@@ -1096,6 +1109,12 @@ class StopRequest:
 
     def request(self, signum, frame):
         self.requested = True
+
+    def ignore_from_now(self):
+        """The work is done: no later signal may cut the summary or the exit short (at
+        exit Python gives back the default handlers, which would kill the process)."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
 # ---- end of block signals ----
 
 
@@ -1282,6 +1301,7 @@ def main(argv=None):
             else:
                 short_rounds = run_rate(sender, selector, stop)
             end_run(sender, selector, stop)
+            stop.ignore_from_now()
         except BrokenPipeError:
             raise
         except OSError as error:

@@ -13,3 +13,9 @@ class StopRequest:
 
     def request(self, signum, frame):
         self.requested = True
+
+    def ignore_from_now(self):
+        """The work is done: no later signal may cut the summary or the exit short (at
+        exit Python gives back the default handlers, which would kill the process)."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
