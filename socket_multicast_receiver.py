@@ -1324,9 +1324,9 @@ def build_parser(environ=os.environ):
                              "messages signed with it, and sign every answer (default: none)")
     parser.add_argument("--max-ack-rate", metavar="N", type=ack_rate,
                         default=environ.get("MULTICAST_MAX_ACK_RATE", "1000"),
-                        help="without a key, answer each address at most N times a second, "
-                             "so a spoofed sender cannot make us a reflector; 0 for no limit "
-                             "(default: %(default)s)")
+                        help="answer each address at most N times a second (with a key "
+                             "too), so that a spoofed sender cannot make us a reflector; 0 for "
+                             "no limit (default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="do not print a line for each datagram (without it, at most "
                              f"{LINES_PER_SECOND} a second are printed and the rest counted)")
