@@ -153,6 +153,14 @@ class BadInputTest(unittest.TestCase):
             self.assert_rejected(name, ["-c", "many"], "many")
 
     def test_bad_socket_pair_options(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", delete=False) as empty:
+            empty.write("# nobody yet\n")
+        self.assert_rejected("socket_multicast_sender.py", ["--expect", "@" + empty.name],
+                             f"the receiver list {empty.name!r} names no receiver")
+        self.assert_rejected("socket_multicast_receiver.py", ["-g", "ff35::1", "--source",
+                                                              "fe80::1%eth0"],
+                             "give the source without its %zone")
         name = "socket_multicast_sender.py"
         self.assert_rejected(name, ["--rate", "-1"], "-1")
         self.assert_rejected(name, ["--rate", "fast"], "fast")

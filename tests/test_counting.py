@@ -212,6 +212,28 @@ class VerdictTest(unittest.TestCase):
         self.assertIn("two or more receivers answer as 'r' from 10.0.0.2", text)
         self.assertIn("10.0.0.2 (r) #3", text)
 
+    def test_rates_are_over_the_sending_time_and_the_run_is_shown_apart(self):
+        sender = make_sender()
+        sender.sequence = 300
+        sender.first_send_at, sender.last_send_at = 100.0, 103.0
+        sender.started = time.monotonic() - 3.6
+        sender.close_all()
+        sender_module.print_summary(sender, 0)
+        [(_, text, fields)] = [e for e in sender.out.events if e[0] == "summary"]
+        self.assertIn("300 sent in 3.0 s (100.0/s), the run took 3.6 s;", text)
+        self.assertEqual(fields["send_seconds"], 3.0)
+
+    def test_each_hint_follows_the_facts(self):
+        sender = make_sender()
+        sender.sequence = 3
+        sender.counts["send_errors"] = 3
+        self.assertIn("every send failed", sender_module.no_answer_hint(sender, {}))
+        sender.counts["send_errors"] = 0
+        self.assertIn("none with our key's tag",
+                      sender_module.no_answer_hint(sender, {"unauthenticated": 5}))
+        self.assertIn("check that one runs",
+                      sender_module.no_answer_hint(sender, {"unauthenticated": 0}))
+
 
 class ReceiverCountingTest(unittest.TestCase):
     def test_an_absurd_jump_is_malformed_not_loss(self):
