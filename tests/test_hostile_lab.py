@@ -41,6 +41,7 @@ print(sent, flush=True)
 SPOOF_SCRIPT = r"""
 import socket, struct, sys, time
 victim, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+burst = sys.argv[4:] == ["burst"]  # all at once, else 500 a second
 HEADER = struct.Struct("!4sBBBxQQQ")
 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)  # IP_HDRINCL
 for n in range(1, count + 1):
@@ -49,7 +50,7 @@ for n in range(1, count + 1):
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 1, 17, 0,
                      socket.inet_aton(victim), socket.inet_aton("{group}"))
     raw.sendto(ip + udp, ("{group}", 0))
-    if n % 50 == 0:
+    if n % 50 == 0 and not burst:
         time.sleep(0.1)  # 500 a second
 print(count, flush=True)
 """
@@ -159,6 +160,26 @@ class HostileLabTest(netlab.LabTestCase):
         for receiver in receivers:
             summary = self.stop(receiver)
             self.assertEqual(summary["too_big"], 500)
+
+    def test_a_burst_after_an_idle_time_gets_no_more_than_one_seconds_answers(self):
+        host = RECEIVERS[0]
+        receiver = self.receiver(host, "--ack-jitter", "0", "--max-ack-rate", "50")
+        victim = self.count(VICTIM, "INPUT", "-p", "udp", "-s", self.lab.address(host),
+                            "--sport", "10000")
+        answered = []
+        for idle in (0, 3):  # a burst, then three seconds of silence, then another
+            support.wait_until(lambda: False, idle)
+            before = victim()[0]
+            result = self.lab.run(FORGER, [support.PYTHON, "-c", SPOOF_SCRIPT.replace(
+                "{group}", GROUP), self.lab.address(VICTIM), "200", "68", "burst"], timeout=60)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            support.wait_until(lambda: False, 0.5)  # the last answers on their way
+            answered.append(victim()[0] - before)
+        # A bucket of one second's worth (50): an idle time saves up no more. Without the
+        # cap the second burst would get 50 + 3 x 50 answers.
+        for burst in answered:  # 50, and a token or two refilled while the burst came in
+            self.assertTrue(50 <= burst <= 52, answered)
+        self.assertEqual(self.stop(receiver)["rate_limited"], 400 - sum(answered))
 
     def test_a_signed_message_is_answered_once_even_after_a_thousand_sessions(self):
         folder = tempfile.mkdtemp()
