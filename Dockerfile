@@ -30,3 +30,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY lab/ /lab/
 CMD ["sh", "/lab/router.sh"]
+
+# ---- pim: the lab plus FRR, whose zebra, staticd and pimd make a PIM-SM router ----
+FROM lab AS pim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends frr \
+ && rm -rf /var/lib/apt/lists/* \
+ && usermod --append --groups frrvty root
+# The daemons stay root (see lab/pim-router.sh), and FRR wants its vty group.
+CMD ["sh", "/lab/pim-router.sh", "1"]
