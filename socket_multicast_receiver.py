@@ -55,6 +55,13 @@ RETIRED_BITS = 1 << 23  # with a key: a 1 MiB filter of the sessions evicted
 # each datagram comes with the count of datagrams the socket's full buffer dropped.
 SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 MAX_SEQUENCE = 2**64 - 1  # the highest sequence number the header holds: no next one
+# The TTL (IPv6: hop limit) each datagram arrived with: (level, the option that asks
+# for it, the kind of control message that brings it) by system and IP version, by
+# number where Python does not name them. Linux gives an int, macOS and BSD an IPv4
+# TTL as one byte. Windows has no recvmsg: no TTL there.
+ARRIVAL_TTL = {("linux", 4): (0, 12, 2), ("linux", 6): (41, 51, 52),        # IP_RECVTTL
+               ("darwin", 4): (0, 24, 24), ("darwin", 6): (41, 37, 47),     # IPV6_RECV-
+               ("freebsd", 4): (0, 65, 65), ("freebsd", 6): (41, 37, 47)}   # HOPLIMIT
 
 
 # ---- block protocol: generated from blocks/protocol.py (python3 blocks/sync.py) ----
@@ -72,12 +79,20 @@ NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
 REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
 HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
+ARRIVAL = 0x10  # flag in an ack or a report: how the message arrived follows (ACK_ARRIVAL...)
 INSTANCE = 7  # the header's byte that holds a receiver's instance
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 # After a report's header: microseconds held back, then the receiver's counts
 # for the session: received, lost, duplicates, reordered, dropped by its host.
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
 REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
+# With ARRIVAL, after the ack's extra: the TTL (IPv6: hop limit) the message answered
+# arrived with. After the report's counts: the TTL its end of run arrived with, the
+# microseconds from the receiver's join to its first message of the session
+# (NOT_MEASURED if it cannot tell) and that message's send time, echoed.
+ACK_ARRIVAL = struct.Struct("!B")
+REPORT_ARRIVAL = struct.Struct("!BIQ")
+NOT_MEASURED = 2**32 - 1
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
@@ -86,8 +101,9 @@ END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not
 # amplify traffic: a sender pads a message that asks for an ack to ACK_ROOM bytes
 # (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
 # run to REPORT_ROOM bytes (room for a report with any name).
-ACK_ROOM = HEADER.size + ACK_EXTRA.size + 32
-REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + MAX_NAME
+ACK_ROOM = HEADER.size + ACK_EXTRA.size + ACK_ARRIVAL.size + 32
+REPORT_ROOM = (HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + REPORT_ARRIVAL.size
+               + MAX_NAME)
 # ---- end of block protocol ----
 
 
@@ -178,7 +194,8 @@ class Session:
     (a bit already set, or a number too old for the window)."""
 
     __slots__ = ("address", "session", "highest", "lowest", "window", "received",
-                 "duplicates", "reordered", "end", "ends", "datagrams", "part", "held_back")
+                 "duplicates", "reordered", "end", "ends", "datagrams", "part", "held_back",
+                 "first_heard", "first_sent")
 
     def __init__(self, address, session):
         self.address, self.session = address, session
@@ -188,6 +205,8 @@ class Session:
         self.ends = self.datagrams = 0  # ends of run answered; datagrams of the session
         self.held_back = 0  # acks for its messages that our rate limit held back
         self.part = None  # the part of the session table it is in
+        self.first_heard = None  # when its first message came (our monotonic clock)
+        self.first_sent = 0  # and when the sender sent that one (its clock, nanoseconds)
 
     def state(self, sequence):
         """'new' above the highest, 'gap' below it and not come, 'seen' came or too old."""
@@ -350,6 +369,8 @@ def classify(data, address, table, key):
         return "refused", None, "replayed"  # a session retired from the table
     if (stats.received or stats.end is not None) and sequence > stats.highest + MAX_JUMP:
         return "malformed", None, f"sequence {sequence} jumps more than {MAX_JUMP} ahead"
+    if stats.first_heard is None:
+        stats.first_heard, stats.first_sent = time.monotonic(), sent_ns
     if kind == END:
         if sequence < stats.highest and stats.end is None:
             return "malformed", None, f"end of run at {sequence}, below seq {stats.highest}"
@@ -359,8 +380,8 @@ def classify(data, address, table, key):
         stats.ends += 1
         table.heard(stats)
         entry = stats.as_dict()
-        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN | HELD_COUNT | signed, session,
-                             stats.end, sent_ns)
+        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN | HELD_COUNT | ARRIVAL | signed,
+                             session, stats.end, sent_ns)
         return "end", (header, (entry["received"], entry["lost"], entry["duplicates"],
                                 entry["reordered"])), stats
     state = stats.state(sequence)
@@ -488,33 +509,37 @@ class Answerer:
         self.rate_limited = 0  # answers not sent: more than max_rate a second to one address
         self.too_big = 0  # answers not sent: larger than the datagram they answer
 
-    def send(self, answer, destination, room, hold=True):
+    def send(self, answer, destination, room, hold=True, ttl=None):
         """Answer now, or hold the answer back by a random delay; room is the size of the
-        datagram answered, which the answer may not exceed."""
+        datagram answered, which the answer may not exceed, ttl the TTL it arrived with."""
         if self.limit is not None and not self.limit.allow(destination[0]):
             self.rate_limited += 1  # at most max_rate answers a second to one address
             return False
         if hold and self.jitter > 0:
-            self.held.hold((answer, room), destination, random.uniform(0, self.jitter))
+            self.held.hold((answer, room, ttl), destination, random.uniform(0, self.jitter))
         else:
-            self.answer((answer, room), destination, 0.0)
+            self.answer((answer, room, ttl), destination, 0.0)
         if self.limit is not None:
             self.limit.spend(destination[0])  # after the answer: the sender's clock runs
         return True
 
-    def answer(self, answer_and_room, destination, held):
+    def answer(self, answer_room_ttl, destination, held):
         """Send one answer: b'ack', or a protocol ack or report saying how long it was
-        held, with as much of our name as fits in the size of the datagram answered."""
-        answer, room = answer_and_room
+        held and how the message arrived, with as much of our name as fits in the size
+        of the datagram answered."""
+        answer, room, ttl = answer_room_ttl
         held_us = min(int(held * 1e6), 2**32 - 1)
         if isinstance(answer, tuple):  # a report: its counts as they are now
-            header, counts = answer
+            header, counts, arrival = answer
             datagram, slot = (header + REPORT_EXTRA.pack(held_us, *counts[:5])
-                              + REPORT_HELD.pack(counts[5])), 1
+                              + REPORT_HELD.pack(counts[5]) + REPORT_ARRIVAL.pack(*arrival)), 1
         elif answer == PLAIN_ACK:
             datagram, slot = answer, 0
-        else:
+        elif ttl is None:  # no TTL to tell (a system that does not give it)
             datagram, slot = answer + ACK_EXTRA.pack(held_us), 0
+        else:
+            datagram, slot = (answer[:6] + bytes([answer[6] | ARRIVAL]) + answer[7:]
+                              + ACK_EXTRA.pack(held_us) + ACK_ARRIVAL.pack(ttl)), 0
         if answer != PLAIN_ACK:
             datagram = datagram[:INSTANCE] + self.instance + datagram[INSTANCE + 1:]
             tag = TAG_SIZE if self.key is not None else 0
@@ -573,34 +598,39 @@ class FastLane:
     message's own header with another kind. Everything else goes the long way.
     tests/test_counting.py checks that both ways send the same answers."""
 
+    TTL_AT = HEADER.size + ACK_EXTRA.size  # where the ack says the TTL it arrived with
+
     def __init__(self, sock, answers, name, instance, usable):
         self.sendto = sock.sendto
         self.answers = answers
         self.usable = usable  # no key to check and no jitter to wait
         self.expected = None  # (host, first 24 bytes) of the message it may answer
-        self.ack = bytearray(HEADER.pack(MAGIC, VERSION, ACK, 0, 0, 0, 0) + ACK_EXTRA.pack(0)
-                             + name)  # held back for 0 microseconds
+        self.ack = bytearray(HEADER.pack(MAGIC, VERSION, ACK, ARRIVAL, 0, 0, 0)
+                             + ACK_EXTRA.pack(0)  # held back for 0 microseconds
+                             + ACK_ARRIVAL.pack(0) + name)
         self.ack[INSTANCE] = instance
 
     def expect(self, host, session, sequence, size):
         """After a new message of a session (of size bytes, without flags), predict the
         next one. The invariant, kept here alone: the lane answers only where the long
         way would send the very same ack: no key, no jitter, a token left in the rate
-        limit, the same host, the next sequence number, no flags, and room for the
-        whole ack in the datagram (the next one is checked for that too)."""
+        limit, the same host, the next sequence number, no flags, room for the whole ack
+        in the datagram (the next one is checked for that too), and its TTL known."""
         if (self.usable and sequence < MAX_SEQUENCE and size >= len(self.ack)
                 and self.answers.may_answer(host)):
             self.expected = (host, HEADER.pack(MAGIC, VERSION, DATA, 0, session, sequence + 1,
                                                0)[:24])
 
-    def ack_at_once(self, buffer, size, address):
-        """Answer the datagram in buffer if it is the one expected; whether it did."""
+    def ack_at_once(self, buffer, size, address, ttl):
+        """Answer the datagram in buffer, which arrived with ttl, if it is the one
+        expected; whether it did."""
         expected = self.expected
         if (expected is None or size < len(self.ack) or not buffer.startswith(expected[1])
-                or address[0] != expected[0]):
+                or address[0] != expected[0] or ttl is None):
             return False
         ack = self.ack
         ack[8:HEADER.size] = buffer[8:HEADER.size]  # session, sequence, send time
+        ack[self.TTL_AT] = ttl
         try:
             self.sendto(ack, address)
         except OSError:
@@ -629,7 +659,9 @@ class Receiver:
         self.taken = 0  # every datagram answered or counted, duplicates included
         self.malformed = self.plain = 0
         self.host_drops = 0  # datagrams this host dropped because our buffer was full
-        self.started = time.monotonic()
+        self.started = self.joined = time.monotonic()  # the socket joined just before
+        arrival = ARRIVAL_TTL.get((system_of(sys.platform), 6 if ":" in args.group else 4))
+        self.ttl_message = arrival and (arrival[0], arrival[2])  # (level, kind) bringing it
         self.last_report = (self.started, 0)
         self.lane = FastLane(sock, self.answers, self.name, self.instance,
                              args.key is None and not args.ack_jitter)
@@ -640,10 +672,11 @@ class Receiver:
         return {self.table.key(stats.address, stats.session): stats
                 for stats in self.table.values()}
 
-    def handle(self, data, address, truncated, answered=False):
+    def handle(self, data, address, truncated, answered=False, ttl=None):
         """Classify one datagram, answer it (unless the fast lane did), count it, print it.
 
-        data is bytes, or a memoryview of the receive buffer (no copy)."""
+        data is bytes, or a memoryview of the receive buffer (no copy); ttl is the TTL
+        (IPv6: hop limit) it arrived with, None where the system does not tell."""
         self.lane.expected = None  # anything may change what comes next: predicted anew
         if truncated:
             self.reject(address, f"cut to {len(data)} bytes")
@@ -657,14 +690,15 @@ class Receiver:
             self.taken += 1
             if answer is not None:
                 header, counts = answer
-                self.answers.send((header, (*counts, self.host_drops, detail.held_back)),
-                                  address, len(data))
+                self.answers.send((header, (*counts, self.host_drops, detail.held_back),
+                                   self.arrival(detail, ttl)), address, len(data))
             if detail.ends == 1 and not self.args.quiet:
                 self.print_end(detail, address)
         else:
             self.taken += 1
             if answer is not None and not answered:  # answer first: the sender's clock runs
-                sent = self.answers.send(answer, address, len(data), hold=what == "message")
+                sent = self.answers.send(answer, address, len(data), hold=what == "message",
+                                         ttl=ttl)
                 if not sent and what == "message":
                     self.table.get(address[0], detail[0]).held_back += 1
             if what == "plain":
@@ -682,11 +716,20 @@ class Receiver:
             if self.may_print():
                 message = bytes(data[HEADER.size:]).rstrip(b"\0")
                 note = "" if verdict == "new" else f" ({verdict})"
+                arrived = "" if ttl is None else f", ttl {ttl}"
                 self.out.event("message", f"received seq {sequence} from {address[0]}:"
                                f"{address[1]}{note}, session {session:016x}, {len(data)} "
-                               f"bytes: {message!r}", address=address[0], port=address[1],
-                               session=f"{session:016x}", seq=sequence, bytes=len(data),
-                               verdict=verdict)
+                               f"bytes{arrived}: {message!r}", address=address[0],
+                               port=address[1], session=f"{session:016x}", seq=sequence,
+                               bytes=len(data), ttl=ttl, verdict=verdict)
+
+    def arrival(self, stats, ttl):
+        """A report's REPORT_ARRIVAL fields: the TTL its end of run came with (0: not
+        known), the time from our join to the session's first message, its send time."""
+        if stats.first_heard is None:
+            return ttl or 0, NOT_MEASURED, 0
+        join_to_first_us = int((stats.first_heard - self.joined) * 1e6)
+        return ttl or 0, min(join_to_first_us, NOT_MEASURED - 1), stats.first_sent
 
     def print_end(self, stats, address):
         self.pacer.note(time.monotonic(), at_once=True)
@@ -796,6 +839,14 @@ def make_receiver_socket(group, port, interface, platform=sys.platform, sources=
     # An IPv6 link-local group is bound with its link (the interface index).
     sock.bind((address, port, 0, interface) if ":" in group else (address, port))
     join(sock, group, interface, sources, platform)  # IP_ADD_MEMBERSHIP and its kin
+    arrival = ARRIVAL_TTL.get((system_of(platform), 6 if ":" in group else 4))
+    if arrival is not None:
+        # IP_RECVTTL (IPv6: IPV6_RECVHOPLIMIT): each datagram comes with the TTL it
+        # arrived with; the sender's TTL minus this is the routers it crossed.
+        try:
+            sock.setsockopt(arrival[0], arrival[1], 1)
+        except OSError:  # a system that refuses it: no TTL to tell, all else works
+            pass
     if platform.startswith("linux"):
         # SO_RCVTIMEO: a blocking receive returns after IDLE_WAIT at the latest,
         # so the loop can wait in the receive call itself (one system call per
@@ -951,6 +1002,7 @@ def read_some(receiver, block=False):
     allocation per datagram."""
     sock, args, buffer = receiver.sock, receiver.args, receiver.buffer
     view, handle, ack_at_once = memoryview(buffer), receiver.handle, receiver.lane.ack_at_once
+    ttl_message = receiver.ttl_message
     fast = hasattr(sock, "recvmsg_into")
     wait = 0 if block else NO_WAIT  # no wait: only what is queued
     for _ in range(1 if block else READS_PER_WAKEUP):
@@ -958,23 +1010,26 @@ def read_some(receiver, block=False):
             return
         try:
             if fast:
-                size, ancillary, flags, address = sock.recvmsg_into([buffer], DROPS_SPACE,
+                size, ancillary, flags, address = sock.recvmsg_into([buffer], ANCILLARY_SPACE,
                                                                     wait)
             else:  # Windows has no recvmsg: no drop count, no sign of a cut datagram
                 size, address = sock.recvfrom_into(buffer)
                 ancillary, flags = (), 0
         except BlockingIOError:
             return
-        # The message the receiver expects next is answered first (see FastLane).
-        answered = not flags & MSG_TRUNC and ack_at_once(buffer, size, address)
-        data = view[:size]
+        ttl = None
         for level, kind, value in ancillary:
-            if (level, kind) == (socket.SOL_SOCKET, SO_RXQ_OVFL) and len(value) >= 4:
+            if (level, kind) == ttl_message and value:  # an int, or on BSD one byte
+                ttl = value[0] if len(value) == 1 else int.from_bytes(value[:4], sys.byteorder)
+            elif (level, kind) == (socket.SOL_SOCKET, SO_RXQ_OVFL) and len(value) >= 4:
                 receiver.host_drops = struct.unpack("=I", value[:4])[0]
-        handle(data, address, bool(flags & MSG_TRUNC), answered)
+        # The message the receiver expects next is answered first (see FastLane).
+        answered = not flags & MSG_TRUNC and ack_at_once(buffer, size, address, ttl)
+        handle(view[:size], address, bool(flags & MSG_TRUNC), answered, ttl)
 
 
-DROPS_SPACE = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
+# Room for two control messages of an int each: the drop count and the TTL.
+ANCILLARY_SPACE = 2 * socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
 # A plain int: arithmetic on socket.MSG_TRUNC (an enum.IntFlag) runs Python code,
 # microseconds per datagram before the answer goes out.
 MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0))

@@ -73,12 +73,20 @@ NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
 REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
 HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
+ARRIVAL = 0x10  # flag in an ack or a report: how the message arrived follows (ACK_ARRIVAL...)
 INSTANCE = 7  # the header's byte that holds a receiver's instance
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 # After a report's header: microseconds held back, then the receiver's counts
 # for the session: received, lost, duplicates, reordered, dropped by its host.
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
 REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
+# With ARRIVAL, after the ack's extra: the TTL (IPv6: hop limit) the message answered
+# arrived with. After the report's counts: the TTL its end of run arrived with, the
+# microseconds from the receiver's join to its first message of the session
+# (NOT_MEASURED if it cannot tell) and that message's send time, echoed.
+ACK_ARRIVAL = struct.Struct("!B")
+REPORT_ARRIVAL = struct.Struct("!BIQ")
+NOT_MEASURED = 2**32 - 1
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
@@ -87,8 +95,9 @@ END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not
 # amplify traffic: a sender pads a message that asks for an ack to ACK_ROOM bytes
 # (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
 # run to REPORT_ROOM bytes (room for a report with any name).
-ACK_ROOM = HEADER.size + ACK_EXTRA.size + 32
-REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + MAX_NAME
+ACK_ROOM = HEADER.size + ACK_EXTRA.size + ACK_ARRIVAL.size + 32
+REPORT_ROOM = (HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + REPORT_ARRIVAL.size
+               + MAX_NAME)
 # ---- end of block protocol ----
 
 
@@ -228,6 +237,8 @@ class Peer:
         self.acked = set()  # recent sequence numbers acked, for duplicates
         self.rtt = RttStats()
         self.report = None  # the receiver's own counts, once its report came
+        self.ttl_received = None  # the TTL (hop limit) our latest message it told of came with
+        self.join_to_first_ms = None  # from its join to its first message, if it joined late
 
     def label(self):
         name = printable(self.name)
@@ -281,7 +292,19 @@ class Peer:
         return {"there": there, "back": back, "either_way": None,
                 "host": report["host_drops"], "held": held}
 
-    def as_dict(self, closed_through, acks_asked=True):
+    def take_arrival(self, arrival, ttl_sent, first_send_ns):
+        """What its report says of how our messages came: the TTL of the end of run,
+        and the join delay (as RFC 3918's group join delay) if it joined while we were
+        already sending: the time from its join to the first message it got."""
+        ttl, join_to_first_us, first_sent_ns = arrival
+        if ttl:
+            self.ttl_received = ttl
+        if join_to_first_us != NOT_MEASURED and first_send_ns and first_sent_ns:
+            joined_ns = first_sent_ns - join_to_first_us * 1000  # on our clock
+            if joined_ns > first_send_ns:  # it joined after our first message went out
+                self.join_to_first_ms = round(join_to_first_us / 1000, 3)
+
+    def as_dict(self, closed_through, acks_asked=True, ttl_sent=None):
         loss = self.loss(closed_through, acks_asked)
         parts = [loss[way] for way in ("there", "back", "either_way")]
         lost = None if all(part is None for part in parts) else sum(p or 0 for p in parts)
@@ -291,13 +314,17 @@ class Peer:
                 "reordered": self.reordered, "late": self.late,
                 "loss_pct": None if lost is None else
                 round(100.0 * lost / sent, 2) if sent else 0.0,
-                "loss": loss, "rtt_ms": self.rtt.as_dict(), "report": self.report}
+                "loss": loss, "rtt_ms": self.rtt.as_dict(), "report": self.report,
+                "ttl_received": self.ttl_received,
+                "hops": None if ttl_sent is None else hops_of(self, ttl_sent),
+                "join_to_first_ms": self.join_to_first_ms}
 
 
 def parse_reply(data, key=None):
     """What a reply is: ('plain',), ('ack', flags, session, sequence, sent_ns, held_ms, name,
-    instance), ('report', session, sequence, counts, name, instance), ('malformed', reason),
-    or with a key ('unauthenticated',) or ('bad_tag',). Pure: no socket."""
+    instance, ttl), ('report', session, sequence, counts, name, instance, arrival),
+    ('malformed', reason), or with a key ('unauthenticated',) or ('bad_tag',); ttl and
+    arrival are None from a receiver that does not tell them. Pure: no socket."""
     signed = data.startswith(MAGIC) and len(data) > HEADER.size and data[6] & AUTHENTICATED
     if key is not None:  # only a reply with our key's tag counts
         if not signed:
@@ -315,19 +342,24 @@ def parse_reply(data, key=None):
     if version != VERSION:
         return ("malformed", f"protocol version {version}")
     instance = data[INSTANCE]
-    if kind == ACK and len(data) >= HEADER.size + ACK_EXTRA.size:
+    arrival = ACK_ARRIVAL.size if flags & ARRIVAL else 0
+    if kind == ACK and len(data) >= HEADER.size + ACK_EXTRA.size + arrival:
         held_ms = ACK_EXTRA.unpack_from(data, HEADER.size)[0] / 1000
-        name = data[HEADER.size + ACK_EXTRA.size:][:MAX_NAME].decode("utf-8", "replace")
-        return ("ack", flags, session, sequence, sent_ns, held_ms, name, instance)
-    after = HEADER.size + REPORT_EXTRA.size + (REPORT_HELD.size if flags & HELD_COUNT else 0)
+        ttl = data[HEADER.size + ACK_EXTRA.size] if arrival else None
+        name = data[HEADER.size + ACK_EXTRA.size + arrival:][:MAX_NAME].decode("utf-8",
+                                                                               "replace")
+        return ("ack", flags, session, sequence, sent_ns, held_ms, name, instance, ttl)
+    held = HEADER.size + REPORT_EXTRA.size  # where REPORT_HELD is, if it is there
+    arrived = held + (REPORT_HELD.size if flags & HELD_COUNT else 0)  # and REPORT_ARRIVAL
+    after = arrived + (REPORT_ARRIVAL.size if flags & ARRIVAL else 0)
     if kind == REPORT and len(data) >= after:
         _, *counts = REPORT_EXTRA.unpack_from(data, HEADER.size)
         fields = ("received", "lost", "duplicates", "reordered", "host_drops")
         counts = dict(zip(fields, counts))
-        counts["held"] = (REPORT_HELD.unpack_from(data, after - REPORT_HELD.size)[0]
-                          if flags & HELD_COUNT else None)
+        counts["held"] = REPORT_HELD.unpack_from(data, held)[0] if flags & HELD_COUNT else None
+        arrival = REPORT_ARRIVAL.unpack_from(data, arrived) if flags & ARRIVAL else None
         name = data[after:][:MAX_NAME].decode("utf-8", "replace")
-        return ("report", session, sequence, counts, name, instance)
+        return ("report", session, sequence, counts, name, instance, arrival)
     return ("malformed", f"message kind {kind} of {len(data)} bytes")
 
 
@@ -389,6 +421,7 @@ class Sender:
         self.send_failed = None  # why the latest message could not go out
         self.started = time.monotonic()
         self.first_send_at = self.last_send_at = 0.0  # after the first and the last batch
+        self.first_send_ns = 0  # the first message's send time, with acks (the header's)
 
     def send(self, kind=DATA):
         """Send the next message (or the end of run); False if the buffer is full for now."""
@@ -432,6 +465,7 @@ class Sender:
                     self.send_failed = error.strerror
                 sequence += 1
                 if now_ns:
+                    self.first_send_ns = self.first_send_ns or now_ns
                     self.last_send_ns = now_ns
                     self.open.append((now_ns, sequence))
                     self.close_expired(now_ns)
@@ -502,7 +536,8 @@ def count_reply(sender, reply, address, now_ns):
         if sender.ended or sender.sequence == 0:  # its answer to our end of run, or stray
             sender.counts["end_acks" if sender.ended else "stray"] += 1
             return
-        reply = ("ack", 0, sender.session, sender.sequence, sender.last_send_ns, 0.0, "", 0)
+        reply = ("ack", 0, sender.session, sender.sequence, sender.last_send_ns, 0.0, "", 0,
+                 None)
     elif kind in ("malformed", "unauthenticated", "bad_tag"):
         sender.counts[kind] += 1  # forged or rubbish: never makes a receiver "answered"
         return
@@ -514,15 +549,19 @@ def count_reply(sender, reply, address, now_ns):
         sender.counts["malformed"] += 1
         return
     if reply[0] == "report":
-        _, _, sequence, counts, name, instance = reply
+        _, _, sequence, counts, name, instance, arrival = reply
         peer = find_peer(sender, address, name, instance)
         if peer is not None:
             peer.report = {**counts, "last_seq": sequence}
+            if arrival is not None:
+                peer.take_arrival(arrival, sender.args.ttl, sender.first_send_ns)
         return
-    _, flags, _, sequence, sent_ns, held_ms, name, instance = reply
+    _, flags, _, sequence, sent_ns, held_ms, name, instance, ttl = reply
     peer = find_peer(sender, address, name, instance)
     if peer is None:
         return
+    if ttl is not None:
+        peer.ttl_received = ttl
     sender.close_expired(now_ns)  # so that an ack too late is one for a closed message
     elapsed_ns = now_ns - sent_ns
     rtt_ms = max(0.0, elapsed_ns / 1e6 - held_ms)
@@ -545,6 +584,13 @@ def heard_enough(sender):
     return len(heard) >= expect and not listed_but_unheard(names, heard)
 
 
+def hops_of(peer, ttl_sent):
+    """The routers between us and a receiver: our TTL minus the TTL it got (None: not
+    known, or a TTL above ours, which no router gives)."""
+    ttl = peer.ttl_received
+    return ttl_sent - ttl if ttl is not None and ttl <= ttl_sent else None
+
+
 def print_round(sender):
     """Print who answered this round; return whether the receivers expected did."""
     expect, names = sender.expect
@@ -552,7 +598,10 @@ def print_round(sender):
     missing = [peer for peer in sender.peers.values() if peer not in heard]
     never = listed_but_unheard(names, sender.peers.values())
     enough = heard_enough(sender)
-    answers = ", ".join(f"{peer.label()} {rtt:.3f} ms" for peer, rtt in sender.round_acks)
+    ttl = sender.args.ttl
+    answers = ", ".join(f"{peer.label()} {rtt:.3f} ms" + (
+        f" ({hops_of(peer, ttl)} hop{'s' * (hops_of(peer, ttl) != 1)})"
+        if hops_of(peer, ttl) else "") for peer, rtt in sender.round_acks)
     text = f"seq {sender.sequence}: {len(heard)} receiver{'s' * (len(heard) != 1)}"
     if sender.send_failed:
         text += f" (not sent: {sender.send_failed})"
@@ -565,8 +614,9 @@ def print_round(sender):
             + [f"{printable(entry)} (never answered)" for entry in never])
     sender.out.event("round", text, seq=sender.sequence, expected=expect, ok=enough,
                      send_error=sender.send_failed,
-                     acks=[{"address": peer.address, "name": peer.name,
-                            "rtt_ms": round(rtt, 3)} for peer, rtt in sender.round_acks],
+                     acks=[{"address": peer.address, "name": peer.name, "rtt_ms": round(rtt, 3),
+                            "ttl_received": peer.ttl_received, "hops": hops_of(peer, ttl)}
+                           for peer, rtt in sender.round_acks],
                      missing=[{"address": peer.address, "name": peer.name} for peer in missing]
                      + [{"listed": entry} for entry in never])
     sender.round_acks = []
@@ -633,7 +683,7 @@ def judge(sender, short_rounds):
                 for entry in listed_but_unheard(names, peers)]
     lossy = []
     for peer in peers:
-        entry = peer.as_dict(sender.closed_through, not args.no_ack)
+        entry = peer.as_dict(sender.closed_through, not args.no_ack, args.ttl)
         if entry["lost"] is None:
             if args.max_loss is not None:
                 reasons.append(f"{peer.label()}: no report came, so its loss is unknown")
@@ -666,6 +716,15 @@ def receiver_lines(peer, entry, acks_asked):
     report = entry["report"]
     if peer.restarted:
         line += " (restarted during the run: its loss counts from the acks)"
+    arrival = []
+    if entry["ttl_received"] is not None:
+        arrival.append(f"ttl {entry['ttl_received']} on arrival" + (
+            "" if entry["hops"] is None else
+            f", {entry['hops']} hop{'s' * (entry['hops'] != 1)} (routers) on the way"))
+    if entry["join_to_first_ms"] is not None:
+        arrival.append(f"first message {entry['join_to_first_ms']} ms after it joined")
+    if arrival:
+        line += "; " + ", ".join(arrival)
     lines = [line, "  its report: none came (a textbook receiver, or lost on the way)"
              if report is None else
              f"  its report: {report['received']} received, {report['lost']} lost "
@@ -685,7 +744,7 @@ def print_summary(sender, short_rounds):
     sending = sender.last_send_at - sender.first_send_at
     counts = sender.counts
     acks_asked = not args.no_ack
-    receivers = [peer.as_dict(sender.closed_through, acks_asked)
+    receivers = [peer.as_dict(sender.closed_through, acks_asked, args.ttl)
                  for peer in sender.peers.values()]
     rate = f" ({sender.sequence / sending:.1f}/s)" if sending > 0 else ""
     lines = [f"--- {args.group}:{args.port} multicast statistics ---",

@@ -12,12 +12,20 @@ NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
 REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
 HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
+ARRIVAL = 0x10  # flag in an ack or a report: how the message arrived follows (ACK_ARRIVAL...)
 INSTANCE = 7  # the header's byte that holds a receiver's instance
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 # After a report's header: microseconds held back, then the receiver's counts
 # for the session: received, lost, duplicates, reordered, dropped by its host.
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
 REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
+# With ARRIVAL, after the ack's extra: the TTL (IPv6: hop limit) the message answered
+# arrived with. After the report's counts: the TTL its end of run arrived with, the
+# microseconds from the receiver's join to its first message of the session
+# (NOT_MEASURED if it cannot tell) and that message's send time, echoed.
+ACK_ARRIVAL = struct.Struct("!B")
+REPORT_ARRIVAL = struct.Struct("!BIQ")
+NOT_MEASURED = 2**32 - 1
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
@@ -26,5 +34,6 @@ END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not
 # amplify traffic: a sender pads a message that asks for an ack to ACK_ROOM bytes
 # (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
 # run to REPORT_ROOM bytes (room for a report with any name).
-ACK_ROOM = HEADER.size + ACK_EXTRA.size + 32
-REPORT_ROOM = HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + MAX_NAME
+ACK_ROOM = HEADER.size + ACK_EXTRA.size + ACK_ARRIVAL.size + 32
+REPORT_ROOM = (HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + REPORT_ARRIVAL.size
+               + MAX_NAME)

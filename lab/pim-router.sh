@@ -30,8 +30,8 @@ interface_in() {
 take_gateway() {
     interface=$(interface_in "$1")
     given=$(ip -o -4 addr show dev "$interface" | awk '{print $4; exit}')
-    ip addr add "$1.1/24" dev "$interface"
     ip addr del "$given" dev "$interface"
+    ip addr add "$1.1/24" dev "$interface"
 }
 
 if ! [ -e /proc/net/ip_mr_vif ]; then

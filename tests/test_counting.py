@@ -394,7 +394,7 @@ class FastLaneTest(unittest.TestCase):
 
     def traffic(self, seed, count=3000):
         """Ordinary, reordered, repeated and hostile datagrams from two hosts."""
-        rng = random.Random(seed)
+        rng, ttls = random.Random(seed), random.Random(-seed)
         highest = {}
         address, session = ("10.0.0.1", 5000), 7
         for _ in range(count):
@@ -416,7 +416,8 @@ class FastLaneTest(unittest.TestCase):
             if flags & 0x80:
                 datagram += bytes(16)  # a tag this key-less receiver cannot check
             datagram = rng.choice([datagram] * 20 + [datagram[:20], datagram[:28], b"plain text"])
-            yield rng.uniform(0, 0.01), datagram, address
+            ttl = ttls.choice([64] * 10 + [1, None])  # None: a system that does not tell
+            yield rng.uniform(0, 0.01), datagram, address, ttl
 
     def run_both(self, seed):
         clock = self.Clock()
@@ -427,12 +428,13 @@ class FastLaneTest(unittest.TestCase):
                 receiver = make_receiver(max_ack_rate=70)
                 buffer = bytearray(receiver_module.MAX_DATAGRAM)  # as read_some() reads
                 taken = 0
-                for step, datagram, address in self.traffic(seed):
+                for step, datagram, address, ttl in self.traffic(seed):
                     clock.now += step
                     buffer[:len(datagram)] = datagram  # what lies beyond is an older one's
-                    answered = lane and receiver.lane.ack_at_once(buffer, len(datagram), address)
+                    answered = lane and receiver.lane.ack_at_once(buffer, len(datagram), address,
+                                                                  ttl)
                     taken += answered
-                    receiver.handle(datagram, address, False, answered)
+                    receiver.handle(datagram, address, False, answered, ttl)
                 results.append((receiver, taken))
         return results
 
@@ -459,8 +461,9 @@ class FastLaneTest(unittest.TestCase):
         buffer = bytearray(receiver_module.MAX_DATAGRAM)
         for host, sequence in (("10.0.0.1", 1), ("10.0.0.1", 2), ("10.0.0.2", 3)):
             buffer[:len(message(7, sequence))] = message(7, sequence)
-            answered = receiver.lane.ack_at_once(buffer, len(message(7, sequence)), (host, 5000))
-            receiver.handle(message(7, sequence), (host, 5000), False, answered)
+            answered = receiver.lane.ack_at_once(buffer, len(message(7, sequence)), (host, 5000),
+                                                 64)
+            receiver.handle(message(7, sequence), (host, 5000), False, answered, 64)
             self.assertEqual(answered, sequence == 2, f"message {sequence} from {host}")
 
 

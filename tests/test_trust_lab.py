@@ -71,10 +71,11 @@ class TrustLabTest(netlab.LabTestCase):
         self.assertEqual((entry["acks"], entry["lost"]), (200, truth))
 
     def test_max_loss_fails_a_lossy_receiver_by_name_and_passes_a_clean_one(self):
-        # Data messages only (96 bytes: IPv4 20, UDP 8, a message padded to 68), so that
+        # Data messages only (IPv4 20 bytes, UDP 8, a message padded to ACK_ROOM), so that
         # the ends of run get through and the report tells where the loss was.
-        self.iptables(FIRST, "-m", "length", "--length", "96", "-m", "statistic", "--mode",
-                      "random", "--probability", "0.3", "-j", "DROP")
+        data_size = 28 + support.load("socket_multicast_sender.py").ACK_ROOM
+        self.iptables(FIRST, "-m", "length", "--length", str(data_size), "-m", "statistic",
+                      "--mode", "random", "--probability", "0.3", "-j", "DROP")
         self.receiver(FIRST, "--quiet")
         self.receiver(SECOND, "--quiet")
         sender = self.sender("--rate", "500", "--count", "500", "--max-loss", "5",
