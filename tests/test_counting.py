@@ -467,6 +467,47 @@ class FastLaneTest(unittest.TestCase):
             self.assertEqual(answered, sequence == 2, f"message {sequence} from {host}")
 
 
+class ArrivalTest(unittest.TestCase):
+    """How a message arrived: the TTL in acks and reports, hops and the join delay."""
+
+    def test_an_ack_carries_the_ttl_its_message_came_with_and_the_sender_counts_hops(self):
+        receiver = make_receiver()
+        sender = make_sender(ttl=8)
+        sender.sequence = 1
+        receiver.handle(message(sender.session, 1), ("10.0.0.1", 5000), False, ttl=5)
+        (data, _), = receiver.sock.sent
+        reply = sender_module.parse_reply(data)
+        self.assertEqual((reply[0], reply[-1], reply[6]), ("ack", 5, "r"))
+        sender.on_reply(reply, "10.0.0.2", 0)
+        entry = next(iter(sender.peers.values())).as_dict(1, True, 8)
+        self.assertEqual((entry["ttl_received"], entry["hops"]), (5, 3))
+
+    def test_without_a_ttl_the_ack_is_as_before_and_hops_are_unknown(self):
+        receiver = make_receiver()
+        receiver.handle(message(7, 1), ("10.0.0.1", 5000), False)
+        (data, _), = receiver.sock.sent
+        self.assertEqual(data, ack(7, 1))
+        self.assertIsNone(sender_module.parse_reply(data)[-1])
+
+    def test_a_report_tells_the_ttl_and_the_join_delay_of_a_receiver_that_came_late(self):
+        receiver = make_receiver()
+        receiver.joined = time.monotonic() - 0.25  # it joined a quarter of a second ago
+        session, first_sent = 7, 10**12
+        first = HEADER.pack(MAGIC, 1, 1, 0, session, 5, first_sent) + bytes(40)
+        receiver.handle(first, ("10.0.0.1", 5000), False, ttl=3)
+        receiver.handle(message(session, 5, kind=3), ("10.0.0.1", 5000), False, ttl=3)
+        reply = sender_module.parse_reply(receiver.sock.sent[-1][0])
+        ttl, join_us, echoed = reply[-1]
+        self.assertEqual((reply[0], ttl, echoed), ("report", 3, first_sent))
+        self.assertAlmostEqual(join_us / 1e6, 0.25, delta=0.05)
+        late = sender_module.Peer("10.0.0.1", "r")
+        late.take_arrival(reply[-1], 8, first_sent - 10**9)  # we began a second before
+        self.assertEqual((late.ttl_received, round(late.join_to_first_ms / 250)), (3, 1))
+        early = sender_module.Peer("10.0.0.1", "r")
+        early.take_arrival(reply[-1], 8, first_sent - 10**6)  # it was there before we began
+        self.assertIsNone(early.join_to_first_ms)
+
+
 class ErrorEventTest(unittest.TestCase):
     def test_an_answer_that_cannot_be_sent_is_an_error_event_with_the_readmes_fields(self):
         from .test_trust_lab import readme_json_fields
