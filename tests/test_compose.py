@@ -1,5 +1,6 @@
 """docker-compose.yml end to end, with a real Docker engine, under Compose v1 and v2."""
 
+import json
 import os
 import re
 import shutil
@@ -9,9 +10,14 @@ import unittest
 
 from . import support
 
+PIM_ROUTERS = ["multicast-pim-r1", "multicast-pim-r2", "multicast-pim-r3"]
 CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-router",
-              "multicast-receiver-far", "multicast-watch", "multicast-watch-far"]
-PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch"]
+              "multicast-receiver-far", "multicast-watch", "multicast-watch-far",
+              *PIM_ROUTERS, "multicast-receiver-pim2", "multicast-receiver-pim3",
+              "multicast-watch-pim"]
+PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch",
+            "--profile", "pim"]
+PIM_PREFIX = "10.238"  # the file's default MULTICAST_PIM_PREFIX
 NETWORKS = ["multicast-network", "multicast-far"]  # the file's names; each test class
 # gives them names of its own (MULTICAST_NETWORK, MULTICAST_FAR_NETWORK), so that a network
 # dockerd cannot remove ("has active endpoints", moby/moby#43286) fails one class, not all.
@@ -270,6 +276,100 @@ class ComposeTest:
         self.assertEqual(left, [])
         networks = run(["docker", "network", "ls", "--format", "{{.Name}}"]).stdout.split()
         self.assertFalse(set(self.networks.values()) & set(networks), networks)
+        ours = [name for name in networks if name.startswith(self.project)]
+        self.assertEqual(ours, [], "the PIM lab's networks are gone too")
+
+    def mroutes(self, router):
+        """The router's multicast routes for the demo's group: source ('*' for the
+        shared tree) -> the set of outgoing interfaces, from FRR's own table."""
+        result = run(["docker", "exec", router, "vtysh", "-c", "show ip mroute json"])
+        try:
+            table = json.loads(result.stdout or "{}").get("224.10.10.10", {})
+        except ValueError:
+            return {}
+        return {source: set(entry.get("oil", {})) for source, entry in table.items()}
+
+    def interface_in(self, container, subnet):
+        """The container's interface with an address in subnet (its first three bytes)."""
+        lines = run(["docker", "exec", container, "ip", "-o", "-4", "addr"]).stdout
+        found = re.search(rf"^\d+: (\S+)\s+inet {re.escape(subnet)}\.", lines, re.M)
+        self.assertIsNotNone(found, lines)
+        return found.group(1)
+
+    def test_pim_lab_builds_the_tree_and_ttl_decides_who_hears(self):
+        """PIM-SM lab: TTL 1 reaches the demo's network, 3 also pim2, 4 also pim3,
+        in every round after the tree has formed; FRR's tables show the tree."""
+        fast = {"MULTICAST_INTERVAL": "0.5"}
+        self.compose_run("--profile", "pim", "up", "--build", "-d", env=fast)
+        near = self.address("multicast-receiver", self.networks["multicast-network"])
+        network = self.networks["multicast-network"]
+        pim2 = self.address("multicast-receiver-pim2", f"{network}-pim2")
+        pim3 = self.address("multicast-receiver-pim3", f"{network}-pim3")
+        for ttl, heard in (("1", {near}), ("2", {near}), ("3", {near, pim2}),
+                           ("4", {near, pim2, pim3})):
+            self.compose_run("--profile", "pim", "up", "-d",
+                             env={**fast, "MULTICAST_TTL": ttl})
+            # The tree has formed once a round is heard as expected; every round after it
+            # must be the same (TTL 1 and 2 never reach a router's far side at all).
+            found = self.wait_for_rounds(lambda found: heard in map(set, found), 60)
+            first = [set(r) for r in found].index(heard)
+            found = self.wait_for_rounds(lambda found: len(found) >= first + 5)
+            self.assertTrue(all(set(r) == heard and len(r) == len(heard)
+                                for r in found[first:]), (ttl, heard, found))
+        sender = self.address("multicast-sender", self.networks["multicast-network"])
+        # The source tree (S,G) from r1 down to both receivers' networks.
+        r1_up = self.interface_in("multicast-pim-r1", f"{PIM_PREFIX}.12")
+        r2_lan = self.interface_in("multicast-pim-r2", f"{PIM_PREFIX}.2")
+        r2_down = self.interface_in("multicast-pim-r2", f"{PIM_PREFIX}.23")
+        r3_lan = self.interface_in("multicast-pim-r3", f"{PIM_PREFIX}.3")
+        self.assertTrue(support.wait_until(
+            lambda: r1_up in self.mroutes("multicast-pim-r1").get(sender, ()), 20),
+            self.mroutes("multicast-pim-r1"))
+        self.assertLessEqual({r2_lan, r2_down}, self.mroutes("multicast-pim-r2").get(sender))
+        self.assertIn(r3_lan, self.mroutes("multicast-pim-r3").get(sender))
+        # Prune: the last receiver behind r3 leaves, and r3's network leaves the tree
+        # within the IGMP leave time (two queries a second apart) and a few seconds.
+        self.compose_run("--profile", "pim", "stop", "-t", "5", "multicast-receiver-pim3")
+        self.assertTrue(support.wait_until(
+            lambda: r3_lan not in self.mroutes("multicast-pim-r3").get(sender, ()), 10),
+            self.mroutes("multicast-pim-r3"))
+        self.assertIn(r2_lan, self.mroutes("multicast-pim-r2").get(sender, ()))
+        # Join: it comes back, and so does the branch, and its acks.
+        self.compose_run("--profile", "pim", "start", "multicast-receiver-pim3")
+        self.assertTrue(support.wait_until(
+            lambda: r2_down in self.mroutes("multicast-pim-r2").get(sender, ())
+            and r3_lan in self.mroutes("multicast-pim-r3").get(sender, ()), 15),
+            (self.mroutes("multicast-pim-r2"), self.mroutes("multicast-pim-r3")))
+        count = len(rounds(self.logs("multicast-sender")))
+        self.wait_for_rounds(lambda found: len(found) > count
+                             and any(pim3 in r for r in found[count:]))
+        # Only the routers have capabilities, and only those FRR needs.
+        added = run(["docker", "inspect", "-f", "{{.HostConfig.CapAdd}}", *PIM_ROUTERS,
+                     "multicast-receiver-pim3"]).stdout.splitlines()
+        for line in added[:3]:
+            self.assertEqual(sorted(re.findall(r"[A-Z_]+", line.replace("CAP_", ""))),
+                             ["NET_ADMIN", "NET_BIND_SERVICE", "NET_RAW", "SYS_ADMIN"])
+        self.assertNotIn("NET_ADMIN", added[3])
+
+    def test_socket_receivers_tell_how_many_routers_a_datagram_crossed(self):
+        """hops = the sender's TTL minus the TTL on arrival: 0 on the sender's network,
+        2 behind r2, 3 behind r3, as many as the routers on the way."""
+        self.compose_run("--profile", "pim", "up", "--build", "-d")
+        for service, name in (("multicast-receiver", "near"),
+                              ("multicast-receiver-pim2", "pim2"),
+                              ("multicast-receiver-pim3", "pim3")):
+            self.compose_run("--profile", "pim", "run", "-d", "--name",
+                             f"{self.project}-{name}", service, "python3",
+                             "socket_multicast_receiver.py", "--name", name, "--quiet")
+            self.addCleanup(run, ["docker", "rm", "-f", f"{self.project}-{name}"])
+        result = self.compose_run(
+            "--profile", "pim", "run", "--rm", "multicast-sender", "python3",
+            "socket_multicast_sender.py", "--ttl", "8", "--count", "40", "--interval",
+            "0.25", "--json", timeout=180)
+        summary = support.json_lines(result.stdout.splitlines())[-1]
+        hops = {entry["name"]: (entry["ttl_received"], entry["hops"])
+                for entry in summary["receivers"] if entry.get("name")}
+        self.assertEqual(hops, {"near": (8, 0), "pim2": (6, 2), "pim3": (5, 3)}, summary)
 
 
 class ComposeV1Test(ComposeTest, unittest.TestCase):
