@@ -40,6 +40,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 
 DEFAULT_GROUP = "224.10.10.10"
@@ -237,6 +238,7 @@ class Peer:
         self.acked = set()  # recent sequence numbers acked, for duplicates
         self.rtt = RttStats()
         self.report = None  # the receiver's own counts, once its report came
+        self.last_heard = 0.0  # when its latest ack or report came (monotonic seconds)
         self.ttl_received = None  # the TTL (hop limit) our latest message it told of came with
         self.join_to_first_ms = None  # from its join to its first message, if it joined late
 
@@ -422,6 +424,8 @@ class Sender:
         self.started = time.monotonic()
         self.first_send_at = self.last_send_at = 0.0  # after the first and the last batch
         self.first_send_ns = 0  # the first message's send time, with acks (the header's)
+        self.board = self.live = None  # --board's server, --live's terminal board
+        self.next_board = 0.0  # when the boards get the state next
 
     def send(self, kind=DATA):
         """Send the next message (or the end of run); False if the buffer is full for now."""
@@ -552,6 +556,7 @@ def count_reply(sender, reply, address, now_ns):
         _, _, sequence, counts, name, instance, arrival = reply
         peer = find_peer(sender, address, name, instance)
         if peer is not None:
+            peer.last_heard = now_ns / 1e9
             peer.report = {**counts, "last_seq": sequence}
             if arrival is not None:
                 peer.take_arrival(arrival, sender.args.ttl, sender.first_send_ns)
@@ -560,6 +565,7 @@ def count_reply(sender, reply, address, now_ns):
     peer = find_peer(sender, address, name, instance)
     if peer is None:
         return
+    peer.last_heard = now_ns / 1e9
     if ttl is not None:
         peer.ttl_received = ttl
     sender.close_expired(now_ns)  # so that an ack too late is one for a closed message
@@ -612,13 +618,15 @@ def print_round(sender):
         text += "; missing: " + ", ".join(
             [peer.label() for peer in missing]
             + [f"{printable(entry)} (never answered)" for entry in never])
-    sender.out.event("round", text, seq=sender.sequence, expected=expect, ok=enough,
-                     send_error=sender.send_failed,
-                     acks=[{"address": peer.address, "name": peer.name, "rtt_ms": round(rtt, 3),
-                            "ttl_received": peer.ttl_received, "hops": hops_of(peer, ttl)}
-                           for peer, rtt in sender.round_acks],
-                     missing=[{"address": peer.address, "name": peer.name} for peer in missing]
-                     + [{"listed": entry} for entry in never])
+    if not (sender.live and sender.live.in_place):  # the board in place shows the rounds
+        sender.out.event(
+            "round", text, seq=sender.sequence, expected=expect, ok=enough,
+            send_error=sender.send_failed,
+            acks=[{"address": peer.address, "name": peer.name, "rtt_ms": round(rtt, 3),
+                   "ttl_received": peer.ttl_received, "hops": hops_of(peer, ttl)}
+                  for peer, rtt in sender.round_acks],
+            missing=[{"address": peer.address, "name": peer.name} for peer in missing]
+            + [{"listed": entry} for entry in never])
     sender.round_acks = []
     return enough
 
@@ -825,10 +833,12 @@ def make_sender_socket(ttl, interface, family=socket.AF_INET):
 def wait(sender, selector, stop, until, stoppable=True, done=lambda: False):
     """Process replies until the monotonic time until, a stop request, or done()."""
     while not (stoppable and stop.requested) and not done():
-        remaining = until - time.monotonic()
+        now = time.monotonic()
+        remaining = until - now
         if remaining <= 0:
             return
-        for key, _ in selector.select(remaining):
+        show_board(sender, now)
+        for key, _ in selector.select(min(remaining, BOARD_EVERY)):
             if key.fileobj is sender.sock:
                 sender.read_some()
             else:
@@ -895,6 +905,7 @@ def run_rounds(sender, selector, stop):
         sender.close_all()
         if not print_round(sender):
             short_rounds += 1
+        show_board(sender, time.monotonic())
     return short_rounds
 
 
@@ -923,6 +934,7 @@ def run_rate(sender, selector, stop):
             sender.read_some()
         else:
             wait(sender, selector, stop, next_send)
+        show_board(sender, now)
         if next_report is not None and now >= next_report:
             sender.close_expired(time.monotonic_ns())
             print_report(sender, *last_report)
@@ -934,6 +946,305 @@ def run_rate(sender, selector, stop):
         sender.read_some()
     sender.close_all()
     return 0
+
+
+# ---- the live board (--board): a page for the projector, and the same in a terminal ----
+BOARD_EVERY = 0.5  # seconds between two states the board is given
+GONE_ROUNDS = 5  # rounds (throughput mode: seconds) a receiver is silent before it is gone
+MAX_BOARD_CLIENTS = 64  # connections at once; a new one beyond this closes the oldest
+BOARD_REQUEST_TIME = 5.0  # seconds a connection has to send its request and take the answer
+MAX_REQUEST = 8192  # bytes of a request's head
+
+
+def board_state(sender, stopped=False):
+    """What the board shows, as a dict (/board.json): the run, and a row per receiver."""
+    args, now = sender.args, time.monotonic()
+    rounds = args.rate is None
+    expect, names = sender.expect
+    rows = []
+    for peer in sender.peers.values():
+        entry = peer.as_dict(sender.closed_through, not args.no_ack, args.ttl)
+        heard = now - peer.last_heard if peer.last_heard else None
+        silent = max(0, sender.closed_through - peer.highest) if rounds else (
+            int(heard) if heard is not None and heard >= 1 else 0)
+        state = ("answering" if silent == 0 and (peer.acks or not rounds)
+                 else "gone" if silent >= GONE_ROUNDS else "silent")
+        rows.append({"name": printable(peer.name), "address": peer.address, "state": state,
+                     "silent": silent, "acks": peer.acks, "loss_pct": entry["loss_pct"],
+                     "rtt_p50_ms": (entry["rtt_ms"] or {}).get("p50"), "hops": entry["hops"],
+                     "last_heard_s": None if heard is None else round(heard, 1)})
+    answering = sum(row["state"] == "answering" for row in rows)
+    return {"group": args.group, "port": args.port, "ttl": args.ttl,
+            "session": f"{sender.session:016x}", "mode": "rounds" if rounds else "rate",
+            "sent": sender.sequence, "answering": answering,
+            "expected": expect if args.expect is not None else None,
+            "never_heard": [printable(name) for name in
+                            listed_but_unheard(names, sender.peers.values())],
+            "stopped": stopped, "receivers": rows}
+
+
+def board_lines(state):
+    """The board as text: a header line and one line per receiver."""
+    expected = f" of {state['expected']} expected" if state["expected"] is not None else ""
+    unit = "rounds" if state["mode"] == "rounds" else "s"
+    lines = [f"{state['group']}:{state['port']} ttl {state['ttl']}: {state['sent']} sent, "
+             f"{state['answering']} answering{expected}"
+             + (" (sender stopped)" if state["stopped"] else "")]
+    for row in state["receivers"]:
+        what = row["state"] if row["state"] != "silent" else f"silent {row['silent']} {unit}"
+        loss = "-" if row["loss_pct"] is None else f"{row['loss_pct']}%"
+        rtt = "-" if row["rtt_p50_ms"] is None else f"{row['rtt_p50_ms']} ms"
+        hops = "-" if row["hops"] is None else row["hops"]
+        lines.append(f"  {row['name'][:24] or '-':24} {row['address']:15} {what:16} "
+                     f"{row['acks']:7} acks  loss {loss:7} rtt {rtt:10} hops {hops}")
+    lines += [f"  {name[:24]:24} never heard" for name in state["never_heard"]]
+    return lines
+
+
+class TerminalBoard:
+    """--live: the board redrawn in place on a terminal (instead of a line per
+    round), or elsewhere a `board` event every BOARD_EVERY seconds (plain lines,
+    or with --json one object with the board's state)."""
+
+    def __init__(self, out, stream=sys.stdout):
+        self.out, self.stream = out, stream
+        self.in_place = stream.isatty() and not out.as_json
+
+    def show(self, state):
+        lines = board_lines(state)
+        if self.in_place:  # home, clear the screen, draw
+            self.stream.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
+            self.stream.flush()
+        else:
+            self.out.event("board", "\n".join("board: " + line for line in lines), **state)
+
+
+class Board:
+    """--board: a small web server in a thread of its own, serving the page and the
+    latest state as JSON. The sending thread gives it the state (publish); the
+    server only ever reads those bytes, never the counts, and nothing it does
+    can block the sending: every socket is non-blocking, a connection has
+    BOARD_REQUEST_TIME seconds in all, and at most MAX_BOARD_CLIENTS are open."""
+
+    def __init__(self, address, port):
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.listener = socket.create_server((address, port), family=family, backlog=128)
+        self.listener.setblocking(False)
+        self.state = b"{}"
+        self.clients = {}  # socket -> [deadline, bytes received, bytes still to send]
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        threading.Thread(target=self.serve, name="board", daemon=True).start()
+
+    def publish(self, state):
+        self.state = json.dumps(state).encode("utf-8")  # one reference: swapped at once
+
+    def serve(self):
+        while True:
+            for key, events in self.selector.select(1.0):
+                try:
+                    if key.fileobj is self.listener:
+                        self.accept()
+                    elif events & selectors.EVENT_READ:
+                        self.read(key.fileobj)
+                    else:
+                        self.write(key.fileobj)
+                except Exception:  # whatever a client does, it loses only its connection
+                    if key.fileobj is not self.listener:
+                        self.close(key.fileobj)
+            now = time.monotonic()
+            for client, (deadline, _, _) in list(self.clients.items()):
+                if now > deadline:  # a client that never finishes its request
+                    self.close(client)
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            client.setblocking(False)
+            if len(self.clients) >= MAX_BOARD_CLIENTS:
+                self.close(min(self.clients, key=lambda c: self.clients[c][0]))
+            self.clients[client] = [time.monotonic() + BOARD_REQUEST_TIME, b"", b""]
+            self.selector.register(client, selectors.EVENT_READ)
+
+    def read(self, client):
+        data = client.recv(4096)
+        if not data:
+            return self.close(client)
+        entry = self.clients[client]
+        entry[1] += data
+        if b"\r\n\r\n" not in entry[1] and b"\n\n" not in entry[1]:
+            if len(entry[1]) > MAX_REQUEST:
+                self.answer(client, 431, "Request Header Fields Too Large", b"too large\n")
+            return
+        self.answer(client, *self.respond(entry[1]))
+
+    def respond(self, request):
+        """(status, reason, body, content type, head only) for a request's bytes."""
+        words = request.split(b"\n", 1)[0].split()
+        if len(words) != 3 or not words[2].startswith(b"HTTP/"):
+            return 400, "Bad Request", b"bad request\n"
+        method, path = words[0], words[1].split(b"?", 1)[0]
+        if path not in (b"/", b"/board.json"):
+            return 404, "Not Found", b"not found\n"
+        if method not in (b"GET", b"HEAD"):
+            return 405, "Method Not Allowed", b"only GET and HEAD\n"
+        if path == b"/":
+            return 200, "OK", BOARD_PAGE, "text/html; charset=utf-8", method == b"HEAD"
+        return 200, "OK", self.state, "application/json", method == b"HEAD"
+
+    def answer(self, client, status, reason, body, kind="text/plain; charset=utf-8",
+               head_only=False):
+        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\n"
+                f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
+                f"X-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+                + ("Allow: GET, HEAD\r\n" if status == 405 else "") + "\r\n")
+        self.clients[client][2] = head.encode("ascii") + (b"" if head_only else body)
+        self.selector.modify(client, selectors.EVENT_WRITE)
+        self.write(client)
+
+    def write(self, client):
+        entry = self.clients[client]
+        sent = client.send(entry[2])
+        entry[2] = entry[2][sent:]
+        if not entry[2]:
+            self.close(client)
+
+    def close(self, client):
+        if self.clients.pop(client, None) is not None:
+            self.selector.unregister(client)
+        client.close()
+
+
+def board_address(text):
+    """--board: PORT (on the loopback only), or ADDRESS:PORT ([ADDRESS]:PORT for IPv6)."""
+    address, _, port = text.rpartition(":")
+    address = address.strip("[]") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give PORT or ADDRESS:PORT, "
+                                         f"the address as digits") from None
+    return address, port_number(port)
+
+
+def show_board(sender, now, stopped=False):
+    """Give the board and the terminal board the state, at most every BOARD_EVERY."""
+    if (sender.board or sender.live) and (stopped or now >= sender.next_board):
+        sender.next_board = now + BOARD_EVERY
+        state = board_state(sender, stopped)
+        if sender.board:
+            sender.board.publish(state)
+        if sender.live:
+            sender.live.show(state)
+
+
+BOARD_PAGE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>multicast board</title>
+<style>
+  body { margin: 0; padding: 1.2vw 2vw; background: #10151c; color: #e8edf2;
+         font: 2.1vw/1.3 system-ui, sans-serif; }
+  header { display: flex; flex-wrap: wrap; gap: 0 2.5vw; align-items: baseline; }
+  h1 { font-size: 2.6vw; margin: 0 1vw 0 0; }
+  .figure b { font-size: 2.6vw; }
+  #banner { display: none; margin: .6vw 0; padding: .4vw 1vw; background: #8a2b2b;
+            font-weight: bold; }
+  body.stopped #banner { display: block; }
+  body.stopped table { opacity: .45; }
+  table { width: 100%; border-collapse: collapse; margin-top: 1vw; table-layout: fixed; }
+  th { text-align: left; color: #9fb0c0; font-weight: normal; font-size: 1.4vw; }
+  td, th { padding: .25vw .6vw; white-space: nowrap; overflow: hidden;
+           text-overflow: ellipsis; }
+  td.num, th.num { text-align: right; }
+  tr.answering td.state { color: #5fd38a; }
+  tr.silent td { color: #f0c05a; }
+  tr.gone td { color: #6b7785; }
+  tr.lossy td.loss { color: #ff6b6b; font-weight: bold; }
+  tr.answering td:first-child { border-left: .5vw solid #5fd38a; }
+  tr.silent td:first-child { border-left: .5vw solid #f0c05a; }
+  tr.gone td:first-child { border-left: .5vw solid #3a4552; }
+  tr.never td { color: #ff6b6b; }
+  body.compact { font-size: 1.05vw; }
+  body.compact th { font-size: .9vw; }
+</style></head>
+<body>
+<header><h1>multicast board</h1>
+  <span class="figure">group <b id="group">-</b></span>
+  <span class="figure">ttl <b id="ttl">-</b></span>
+  <span class="figure">sent <b id="sent">-</b></span>
+  <span class="figure">answering <b id="answering">-</b></span></header>
+<div id="banner">sender stopped</div>
+<table><colgroup><col style="width:24%"><col style="width:17%"><col style="width:17%">
+<col style="width:10%"><col style="width:9%"><col style="width:10%"><col style="width:6%">
+<col style="width:7%"></colgroup>
+<thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
+<th class="num">loss</th><th class="num">rtt p50</th><th class="num">hops</th>
+<th class="num">heard</th></tr></thead><tbody id="rows"></tbody></table>
+<script>
+"use strict";
+// Names come from the network: they are only ever set as text, never as markup.
+function cell(row, text, kind) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (kind) td.className = kind;
+  row.appendChild(td);
+}
+function stateText(r, mode) {
+  if (r.state !== "silent") return r.state;
+  return "silent " + r.silent + (mode === "rounds" ? " round" + (r.silent === 1 ? "" : "s")
+                                                   : " s");
+}
+function show(s) {
+  document.body.classList.toggle("stopped", s.stopped);
+  document.getElementById("banner").textContent =
+    s.stopped ? "sender stopped: its run is over" : "sender stopped";
+  document.getElementById("group").textContent = s.group + ":" + s.port;
+  document.getElementById("ttl").textContent = s.ttl;
+  document.getElementById("sent").textContent = s.sent;
+  document.getElementById("answering").textContent =
+    s.answering + (s.expected === null ? "" : " / " + s.expected);
+  const rows = document.createDocumentFragment();
+  for (const r of s.receivers) {
+    const tr = document.createElement("tr");
+    tr.className = r.state + (r.loss_pct ? " lossy" : "");
+    cell(tr, r.name || "(no name)");
+    cell(tr, r.address);
+    cell(tr, stateText(r, s.mode), "state");
+    cell(tr, r.acks, "num");
+    cell(tr, r.loss_pct === null ? "-" : r.loss_pct + "%", "num loss");
+    cell(tr, r.rtt_p50_ms === null ? "-" : r.rtt_p50_ms + " ms", "num");
+    cell(tr, r.hops === null ? "-" : r.hops, "num");
+    cell(tr, r.last_heard_s === null ? "-" : r.last_heard_s + " s", "num");
+    rows.appendChild(tr);
+  }
+  for (const name of s.never_heard) {
+    const tr = document.createElement("tr");
+    tr.className = "never";
+    cell(tr, name); cell(tr, "-"); cell(tr, "never heard", "state");
+    for (let i = 0; i < 5; i++) cell(tr, "-", "num");
+    rows.appendChild(tr);
+  }
+  document.body.classList.toggle("compact", s.receivers.length > 30);
+  document.getElementById("rows").replaceChildren(rows);
+}
+async function update() {
+  try {
+    const answer = await fetch("board.json", {cache: "no-store"});
+    if (!answer.ok) throw new Error(answer.status);
+    show(await answer.json());
+  } catch (error) {
+    document.body.classList.add("stopped");  // no sender: say so, keep the old rows dim
+    document.getElementById("banner").textContent = "sender stopped";
+  }
+  setTimeout(update, 1000);
+}
+update();
+</script></body></html>
+""".encode("utf-8")
 
 
 # ---- block arguments: generated from blocks/arguments.py (python3 blocks/sync.py) ----
@@ -1240,7 +1551,8 @@ def build_parser(environ=os.environ):
         epilog="Environment: MULTICAST_GROUP, MULTICAST_PORT, MULTICAST_INTERFACE, "
                "MULTICAST_TTL, MULTICAST_MESSAGE, MULTICAST_COUNT, MULTICAST_INTERVAL, "
                "MULTICAST_TIMEOUT, MULTICAST_EXPECT, MULTICAST_RATE, MULTICAST_SIZE, "
-               "MULTICAST_REPORT_INTERVAL, MULTICAST_MAX_LOSS, MULTICAST_KEY_FILE.")
+               "MULTICAST_REPORT_INTERVAL, MULTICAST_MAX_LOSS, MULTICAST_KEY_FILE, "
+               "MULTICAST_BOARD.")
     parser.add_argument("-g", "--group", metavar="ADDRESS", type=multicast_group,
                         default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
                         help="multicast group to send to, IPv4 or IPv6 (default: %(default)s)")
@@ -1306,6 +1618,14 @@ def build_parser(environ=os.environ):
                              "message, count only acks signed with it (default: none)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per line instead of text")
+    parser.add_argument("--board", metavar="[ADDRESS:]PORT", type=board_address,
+                        default=environ.get("MULTICAST_BOARD") or None,
+                        help="serve a live board of the receivers at http://ADDRESS:PORT/ "
+                             "(its state at /board.json) while sending; ADDRESS 127.0.0.1 "
+                             "unless given (default: no board)")
+    parser.add_argument("--live", action="store_true",
+                        help="show the board in the terminal too: redrawn in place on a "
+                             "terminal, else a `board` event every half second")
     return parser
 
 
@@ -1349,6 +1669,16 @@ def main(argv=None):
             sock = make_sender_socket(args.ttl, args.interface, family_of(args.group))
             selector.register(sock, selectors.EVENT_READ)
             sender = Sender(sock, args, out)
+            if args.board:
+                try:
+                    sender.board = Board(*args.board)
+                except OSError as error:
+                    address, port = args.board
+                    print(f"{program}: error: --board {address}:{port}: "
+                          f"{error.strerror or error}", file=sys.stderr)
+                    return 1
+            if args.live:
+                sender.live = TerminalBoard(out)
             where, source = describe_interface(args.group, args.port, args.interface)
             keyed = ", signed with the key" if args.key else ""
             out.event("start", f"sending to {args.group}:{args.port} from {where}, ttl "
@@ -1360,6 +1690,7 @@ def main(argv=None):
             else:
                 short_rounds = run_rate(sender, selector, stop)
             end_run(sender, selector, stop)
+            show_board(sender, time.monotonic(), stopped=True)
             stop.ignore_from_now()
         except BrokenPipeError:
             raise
