@@ -1178,8 +1178,8 @@ BOARD_PAGE = r"""<!DOCTYPE html>
   <span class="figure">sent <b id="sent">-</b></span>
   <span class="figure">answering <b id="answering">-</b></span></header>
 <div id="banner">sender stopped</div>
-<table><colgroup><col style="width:24%"><col style="width:17%"><col style="width:17%">
-<col style="width:10%"><col style="width:9%"><col style="width:10%"><col style="width:6%">
+<table><colgroup><col style="width:24%"><col style="width:16%"><col style="width:15%">
+<col style="width:9%"><col style="width:9%"><col style="width:13%"><col style="width:6%">
 <col style="width:7%"></colgroup>
 <thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
 <th class="num">loss</th><th class="num">rtt p50</th><th class="num">hops</th>

@@ -1,0 +1,203 @@
+"""The live board (--board): its JSON, its server under bad and hostile clients, and the
+page itself in a real browser (Debian's Chromium, headless)."""
+
+import http.server
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import unittest
+import urllib.error
+import urllib.request
+
+from . import support
+from .support import json_lines
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+ARTEFACTS = os.environ.get("MULTICAST_TEST_ARTEFACTS",
+                           os.path.join(tempfile.gettempdir(), "multicast-test-artefacts"))
+
+
+def free_tcp_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def fetch(url, method="GET", timeout=5):
+    """(status, body) of one request."""
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+class BoardCase(support.ProcessTestCase):
+    """A sender with --board over 127.0.0.1, and receivers that come and go."""
+
+    def setUp(self):
+        super().setUp()
+        self.port = support.free_udp_port()
+        self.web = free_tcp_port()
+        self.url = f"http://127.0.0.1:{self.web}"
+
+    def start(self, name, *arguments, limit=()):
+        return self.track(support.Watched([*limit, *support.python_script(
+            name, "-i", "127.0.0.1", "-p", str(self.port), *arguments)]))
+
+    def receiver(self, name):
+        child = self.start("socket_multicast_receiver.py", "--json", "--quiet", "--name", name)
+        self.assertTrue(support.wait_until(
+            lambda: any(e["type"] == "start" for e in json_lines(child.lines)), 5), child.stderr)
+        return child
+
+    def sender(self, *arguments, limit=()):
+        sender = self.start("socket_multicast_sender.py", "--count", "0", "--interval", "0.3",
+                            "--board", str(self.web), "--json", *arguments, limit=limit)
+        self.assertTrue(support.wait_until(lambda: self.state() is not None, 5), sender.stderr)
+        return sender
+
+    def state(self):
+        try:
+            status, body = fetch(self.url + "/board.json", timeout=2)
+        except OSError:
+            return None
+        return json.loads(body) if status == 200 and body != b"{}" else None
+
+    def rows(self):
+        return {row["name"]: row for row in (self.state() or {}).get("receivers", [])}
+
+
+class BoardTest(BoardCase):
+    def test_rows_come_and_go_and_a_hostile_name_is_only_text(self):
+        left = self.receiver("left")
+        self.receiver(HOSTILE)
+        sender = self.sender("--expect", "2")
+        self.assertTrue(support.wait_until(lambda: {"left", HOSTILE} <= set(self.rows()), 3),
+                        self.state())
+        state = self.state()
+        self.assertEqual((state["group"], state["port"], state["ttl"], state["expected"]),
+                         (support.GROUP, self.port, 1, 2))
+        row = self.rows()["left"]
+        self.assertEqual((row["state"], row["address"], row["hops"]),
+                         ("answering", "127.0.0.1", 0))
+        left.signal(signal.SIGTERM)
+        self.assertTrue(support.wait_until(
+            lambda: self.rows()["left"]["state"] != "answering", 2), self.rows())
+        self.assertEqual(self.rows()[HOSTILE]["state"], "answering")
+        sender.signal(signal.SIGTERM)
+        self.assertEqual(sender.wait(10), 1, "a round without 2 receivers fails")
+
+    def test_bad_requests_get_a_status_never_a_traceback(self):
+        self.receiver("left")
+        sender = self.sender()
+        self.assertEqual(fetch(self.url + "/", "POST")[0], 405)
+        self.assertEqual(fetch(self.url + "/board.json", "DELETE")[0], 405)
+        self.assertEqual(fetch(self.url + "/../etc/passwd")[0], 404)
+        self.assertEqual(fetch(self.url + "/board.json?x=1")[0], 200)
+        status, body = fetch(self.url + "/", "HEAD")
+        self.assertEqual((status, body), (200, b""))
+        with socket.create_connection(("127.0.0.1", self.web), timeout=5) as client:
+            client.sendall(b"\x00\xffnot http at all\r\n\r\n")
+            self.assertTrue(client.recv(100).startswith(b"HTTP/1.1 400 "))
+        sender.signal(signal.SIGTERM)
+        self.assertEqual(sender.wait(10), 0, sender.stderr)
+        self.assertNotIn("Traceback", sender.stderr)
+
+    def test_silent_and_many_clients_stop_neither_the_sending_nor_the_counting(self):
+        support.skip_unless(shutil.which("prlimit"), "no prlimit (util-linux)")
+        self.receiver("left")
+        # 1,100 connections, more than the sender may have files open: each one it kept
+        # open would stop it from taking new ones.
+        sender = self.sender(limit=["prlimit", "--nofile=1024"])
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 2048:  # room for the 1,000 sockets below in this process
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        idle = []  # connections that never send a request
+        try:
+            for _ in range(1100):
+                idle.append(socket.create_connection(("127.0.0.1", self.web), timeout=5))
+            sent = self.state()["sent"]
+            self.assertTrue(support.wait_until(
+                lambda: (self.state() or {}).get("sent", 0) >= sent + 5, 5), self.state())
+        finally:
+            for client in idle:
+                client.close()
+        sender.signal(signal.SIGTERM)
+        self.assertEqual(sender.wait(10), 0, sender.stderr)
+        summary = json_lines(sender.lines)[-1]
+        entry, = summary["receivers"]
+        self.assertEqual((entry["acks"], entry["lost"]), (summary["sent"], 0))
+
+
+class BrowserTest(BoardCase):
+    """The page, as a browser runs it: its own script fetches the state and draws it."""
+
+    def setUp(self):
+        self.browser = shutil.which("chromium") or shutil.which("chromium-browser")
+        support.skip_unless(self.browser, "no Chromium here (apt-get install chromium)")
+        super().setUp()
+
+    def page(self, *arguments):
+        """The page's DOM after its scripts ran (or with arguments, e.g. a screenshot)."""
+        result = subprocess.run(
+            [self.browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--virtual-time-budget=3000", *(arguments or ["--dump-dom"]), self.url + "/"],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+        return result.stdout
+
+    def test_the_page_draws_the_rows_and_greys_out_a_stopped_receiver(self):
+        left = self.receiver("left")
+        self.receiver(HOSTILE)
+        sender = self.sender()
+        self.assertTrue(support.wait_until(lambda: {"left", HOSTILE} <= set(self.rows()), 3))
+        page = self.page()
+        self.assertIn('<tr class="answering"><td>left</td>', page)
+        # The hostile name is text in a cell: escaped in the DOM, no <img> element made.
+        self.assertIn("<td>&lt;img src=x onerror=alert(1)&gt;</td>", page)
+        self.assertNotIn("<img", page)
+        os.makedirs(ARTEFACTS, exist_ok=True)
+        screenshot = os.path.join(ARTEFACTS, "board.png")
+        self.page("--window-size=1920,1080", f"--screenshot={screenshot}")
+        with open(screenshot, "rb") as picture:
+            self.assertEqual(picture.read(8), b"\x89PNG\r\n\x1a\n")
+        left.signal(signal.SIGTERM)
+        self.assertTrue(support.wait_until(
+            lambda: self.rows()["left"]["state"] != "answering", 2))
+        self.assertRegex(self.page(), r'<tr class="(silent|gone)( lossy)?"><td>left</td>')
+        sender.signal(signal.SIGTERM)
+        sender.wait(10)
+
+    def test_the_page_says_sender_stopped_when_its_state_stops_coming(self):
+        """The page as the sender serves it, from a server that has no state to give
+        (a sender gone): it says so rather than show figures as if they were live."""
+        page = support.load("socket_multicast_sender.py").BOARD_PAGE
+
+        class Gone(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body, status = (page, 200) if self.path == "/" else (b"gone", 503)
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *arguments):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gone)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        dom = self.page()
+        self.assertIn('<body class="stopped">', dom)
+        self.assertIn('<div id="banner">sender stopped</div>', dom)
+
