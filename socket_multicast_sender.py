@@ -1168,6 +1168,7 @@ BOARD_PAGE = r"""<!DOCTYPE html>
   tr.silent td:first-child { border-left: .5vw solid #f0c05a; }
   tr.gone td:first-child { border-left: .5vw solid #3a4552; }
   tr.never td { color: #ff6b6b; }
+  td.unnamed { font-style: italic; color: #9fb0c0; }
   body.compact { font-size: 1.05vw; }
   body.compact th { font-size: .9vw; }
 </style></head>
@@ -1178,9 +1179,9 @@ BOARD_PAGE = r"""<!DOCTYPE html>
   <span class="figure">sent <b id="sent">-</b></span>
   <span class="figure">answering <b id="answering">-</b></span></header>
 <div id="banner">sender stopped</div>
-<table><colgroup><col style="width:24%"><col style="width:16%"><col style="width:15%">
-<col style="width:9%"><col style="width:9%"><col style="width:13%"><col style="width:6%">
-<col style="width:7%"></colgroup>
+<table><colgroup><col style="width:18%"><col style="width:17%"><col style="width:18%">
+<col style="width:8%"><col style="width:10%"><col style="width:12%"><col style="width:7%">
+<col style="width:10%"></colgroup>
 <thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
 <th class="num">loss</th><th class="num">rtt p50</th><th class="num">hops</th>
 <th class="num">heard</th></tr></thead><tbody id="rows"></tbody></table>
@@ -1211,11 +1212,11 @@ function show(s) {
   for (const r of s.receivers) {
     const tr = document.createElement("tr");
     tr.className = r.state + (r.loss_pct ? " lossy" : "");
-    cell(tr, r.name || "(no name)");
+    cell(tr, r.name || "(no name)", r.name ? "" : "unnamed");
     cell(tr, r.address);
     cell(tr, stateText(r, s.mode), "state");
     cell(tr, r.acks, "num");
-    cell(tr, r.loss_pct === null ? "-" : r.loss_pct + "%", "num loss");
+    cell(tr, r.loss_pct === null ? "-" : Math.round(r.loss_pct * 10) / 10 + "%", "num loss");
     cell(tr, r.rtt_p50_ms === null ? "-" : r.rtt_p50_ms + " ms", "num");
     cell(tr, r.hops === null ? "-" : r.hops, "num");
     cell(tr, r.last_heard_s === null ? "-" : r.last_heard_s + " s", "num");

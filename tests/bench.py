@@ -264,12 +264,28 @@ class Bench:
                      f"{without:,.0f}" + spread([run[index] for run in plain], "{:,.0f}")
                      + " (no key)", f"{with_key / without:.2f}", "")
 
+    def board(self):
+        """The cost of the live board: throughput at 100 B with --board and without,
+        alternating (the board served, and its state built every half second)."""
+        seconds, runs = (1, 2) if self.quick else (2, 5)
+        plain, shown = [], []
+        for _ in range(runs):
+            plain.append(self.throughput_ours(100, seconds))
+            shown.append(self.throughput_ours(100, seconds, "--board", "18080"))
+        without = median([run[0] for run in plain])
+        with_board = median([run[0] for run in shown])
+        self.row("2. throughput", f"100 B, sent pkt/s with --board (median of {runs})", "-",
+                 f"{with_board:,.0f}" + spread([run[0] for run in shown], "{:,.0f}"),
+                 f"{without:,.0f}" + spread([run[0] for run in plain], "{:,.0f}")
+                 + " (no board)", f"{with_board / without:.2f}", "")
+
     def lab_folder(self):
         import tempfile
         return tempfile.mkdtemp(prefix="multicast-bench")
 
     def throughput_ours(self, size, seconds, *extra):
-        [receiver] = self.receivers("socket", [FIRST], "--quiet", "--json", *extra)
+        shared = [] if "--board" in extra else extra  # the key goes to both sides
+        [receiver] = self.receivers("socket", [FIRST], "--quiet", "--json", *shared)
         count = int((60000 if self.quick else 150000) * seconds)
         sender = self.start(SENDER, support.python_script(
             "socket_multicast_sender.py", "--json", "--rate", "0", "--no-ack",
@@ -425,6 +441,7 @@ class Bench:
         # datagram is also flooded to the idle ports, which costs both tools alike.
         many = 1 + (10 if self.quick else 200)
         sections = ((self.rtt, 2), (self.throughput, 2), (self.authentication, 2),
+                    (self.board, 2),
                     (self.many, many), (self.compose, 0), (self.cost, 2))
         for section, hosts in sections:
             print(f"measuring: {section.__name__} ...", file=sys.stderr, flush=True)

@@ -4,9 +4,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 import unittest
+import urllib.request
 
 from . import support
 
@@ -14,9 +16,9 @@ PIM_ROUTERS = ["multicast-pim-r1", "multicast-pim-r2", "multicast-pim-r3"]
 CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-router",
               "multicast-receiver-far", "multicast-watch", "multicast-watch-far",
               *PIM_ROUTERS, "multicast-receiver-pim2", "multicast-receiver-pim3",
-              "multicast-watch-pim"]
+              "multicast-watch-pim", "multicast-board"]
 PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch",
-            "--profile", "pim"]
+            "--profile", "pim", "--profile", "board"]
 PIM_PREFIX = "10.238"  # the file's default MULTICAST_PIM_PREFIX
 NETWORKS = ["multicast-network", "multicast-far"]  # the file's names; each test class
 # gives them names of its own (MULTICAST_NETWORK, MULTICAST_FAR_NETWORK), so that a network
@@ -81,8 +83,12 @@ class ComposeTest:
         cls.project = f"mctest{os.getpid()}{cls.__name__.lower()}"
         cls.networks = {"multicast-network": f"{cls.project}-near",
                         "multicast-far": f"{cls.project}-far"}
+        with socket.socket() as probe:  # a free port on this host for the board
+            probe.bind(("127.0.0.1", 0))
+            cls.board_port = probe.getsockname()[1]
         cls.environment = {"MULTICAST_NETWORK": cls.networks["multicast-network"],
-                           "MULTICAST_FAR_NETWORK": cls.networks["multicast-far"]}
+                           "MULTICAST_FAR_NETWORK": cls.networks["multicast-far"],
+                           "MULTICAST_BOARD_PORT": str(cls.board_port)}
 
     @classmethod
     def tearDownClass(cls):
@@ -267,9 +273,20 @@ class ComposeTest:
                        if sorted(order[start + 1:end]) == receivers)
         self.assertGreaterEqual(in_order, 19, order)
 
+    def board(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.board_port}/board.json",
+                                        timeout=2) as answer:
+                return json.loads(answer.read())
+        except (OSError, ValueError):
+            return {}
+
     def test_one_down_removes_every_profile(self):
         self.compose_run(*PROFILES, "up", "--build", "-d")
         self.wait_for_rounds(lambda found: len(found) >= 1)
+        # The board profile's sender serves its board on this host's loopback.
+        self.assertTrue(support.wait_until(
+            lambda: len(self.board().get("receivers", [])) >= 4, 30), self.board())
         self.compose_run(*PROFILES, "down", "-t", "5")
         left = run(["docker", "ps", "-aq", "--filter",
                     f"label=com.docker.compose.project={self.project}"]).stdout.split()
