@@ -138,7 +138,7 @@ class BoardTest(BoardCase):
         self.assertEqual((entry["acks"], entry["lost"]), (summary["sent"], 0))
 
 
-class BrowserTest(BoardCase):
+class BrowserCase(BoardCase):
     """The page, as a browser runs it: its own script fetches the state and draws it."""
 
     def setUp(self):
@@ -155,6 +155,8 @@ class BrowserTest(BoardCase):
         self.assertEqual(result.returncode, 0, result.stderr[-2000:])
         return result.stdout
 
+
+class BrowserTest(BrowserCase):
     def test_the_page_draws_the_rows_and_greys_out_a_stopped_receiver(self):
         left = self.receiver("left")
         self.receiver(HOSTILE)
@@ -201,3 +203,100 @@ class BrowserTest(BoardCase):
         self.assertIn('<body class="stopped">', dom)
         self.assertIn('<div id="banner">sender stopped</div>', dom)
 
+
+
+class FakeSenderTest(BrowserCase):
+    """The page against a server that plays a sender: gone then back, or 200 receivers."""
+
+    def serve(self, answers):
+        """Serve the page, and answers[i] (status, state) for the i-th /board.json asked
+        for (the last one from then on)."""
+        page = support.load("socket_multicast_sender.py").BOARD_PAGE
+        asked = []
+
+        class Fake(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/":
+                    status, body = 200, page
+                else:
+                    status, state = answers[min(len(asked), len(answers) - 1)]
+                    asked.append(self.path)
+                    body = json.dumps(state).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *arguments):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        return asked
+
+    def fake_state(self, receivers):
+        return {"group": "224.10.10.10", "port": 10000, "ttl": 1, "session": "00", "sent": 9,
+                "mode": "rounds", "answering": len(receivers), "expected": None,
+                "never_heard": [], "stopped": False, "receivers": receivers}
+
+    @staticmethod
+    def row(index):
+        return {"name": f"r{index}" + "\x07" * 3 + "x" * 5000, "address": f"10.0.{index // 250}"
+                f".{index % 250 + 1}", "state": "answering", "silent": 0, "acks": 9,
+                "loss_pct": 0.0, "rtt_p50_ms": 0.5, "hops": 0, "last_heard_s": 0.3}
+
+    def test_the_page_carries_on_when_a_sender_comes_back(self):
+        asked = self.serve([(503, {}), (200, self.fake_state([self.row(1)]))])
+        dom = self.page()
+        self.assertGreaterEqual(len(asked), 2, "the page asked again after a failure")
+        self.assertNotIn('class="stopped"', dom)
+        self.assertEqual(dom.count('<tr class="answering">'), 1)
+
+    def test_two_hundred_receivers_with_long_and_odd_names_get_compact_rows(self):
+        self.serve([(200, self.fake_state([self.row(i) for i in range(200)]))])
+        dom = self.page()
+        self.assertEqual(dom.count('<tr class="answering">'), 200)
+        self.assertIn('<body class="compact">', dom)
+        os.makedirs(ARTEFACTS, exist_ok=True)
+        screenshot = os.path.join(ARTEFACTS, "board-200.png")
+        self.page("--window-size=1920,1080", f"--screenshot={screenshot}")
+        self.assertTrue(os.path.getsize(screenshot) > 0)
+
+
+class TerminalBoardTest(BoardCase):
+    def test_live_prints_board_lines_when_stdout_is_not_a_terminal(self):
+        self.receiver("left")
+        sender = self.start("socket_multicast_sender.py", "--count", "4", "--interval", "0.5",
+                            "--live")
+        self.assertEqual(sender.wait(20), 0, sender.stderr)
+        board = [line for line in sender.lines if line.startswith("board: ")]
+        self.assertTrue(any("answering" in line and "left" in line for line in board), board)
+        self.assertTrue(any(line.startswith("seq ") for line in sender.lines))
+
+    def test_live_redraws_in_place_on_a_terminal(self):
+        import pty
+        self.receiver("left")
+        main, child = pty.openpty()
+        self.addCleanup(os.close, main)
+        process = subprocess.Popen(support.python_script(
+            "socket_multicast_sender.py", "-i", "127.0.0.1", "-p", str(self.port), "--count",
+            "3", "--interval", "0.6", "--live"), stdout=child, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL)
+        os.close(child)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the child closed its end
+                break
+            if not chunk:
+                break
+            output += chunk
+        self.assertEqual(process.wait(20), 0, process.stderr.read())
+        process.stderr.close()
+        text = output.decode("utf-8", "replace")
+        self.assertGreaterEqual(text.count("\x1b[H\x1b[J"), 2, text)
+        self.assertIn("left", text)
+        self.assertNotIn("\nseq 1:", text, "in place, the board stands for the round lines")
