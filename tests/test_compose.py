@@ -206,6 +206,19 @@ class ComposeTest:
         self.assertTrue(all(far_address in r and len(r) == 2 for r in found[1:4]), found)
         far_log = self.logs("multicast-receiver-far")
         self.assertGreaterEqual(far_log.count("b'very important data'"), 3, far_log)
+        # A measuring receiver on the far side: 1 hop, the router.
+        self.compose_run("--profile", "routed", "run", "-d", "--name", f"{self.project}-far",
+                         "multicast-receiver-far", "python3", "socket_multicast_receiver.py",
+                         "--name", "far", "--quiet")
+        self.addCleanup(run, ["docker", "rm", "-f", f"{self.project}-far"])
+        result = self.compose_run(
+            "--profile", "routed", "run", "--rm", "multicast-sender", "python3",
+            "socket_multicast_sender.py", "--ttl", "2", "--count", "5", "--interval", "0.2",
+            "--json", timeout=120)
+        summary = support.json_lines(result.stdout.splitlines())[-1]
+        far = [entry for entry in summary["receivers"] if entry.get("name") == "far"]
+        self.assertEqual([(entry["ttl_received"], entry["hops"]) for entry in far], [(1, 1)],
+                         summary)
         router = run(["docker", "inspect", "-f", "{{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}}",
                       "multicast-router", "multicast-receiver-far"]).stdout.splitlines()
         self.assertRegex(router[0], r"NET_ADMIN")

@@ -38,6 +38,20 @@ class LocalTest(support.ProcessTestCase):
         self.assertEqual(child.wait(5), 0, child.stderr)
         return summary_of(child)
 
+    def test_the_join_delay_is_measured_only_for_a_receiver_that_joined_late(self):
+        self.receiver("early")
+        sender = self.start("socket_multicast_sender.py", "--rate", "100", "--count", "300",
+                            "--json")
+        self.assertTrue(support.wait_until(lambda: len(sender.lines) >= 1, 5))
+        support.wait_until(lambda: False, 0.5)  # the stream flows before the next one joins
+        self.receiver("late")
+        self.assertEqual(sender.wait(20), 0, sender.stderr)
+        by_name = {entry["name"]: entry for entry in json_lines(sender.lines)[-1]["receivers"]}
+        self.assertIsNone(by_name["early"]["join_to_first_ms"], "it was there before us")
+        self.assertIsNotNone(by_name["late"]["join_to_first_ms"], by_name["late"])
+        self.assertGreaterEqual(by_name["late"]["join_to_first_ms"], 0)
+        self.assertEqual(by_name["late"]["hops"], 0)
+
     def test_json_summary_counts_every_ack_of_every_receiver(self):
         self.receiver("left")
         self.receiver("right")

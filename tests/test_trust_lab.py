@@ -166,7 +166,7 @@ class TrustLabTest(netlab.LabTestCase):
 
     def test_every_json_event_has_a_time_and_the_fields_the_readme_lists(self):
         receiver = self.receiver(FIRST, "--report-interval", "0.2")
-        rounds = self.sender("--count", "2", "--interval", "0.3")
+        rounds = self.sender("--count", "2", "--interval", "0.3", "--live")
         self.assertEqual(rounds.wait(30), 0, rounds.stderr)
         rubbish = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
                    f"[s.sendto(d, ('{GROUP}', 10000)) for d in (b'hello', b'\\xff')]")

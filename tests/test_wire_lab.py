@@ -74,13 +74,30 @@ class WireLabTest(netlab.LabTestCase):
                     self.assertEqual(result.returncode, 0, result.stderr)
                 sender = self.start(SENDER, support.python_script(
                     "socket_multicast_sender.py", "-g", group, "--ttl", str(hops),
-                    "--count", "3", "--interval", "0"))
+                    "--count", "3", "--interval", "0", "--json"))
                 self.assertEqual(sender.wait(20), 0, sender.stderr)
                 listing = self.lab.run(RECEIVER, ["ip6tables", "-L", "INPUT", "-v", "-x",
                                                   "-n"]).stdout
                 counts = [int(m[1]) for m in re.finditer(r"^\s*(\d+)\s+\d+\s+ACCEPT",
                                                          listing, re.M)]
                 self.assertEqual(counts, [6, 0], "three messages and three ends of run")
+                # The receiver read the same hop limit (IPV6_RECVHOPLIMIT): one link, 0 hops.
+                [entry] = support.events(sender, "summary")[0]["receivers"]
+                self.assertEqual((entry["ttl_received"], entry["hops"]), (hops, 0))
+
+    def test_the_receiver_reads_the_ttl_that_is_on_the_wire(self):
+        self.receiver(RECEIVER, "socket_multicast_receiver.py", "-q")
+        self.rule(RECEIVER, "INPUT", "-d", GROUP, "-m", "ttl", "--ttl-eq", "7")
+        self.rule(RECEIVER, "INPUT", "-d", GROUP)  # every other TTL
+        sender = self.start(SENDER, support.python_script(
+            "socket_multicast_sender.py", "--ttl", "7", "--count", "3", "--interval", "0",
+            "--json"))
+        self.assertEqual(sender.wait(20), 0, sender.stderr)
+        self.assertEqual(self.counters(RECEIVER, "INPUT"), [6, 0])
+        [entry] = support.events(sender, "summary")[0]["receivers"]
+        self.assertEqual((entry["ttl_received"], entry["hops"]), (7, 0))
+        rounds = support.events(sender, "round")
+        self.assertEqual([r["acks"][0]["ttl_received"] for r in rounds], [7, 7, 7])
 
     def test_padding_to_size_and_no_acks_when_asked(self):
         receiver = self.receiver(RECEIVER, "socket_multicast_receiver.py", "--json")
