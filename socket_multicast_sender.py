@@ -425,6 +425,7 @@ class Sender:
         self.first_send_at = self.last_send_at = 0.0  # after the first and the last batch
         self.first_send_ns = 0  # the first message's send time, with acks (the header's)
         self.board = self.live = None  # --board's server, --live's terminal board
+        self.where = "the default interface"  # the interface we send from, in words
         self.next_board = 0.0  # when the boards get the state next
 
     def send(self, kind=DATA):
@@ -801,9 +802,10 @@ def no_answer_hint(sender, forged):
     if any(forged.values()):
         return ("replies came, but none with our key's tag: do the receivers read the same "
                 "key file?")
-    return ("no receiver answered: check that one runs on this group and port, that it "
-            "joined on the interface we send from, and that its answers can come back "
-            "(a firewall on the way back?)")
+    return (f"no receiver answered: we sent from {sender.where} with ttl {sender.args.ttl}; "
+            f"check that one runs on this group and port on a network that interface "
+            f"reaches, that it joined on its interface facing us, and that its answers can "
+            f"come back (a firewall on the way back?)")
 
 
 def make_sender_socket(ttl, interface, family=socket.AF_INET):
@@ -1681,6 +1683,7 @@ def main(argv=None):
             if args.live:
                 sender.live = TerminalBoard(out)
             where, source = describe_interface(args.group, args.port, args.interface)
+            sender.where = where
             keyed = ", signed with the key" if args.key else ""
             out.event("start", f"sending to {args.group}:{args.port} from {where}, ttl "
                       f"{args.ttl}, session {sender.session:016x}{keyed}", group=args.group,

@@ -139,6 +139,13 @@ class ClassroomLabTest(unittest.TestCase):
         run(1, "down", "-t", "1")
         run(0, "down", "-t", "1")
 
+    def test_a_sender_heard_by_nobody_names_the_interface_it_sent_from(self):
+        result = self.lab.docker(1, "run", "--rm", "--network", "host", IMAGE, "python3",
+                                 "socket_multicast_sender.py", "--count", "1")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("no receiver answered: we sent from eth0 (10.77.0.2) with ttl 1",
+                      result.stdout)
+
     def test_ttl_1_stays_on_the_lan(self):
         """The datagrams reach the other PC with TTL 1: no router passes them on."""
         self.receiver_in_docker(0)

@@ -231,7 +231,8 @@ class VerdictTest(unittest.TestCase):
         sender.counts["send_errors"] = 0
         self.assertIn("none with our key's tag",
                       sender_module.no_answer_hint(sender, {"unauthenticated": 5}))
-        self.assertIn("check that one runs",
+        sender.where = "eth1 (10.0.0.9)"
+        self.assertIn("we sent from eth1 (10.0.0.9) with ttl 1; check that one runs",
                       sender_module.no_answer_hint(sender, {"unauthenticated": 0}))
 
 
