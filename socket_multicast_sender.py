@@ -1148,18 +1148,20 @@ BOARD_PAGE = r"""<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>multicast board</title>
 <style>
+  /* As large as the rows allow: up to 30 fit on one screen, more scroll. */
   body { margin: 0; padding: 1.2vw 2vw; background: #10151c; color: #e8edf2;
-         font: 2.1vw/1.3 system-ui, sans-serif; }
+         font: clamp(1vw, calc(80vh / (var(--rows, 1) + 3) / 1.55), 2.1vw)/1.3 system-ui,
+               sans-serif; }
   header { display: flex; flex-wrap: wrap; gap: 0 2.5vw; align-items: baseline; }
-  h1 { font-size: 2.6vw; margin: 0 1vw 0 0; }
-  .figure b { font-size: 2.6vw; }
+  h1 { font-size: 1.25em; margin: 0 1vw 0 0; }
+  .figure b { font-size: 1.25em; }
   #banner { display: none; margin: .6vw 0; padding: .4vw 1vw; background: #8a2b2b;
             font-weight: bold; }
   body.stopped #banner { display: block; }
   body.stopped table { opacity: .45; }
-  table { width: 100%; border-collapse: collapse; margin-top: 1vw; table-layout: fixed; }
-  th { text-align: left; color: #9fb0c0; font-weight: normal; font-size: 1.4vw; }
-  td, th { padding: .25vw .6vw; white-space: nowrap; overflow: hidden;
+  table { width: 100%; border-collapse: collapse; margin-top: .4em; table-layout: fixed; }
+  th { text-align: left; color: #9fb0c0; font-weight: normal; font-size: .7em; }
+  td, th { padding: .12em .6vw; white-space: nowrap; overflow: hidden;
            text-overflow: ellipsis; }
   td.num, th.num { text-align: right; }
   tr.answering td.state { color: #5fd38a; }
@@ -1170,9 +1172,8 @@ BOARD_PAGE = r"""<!DOCTYPE html>
   tr.silent td:first-child { border-left: .5vw solid #f0c05a; }
   tr.gone td:first-child { border-left: .5vw solid #3a4552; }
   tr.never td { color: #ff6b6b; }
+  body.compact { font-size: 1vw; }  /* beyond 30 rows: small, and the page scrolls */
   td.unnamed { font-style: italic; color: #9fb0c0; }
-  body.compact { font-size: 1.05vw; }
-  body.compact th { font-size: .9vw; }
 </style></head>
 <body>
 <header><h1>multicast board</h1>
@@ -1231,7 +1232,9 @@ function show(s) {
     for (let i = 0; i < 5; i++) cell(tr, "-", "num");
     rows.appendChild(tr);
   }
-  document.body.classList.toggle("compact", s.receivers.length > 30);
+  const count = s.receivers.length + s.never_heard.length;
+  document.body.style.setProperty("--rows", count);
+  document.body.classList.toggle("compact", count > 30);
   document.getElementById("rows").replaceChildren(rows);
 }
 async function update() {
