@@ -1182,9 +1182,9 @@ BOARD_PAGE = r"""<!DOCTYPE html>
   <span class="figure">sent <b id="sent">-</b></span>
   <span class="figure">answering <b id="answering">-</b></span></header>
 <div id="banner">sender stopped</div>
-<table><colgroup><col style="width:18%"><col style="width:17%"><col style="width:18%">
-<col style="width:8%"><col style="width:10%"><col style="width:12%"><col style="width:7%">
-<col style="width:10%"></colgroup>
+<table><colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
+<col style="width:8%"><col style="width:9%"><col style="width:13%"><col style="width:7%">
+<col style="width:9%"></colgroup>
 <thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
 <th class="num">loss</th><th class="num">rtt p50</th><th class="num">hops</th>
 <th class="num">heard</th></tr></thead><tbody id="rows"></tbody></table>
