@@ -197,6 +197,7 @@ class BrowserTest(BrowserCase):
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gone)
         threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         dom = self.page()
@@ -232,6 +233,7 @@ class FakeSenderTest(BrowserCase):
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
         threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         return asked
