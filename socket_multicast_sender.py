@@ -53,6 +53,7 @@ IDLE_WAIT = 0.25  # seconds a receive call waits at most, between looks at a sto
 READS_PER_WAKEUP = 256  # replies read before the loop looks at the clock and signals again
 BATCH = 64  # messages sent back to back at --rate 0 before replies and the clock are looked at
 RTT_SAMPLES = 10000  # RTTs kept per receiver for the percentiles (a random sample beyond)
+LATEST_RTTS = 101  # the latest RTTs per receiver, whose median the board shows
 SEQUENCE_WINDOW = 4096  # acked sequence numbers remembered per receiver, for duplicates
 MAX_PEERS = 10000  # receivers tracked; replies from further ones are only counted
 END_GAP = 0.02  # seconds between them
@@ -190,6 +191,7 @@ class RttStats:
         self.low = math.inf
         self.high = 0.0
         self.sample = []
+        self.latest = collections.deque(maxlen=LATEST_RTTS)  # for the board
 
     def record(self, rtt_ms):
         self.count += 1
@@ -197,12 +199,17 @@ class RttStats:
         self.squares += rtt_ms * rtt_ms
         self.low = min(self.low, rtt_ms)
         self.high = max(self.high, rtt_ms)
+        self.latest.append(rtt_ms)
         if len(self.sample) < RTT_SAMPLES:
             self.sample.append(rtt_ms)
         else:  # keep a uniform random sample of all RTTs (reservoir sampling)
             slot = random.randrange(self.count)
             if slot < RTT_SAMPLES:
                 self.sample[slot] = rtt_ms
+
+    def latest_median(self):
+        """The median of the latest RTTs: cheap enough to work out twice a second."""
+        return round(sorted(self.latest)[len(self.latest) // 2], 3) if self.latest else None
 
     def as_dict(self):
         if not self.count:
@@ -306,7 +313,8 @@ class Peer:
             if joined_ns > first_send_ns:  # it joined after our first message went out
                 self.join_to_first_ms = round(join_to_first_us / 1000, 3)
 
-    def as_dict(self, closed_through, acks_asked=True, ttl_sent=None):
+    def as_dict(self, closed_through, acks_asked=True, ttl_sent=None, rtt=True):
+        """Its figures; without rtt, no RTT statistics (they sort a sample of 10,000)."""
         loss = self.loss(closed_through, acks_asked)
         parts = [loss[way] for way in ("there", "back", "either_way")]
         lost = None if all(part is None for part in parts) else sum(p or 0 for p in parts)
@@ -316,7 +324,8 @@ class Peer:
                 "reordered": self.reordered, "late": self.late,
                 "loss_pct": None if lost is None else
                 round(100.0 * lost / sent, 2) if sent else 0.0,
-                "loss": loss, "rtt_ms": self.rtt.as_dict(), "report": self.report,
+                "loss": loss, "rtt_ms": self.rtt.as_dict() if rtt else None,
+                "report": self.report,
                 "ttl_received": self.ttl_received,
                 "hops": None if ttl_sent is None else hops_of(self, ttl_sent),
                 "join_to_first_ms": self.join_to_first_ms}
@@ -965,7 +974,7 @@ def board_state(sender, stopped=False):
     expect, names = sender.expect
     rows = []
     for peer in sender.peers.values():
-        entry = peer.as_dict(sender.closed_through, not args.no_ack, args.ttl)
+        entry = peer.as_dict(sender.closed_through, not args.no_ack, args.ttl, rtt=False)
         heard = now - peer.last_heard if peer.last_heard else None
         silent = max(0, sender.closed_through - peer.highest) if rounds else (
             int(heard) if heard is not None and heard >= 1 else 0)
@@ -973,7 +982,7 @@ def board_state(sender, stopped=False):
                  else "gone" if silent >= GONE_ROUNDS else "silent")
         rows.append({"name": printable(peer.name), "address": peer.address, "state": state,
                      "silent": silent, "acks": peer.acks, "loss_pct": entry["loss_pct"],
-                     "rtt_p50_ms": (entry["rtt_ms"] or {}).get("p50"), "hops": entry["hops"],
+                     "rtt_p50_ms": peer.rtt.latest_median(), "hops": entry["hops"],
                      "last_heard_s": None if heard is None else round(heard, 1)})
     answering = sum(row["state"] == "answering" for row in rows)
     return {"group": args.group, "port": args.port, "ttl": args.ttl,
