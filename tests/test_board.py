@@ -179,32 +179,6 @@ class BrowserTest(BrowserCase):
         sender.signal(signal.SIGTERM)
         sender.wait(10)
 
-    def test_the_page_says_sender_stopped_when_its_state_stops_coming(self):
-        """The page as the sender serves it, from a server that has no state to give
-        (a sender gone): it says so rather than show figures as if they were live."""
-        page = support.load("socket_multicast_sender.py").BOARD_PAGE
-
-        class Gone(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                body, status = (page, 200) if self.path == "/" else (b"gone", 503)
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *arguments):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gone)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        dom = self.page()
-        self.assertIn('<body class="stopped">', dom)
-        self.assertIn('<div id="banner">sender stopped</div>', dom)
-
-
 
 class FakeSenderTest(BrowserCase):
     """The page against a server that plays a sender: gone then back, or 200 receivers."""
@@ -248,6 +222,14 @@ class FakeSenderTest(BrowserCase):
         return {"name": f"r{index}" + "\x07" * 3 + "x" * 5000, "address": f"10.0.{index // 250}"
                 f".{index % 250 + 1}", "state": "answering", "silent": 0, "acks": 9,
                 "loss_pct": 0.0, "rtt_p50_ms": 0.5, "hops": 0, "last_heard_s": 0.3}
+
+    def test_the_page_says_sender_stopped_when_its_state_stops_coming(self):
+        """A server with no state to give (a sender gone): the page says so rather than
+        show figures as if they were live."""
+        self.serve([(503, {})])
+        dom = self.page()
+        self.assertIn('<body class="stopped">', dom)
+        self.assertIn('<div id="banner">sender stopped</div>', dom)
 
     def test_the_page_carries_on_when_a_sender_comes_back(self):
         asked = self.serve([(503, {}), (200, self.fake_state([self.row(1)]))])
