@@ -1,5 +1,6 @@
 """Helpers shared by the tests: paths, skips, free ports, and watched processes."""
 
+import atexit
 import os
 import signal
 import socket
@@ -43,6 +44,41 @@ def skip_unless(condition, reason):
     if os.environ.get(NO_SKIP_VARIABLE):
         raise AssertionError(f"cannot run here, and skipping is not allowed: {reason}")
     raise unittest.SkipTest(reason)
+
+
+# What a test may need from this machine's kernel, each found in the kernel's own
+# /proc: (the file that exists only where the kernel has it, what it is).
+KERNEL_FEATURES = {
+    "ip_mroute": ("/proc/net/ip_mr_vif", "IPv4 multicast routing (CONFIG_IP_MROUTE)"),
+    "ip6_mroute": ("/proc/net/ip6_mr_vif", "IPv6 multicast routing (CONFIG_IPV6_MROUTE)"),
+}
+NOT_RUN_ON_THIS_KERNEL = []  # (test, reason), listed at the end of the run
+
+
+class KernelSkip(unittest.SkipTest):
+    """The one skip allowed where skips are not: this machine's kernel lacks (or has)
+    a feature the test is about, as the kernel itself says."""
+
+
+def needs_kernel(test, feature, present=True):
+    """Skip test, even where skips are not allowed, unless this machine's kernel has
+    feature (or, with present=False, lacks it); the skip is listed at the end of the run."""
+    path, name = KERNEL_FEATURES[feature]
+    if os.path.exists(path) == present:
+        return
+    reason = (f"this kernel has no {name} ({path} is missing)" if present
+              else f"this kernel has {name}, so this test of a kernel without it cannot run")
+    if not NOT_RUN_ON_THIS_KERNEL:
+        atexit.register(_list_not_run)
+    NOT_RUN_ON_THIS_KERNEL.append((test.id() if hasattr(test, "id") else test.__name__,
+                                   reason))
+    raise KernelSkip(f"not run on this kernel: {reason}")
+
+
+def _list_not_run():
+    print("\nnot run on this kernel:", file=sys.stderr)
+    for test, reason in NOT_RUN_ON_THIS_KERNEL:
+        print(f"  {test}: {reason}", file=sys.stderr)
 
 
 def free_udp_port(address="127.0.0.1"):
