@@ -35,7 +35,9 @@ take_gateway() {
 }
 
 if ! [ -e /proc/net/ip_mr_vif ]; then
-    echo "pim-r$router: this kernel has no IPv4 multicast routing (CONFIG_IP_MROUTE)" >&2
+    echo "pim-r$router: cannot route: this kernel has no IPv4 multicast routing (built" \
+         "without CONFIG_IP_MROUTE), which PIM needs; Debian's and Ubuntu's stock kernels" \
+         "have it (the routed lab works on any kernel)" >&2
     exit 1
 fi
 

@@ -66,7 +66,7 @@ def needs_kernel(test, feature, present=True):
     path, name = KERNEL_FEATURES[feature]
     if os.path.exists(path) == present:
         return
-    reason = (f"this kernel has no {name} ({path} is missing)" if present
+    reason = (f"this kernel has no {name}: {path} is missing" if present
               else f"this kernel has {name}, so this test of a kernel without it cannot run")
     if not NOT_RUN_ON_THIS_KERNEL:
         atexit.register(_list_not_run)

@@ -25,6 +25,9 @@ NETWORKS = ["multicast-network", "multicast-far"]  # the file's names; each test
 # dockerd cannot remove ("has active endpoints", moby/moby#43286) fails one class, not all.
 ACK = re.compile(r"^received b'ack' from \('([\d.]+)', \d+\)$")
 WAITING = "waiting to receive message"
+PIM_WHY = ("cannot route: this kernel has no IPv4 multicast routing (built without "
+           "CONFIG_IP_MROUTE), which PIM needs; Debian's and Ubuntu's stock kernels have it "
+           "(the routed lab works on any kernel)")
 
 
 def run(argv, timeout=60, env=None):
@@ -190,11 +193,36 @@ class ComposeTest:
         after = run(["docker", "inspect", "-f", "{{.Id}}", "multicast-receiver"]).stdout
         self.assertEqual(before, after)
 
-    def test_ttl_decides_whether_the_router_forwards(self):
+    def test_ttl_decides_whether_the_user_space_router_forwards(self):
+        self.check_routed_lab("user", "router: user space: /lab/router.py forwards "
+                                      "(MULTICAST_ROUTER=user)")
+
+    def test_ttl_decides_whether_the_kernel_router_forwards(self):
+        support.needs_kernel(self, "ip_mroute")
+        self.check_routed_lab("kernel", "router: kernel: the kernel forwards, smcroute tells "
+                                        "it what (MULTICAST_ROUTER=kernel)")
+
+    def test_auto_takes_the_kernels_router_where_there_is_one(self):
+        self.compose_run("--profile", "routed", "up", "--build", "-d", "multicast-router")
+        self.assertTrue(support.wait_until(lambda: "router: forwarding" in self.router_log(),
+                                           20), self.router_log())
+        kernel_routes = os.path.exists("/proc/net/ip_mr_vif")  # Docker's kernel is this one
+        self.assertEqual(self.router_log().splitlines()[0],
+                         "router: kernel: the kernel forwards, smcroute tells it what "
+                         "(MULTICAST_ROUTER=auto)" if kernel_routes else
+                         "router: user space: this kernel has no IPv4 multicast routing "
+                         "(built without CONFIG_IP_MROUTE), so /lab/router.py forwards instead")
+
+    def router_log(self):
+        result = run(["docker", "logs", "multicast-router"])
+        return result.stdout + result.stderr
+
+    def check_routed_lab(self, router, first_line):
         """Routed lab: TTL 1 stays near; TTL 2 crosses the router, and the acks come back."""
-        fast = {"MULTICAST_INTERVAL": "0.5"}
+        fast = {"MULTICAST_INTERVAL": "0.5", "MULTICAST_ROUTER": router}
         self.compose_run("--profile", "routed", "up", "--build", "-d", env=fast)
         self.wait_for_rounds(lambda found: len(found) >= 4)
+        self.assertEqual(self.router_log().splitlines()[0], first_line)
         far_address = self.address("multicast-receiver-far", self.networks["multicast-far"])
         found = rounds(self.logs("multicast-sender"))
         self.assertTrue(all(len(r) == 1 and far_address not in r for r in found), found)
@@ -209,20 +237,51 @@ class ComposeTest:
         # A measuring receiver on the far side: 1 hop, the router.
         self.compose_run("--profile", "routed", "run", "-d", "--name", f"{self.project}-far",
                          "multicast-receiver-far", "python3", "socket_multicast_receiver.py",
-                         "--name", "far", "--quiet")
+                         "--name", "far", "--quiet", env=fast)
         self.addCleanup(run, ["docker", "rm", "-f", f"{self.project}-far"])
         result = self.compose_run(
             "--profile", "routed", "run", "--rm", "multicast-sender", "python3",
             "socket_multicast_sender.py", "--ttl", "2", "--count", "5", "--interval", "0.2",
-            "--json", timeout=120)
+            "--json", timeout=120, env=fast)
         summary = support.json_lines(result.stdout.splitlines())[-1]
         far = [entry for entry in summary["receivers"] if entry.get("name") == "far"]
         self.assertEqual([(entry["ttl_received"], entry["hops"]) for entry in far], [(1, 1)],
                          summary)
-        router = run(["docker", "inspect", "-f", "{{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}}",
-                      "multicast-router", "multicast-receiver-far"]).stdout.splitlines()
-        self.assertRegex(router[0], r"NET_ADMIN")
-        self.assertNotRegex(router[1], r"NET_ADMIN")
+        router_capabilities = run(["docker", "inspect", "-f",
+                                   "{{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}}",
+                                   "multicast-router", "multicast-receiver-far"]
+                                  ).stdout.splitlines()
+        self.assertRegex(router_capabilities[0], r"NET_ADMIN")
+        self.assertNotRegex(router_capabilities[1], r"NET_ADMIN")
+
+    def test_without_kernel_multicast_routing_the_routers_say_why(self):
+        """On a kernel without multicast routing: MULTICAST_ROUTER=kernel stops the routed
+        lab's router with the reason, and `up -d` of the PIM lab fails at once, each
+        router saying why."""
+        support.needs_kernel(self, "ip_mroute", present=False)
+        self.compose_run("--profile", "routed", "up", "--build", "-d", "multicast-router",
+                         env={"MULTICAST_ROUTER": "kernel"})
+        self.assertTrue(support.wait_until(lambda: self.exit_code("multicast-router") == "1",
+                                           20), self.router_log())
+        self.assertEqual(self.router_log().splitlines(), [
+            "router: MULTICAST_ROUTER=kernel, but this kernel has no IPv4 multicast routing "
+            "(built without CONFIG_IP_MROUTE); MULTICAST_ROUTER=user or auto forwards in "
+            "user space"])
+        self.compose_run("--profile", "pim", "build")
+        started = time.monotonic()
+        up = run([*self.compose, "-p", self.project, "--profile", "pim", "up", "-d"],
+                 timeout=120, env=self.environment)
+        self.assertNotEqual(up.returncode, 0, up.stdout + up.stderr)
+        self.assertLess(time.monotonic() - started, 60)
+        for router in PIM_ROUTERS:
+            self.assertEqual(self.exit_code(router), "1", router)
+            log = run(["docker", "logs", router])
+            self.assertEqual((log.stdout + log.stderr).splitlines(), [
+                f"pim-r{router[-1]}: {PIM_WHY}"])
+
+    def exit_code(self, container):
+        return run(["docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}",
+                    container]).stdout.strip().replace("exited ", "")
 
     def address(self, container, network):
         return run(["docker", "inspect", "-f",
@@ -295,7 +354,15 @@ class ComposeTest:
             return {}
 
     def test_one_down_removes_every_profile(self):
-        self.compose_run(*PROFILES, "up", "--build", "-d")
+        if os.path.exists("/proc/net/ip_mr_vif"):
+            self.compose_run(*PROFILES, "up", "--build", "-d")
+        else:  # the PIM routers stop at once, so `up` fails: the rest first, then them
+            without_pim = [word for pair in zip(PROFILES[::2], PROFILES[1::2])
+                           if pair[1] != "pim" for word in pair]
+            self.compose_run(*without_pim, "up", "--build", "-d")
+            up = run([*self.compose, "-p", self.project, *PROFILES, "up", "--build", "-d"],
+                     timeout=300, env=self.environment)
+            self.assertNotEqual(up.returncode, 0, up.stderr)
         self.wait_for_rounds(lambda found: len(found) >= 1)
         # The board profile's sender serves its board on this host's loopback.
         self.assertTrue(support.wait_until(
@@ -329,6 +396,7 @@ class ComposeTest:
     def test_pim_lab_builds_the_tree_and_ttl_decides_who_hears(self):
         """PIM-SM lab: TTL 1 reaches the demo's network, 3 also pim2, 4 also pim3,
         in every round after the tree has formed; FRR's tables show the tree."""
+        support.needs_kernel(self, "ip_mroute")
         fast = {"MULTICAST_INTERVAL": "0.5"}
         self.compose_run("--profile", "pim", "up", "--build", "-d", env=fast)
         near = self.address("multicast-receiver", self.networks["multicast-network"])
@@ -384,6 +452,7 @@ class ComposeTest:
     def test_socket_receivers_tell_how_many_routers_a_datagram_crossed(self):
         """hops = the sender's TTL minus the TTL on arrival: 0 on the sender's network,
         2 behind r2, 3 behind r3, as many as the routers on the way."""
+        support.needs_kernel(self, "ip_mroute")
         self.compose_run("--profile", "pim", "up", "--build", "-d")
         for service, name in (("multicast-receiver", "near"),
                               ("multicast-receiver-pim2", "pim2"),
