@@ -106,7 +106,7 @@ class DocumentsTest(unittest.TestCase):
             except SystemExit:
                 self.fail(f"{words[1]} refuses {words[2:]}")
             return 1
-        if words[:1] == ["python3"] and words[1].startswith("tests/"):
+        if words[:1] == ["python3"] and words[1].startswith(("tests/", "lab/")):
             self.assertTrue(os.path.exists(support.script(words[1])), words[1])
             return 1
         if words[:2] == ["docker", "exec"]:
