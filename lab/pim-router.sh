@@ -98,4 +98,17 @@ for daemon in zebra staticd; do
     "/usr/lib/frr/$daemon" -d -f "$config/$daemon.conf" -i "/run/frr/$daemon.pid" \
         -u root -g root -A 127.0.0.1
 done
+# FRR 8.4 refuses the static RP when pimd reads its file before zebra has told
+# it a path to the RP ("No Path to RP address specified"), which depends on how
+# fast zebra is: so once pimd runs, the RP is given again through vtysh until
+# pimd lists it (in the background; pimd stays in the foreground).
+(
+    for _ in $(seq 100); do
+        sleep 0.2
+        vtysh -c 'show ip pim rp-info' 2>/dev/null | grep -q "^$rp " && exit 0
+        vtysh -c 'configure terminal' -c "ip pim rp $rp ${MULTICAST_PIM_GROUPS:-224.0.0.0/4}" \
+            >/dev/null 2>&1 || true
+    done
+    echo "pim-r$router: pimd did not take the RP $rp" >&2
+) &
 exec /usr/lib/frr/pimd -f "$config/pimd.conf" -i /run/frr/pimd.pid -u root -g root -A 127.0.0.1

@@ -5,12 +5,13 @@
 # TTL 1 stays near and TTL 2 arrives far with TTL 1. Two routers can do it:
 #   kernel: the kernel's own multicast forwarding, told what to forward by
 #           smcroute; needs a kernel built with CONFIG_IP_MROUTE.
-#   user:   /lab/router.py, the same rule in a short Python program; any kernel.
+#   user:   lab/router.py, the same rule in a short Python program; any kernel.
 # MULTICAST_ROUTER=auto (the default) takes the kernel's where there is one.
 set -eu
 group=${MULTICAST_GROUP:-224.10.10.10}
 far_gateway=${MULTICAST_FAR_GATEWAY:?set MULTICAST_FAR_GATEWAY}
 router=${MULTICAST_ROUTER:-auto}
+here=$(dirname "$0")  # /lab in the lab image
 
 # The kernel can route IPv4 multicast when it lists its multicast interfaces.
 if [ -e /proc/net/ip_mr_vif ]; then kernel_routes=yes; else kernel_routes=no; fi
@@ -18,11 +19,11 @@ missing="this kernel has no IPv4 multicast routing (built without CONFIG_IP_MROU
 case $router:$kernel_routes in
 auto:yes|kernel:yes) echo "router: kernel: the kernel forwards, smcroute tells it what" \
                           "(MULTICAST_ROUTER=$router)" ;;
-auto:no)    echo "router: user space: $missing, so /lab/router.py forwards instead" ;;
+auto:no)    echo "router: user space: $missing, so lab/router.py forwards instead" ;;
 kernel:no)  echo "router: MULTICAST_ROUTER=kernel, but $missing;" \
                  "MULTICAST_ROUTER=user or auto forwards in user space" >&2
             exit 1 ;;
-user:*)     echo "router: user space: /lab/router.py forwards (MULTICAST_ROUTER=user)" ;;
+user:*)     echo "router: user space: lab/router.py forwards (MULTICAST_ROUTER=user)" ;;
 *)          echo "router: MULTICAST_ROUTER=$router: use kernel, user or auto" >&2
             exit 2 ;;
 esac
@@ -41,7 +42,7 @@ ip addr add "$far_gateway/$(ip -o -4 addr show dev "$far" | awk '{split($4, a, "
 echo "router: forwarding $group from $near ($(ip -o -4 addr show dev "$near" | awk '{print $4; exit}'))" \
      "to $far ($(ip -o -4 addr show dev "$far" | awk '{print $4}' | tr '\n' ' '))"
 if [ "$router" = user ] || [ "$kernel_routes" = no ]; then
-    exec python3 /lab/router.py "$near" "$far" "$group"
+    exec python3 "$here/router.py" "$near" "$far" "$group"
 fi
 printf 'mroute from %s group %s to %s\n' "$near" "$group" "$far" > /tmp/smcroute.conf
 cat /tmp/smcroute.conf

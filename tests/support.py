@@ -60,18 +60,21 @@ class KernelSkip(unittest.SkipTest):
     a feature the test is about, as the kernel itself says."""
 
 
-def needs_kernel(test, feature, present=True):
+def needs_kernel(test, feature, present=True, guest=False):
     """Skip test, even where skips are not allowed, unless this machine's kernel has
-    feature (or, with present=False, lacks it); the skip is listed at the end of the run."""
+    feature (or, with present=False, lacks it); the skip is listed at the end of the run.
+    guest=True: tests/test_guest.py runs the test in a guest kernel that has it."""
     path, name = KERNEL_FEATURES[feature]
     if os.path.exists(path) == present:
         return
     reason = (f"this kernel has no {name}: {path} is missing" if present
               else f"this kernel has {name}, so this test of a kernel without it cannot run")
+    if guest:
+        reason += "; run in a guest kernel by tests.test_guest"
     if not NOT_RUN_ON_THIS_KERNEL:
         atexit.register(_list_not_run)
-    NOT_RUN_ON_THIS_KERNEL.append((test.id() if hasattr(test, "id") else test.__name__,
-                                   reason))
+    NOT_RUN_ON_THIS_KERNEL.append((f"{test.__module__}.{test.__qualname__}"
+                                   if isinstance(test, type) else test.id(), reason))
     raise KernelSkip(f"not run on this kernel: {reason}")
 
 

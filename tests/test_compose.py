@@ -194,7 +194,7 @@ class ComposeTest:
         self.assertEqual(before, after)
 
     def test_ttl_decides_whether_the_user_space_router_forwards(self):
-        self.check_routed_lab("user", "router: user space: /lab/router.py forwards "
+        self.check_routed_lab("user", "router: user space: lab/router.py forwards "
                                       "(MULTICAST_ROUTER=user)")
 
     def test_ttl_decides_whether_the_kernel_router_forwards(self):
@@ -211,7 +211,7 @@ class ComposeTest:
                          "router: kernel: the kernel forwards, smcroute tells it what "
                          "(MULTICAST_ROUTER=auto)" if kernel_routes else
                          "router: user space: this kernel has no IPv4 multicast routing "
-                         "(built without CONFIG_IP_MROUTE), so /lab/router.py forwards instead")
+                         "(built without CONFIG_IP_MROUTE), so lab/router.py forwards instead")
 
     def router_log(self):
         result = run(["docker", "logs", "multicast-router"])

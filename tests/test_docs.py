@@ -95,8 +95,8 @@ class DocumentsTest(unittest.TestCase):
 
     def check(self, words, compose):
         """Check one command; return 1 if it was one this test knows, else 0."""
-        while words and re.match(r"^[A-Z_]+=", words[0]):  # VARIABLE=value before it
-            words = words[1:]
+        while words and (re.match(r"^[A-Z_]+=", words[0]) or words[0] == "sudo"):
+            words = words[1:]  # VARIABLE=value or sudo before it
         if words[:2] == ["docker", "compose"]:
             words = ["docker-compose", *words[2:]]
         if words[:1] == ["python3"] and words[1] in SCRIPTS:

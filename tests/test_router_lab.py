@@ -1,23 +1,32 @@
-"""lab/router.py, the user-space multicast router, judged from outside in a lab of two
-networks: the sender (host 0) and the router (host 1) on one bridge, the router's
-second interface and the far host (host 2) on another. The far host's iptables
-counters (by TTL) and its kernel's UDP counters say what really arrived."""
+"""The routed lab's router, as lab/router.sh starts it in the Compose lab, judged from
+outside in a lab of two networks: the sender (host 0) and the router (host 1) on one
+bridge, the router's second interface and the far host (host 2) on another. The far
+host's iptables counters (by TTL) and its kernel's UDP counters say what arrived.
+The user-space router (lab/router.py) runs on any kernel; the kernel's (smcroute)
+where the kernel routes multicast (in a guest kernel otherwise: tests/test_guest.py)."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 
 from . import netlab, support
 
 ROUTER = os.path.join(support.PROJECT, "lab", "router.py")
-FAR_ROUTER, FAR_HOST = "10.78.0.1", "10.78.0.2"
+ROUTER_SH = os.path.join(support.PROJECT, "lab", "router.sh")
+# The far network: the router's own address, the far hosts' gateway (which router.sh
+# adds to the router, as in Compose), and the far host.
+FAR_ROUTER, FAR_GATEWAY, FAR_HOST = "10.78.0.254", "10.78.0.1", "10.78.0.2"
 FORWARDED = re.compile(r"^router: forwarded \S+ > 224\.10\.10\.10:10000, \d+ bytes of data, "
                        r"ttl (\d+) -> (\d+), eth0 -> eth1$")
 
 
-class RouterLabTest(netlab.LabTestCase):
+class RouterLab(netlab.LabTestCase):
+    """The lab, and what each router is held to."""
+
     hosts = 3  # 0: the sender, 1: the router, 2: the far host
+    router = None  # MULTICAST_ROUTER: "user" or "kernel"
 
     @classmethod
     def setUpClass(cls):
@@ -37,7 +46,7 @@ class RouterLabTest(netlab.LabTestCase):
                 f"ip netns exec {router} sysctl -qw net.ipv4.ip_forward=1",
                 f"ip -n {far} addr flush dev eth0",
                 f"ip -n {far} addr add {FAR_HOST}/24 dev eth0",
-                f"ip -n {far} route replace default via {FAR_ROUTER}",
+                f"ip -n {far} route replace default via {FAR_GATEWAY}",
                 # The far host counts the group's datagrams from the near side by the TTL they arrive with.
                 f"ip netns exec {far} iptables -A INPUT -s {netlab.SUBNET}.0/24 "
                 f"-d {support.GROUP} -p udp -m ttl --ttl-eq 1",
@@ -52,6 +61,9 @@ class RouterLabTest(netlab.LabTestCase):
         super().setUp()
         self.lab.run(2, ["iptables", "-Z", "INPUT"])
         self.udp_before = self.udp_counters()
+        # router.sh takes the far gateway's address each time it starts.
+        self.addCleanup(self.lab.run, 1, ["ip", "addr", "del", f"{FAR_GATEWAY}/24",
+                                          "dev", "eth1"])
 
     def far_counts(self):
         """Datagrams of the group that reached the far host: (with TTL 1, with more)."""
@@ -67,12 +79,24 @@ class RouterLabTest(netlab.LabTestCase):
         return dict(zip(lines[0][1:], map(int, lines[1][1:])))
 
     def start_router(self, *arguments):
-        router = self.start(1, [support.PYTHON, ROUTER, "eth0", "eth1", support.GROUP,
-                                *arguments])
+        """The router: lab/router.sh as in Compose, or lab/router.py with arguments."""
+        if arguments:  # router.py alone: the far gateway's address, as router.sh adds it
+            self.lab.run(1, ["ip", "addr", "add", f"{FAR_GATEWAY}/24", "dev", "eth1"])
+            argv = [support.PYTHON, ROUTER, "eth0", "eth1", support.GROUP, *arguments]
+        else:
+            argv = ["env", f"MULTICAST_ROUTER={self.router}",
+                    f"MULTICAST_FAR_GATEWAY={FAR_GATEWAY}", f"PATH={os.environ['PATH']}",
+                    "sh", ROUTER_SH]
+        router = self.start(1, argv)
+        ready = ("router: in user space" if self.router == "user" or arguments
+                 else "router: kernel: ")
         self.assertTrue(support.wait_until(
-            lambda: any(line.startswith("router: in user space") for line in router.lines)
+            lambda: any(line.startswith(ready) for line in router.lines)
             or router.process.poll() is not None, 10), router.stderr)
         self.assertIsNone(router.process.poll(), router.stderr)
+        if self.router == "kernel":  # smcroute: ready once the kernel holds its route
+            self.assertTrue(support.wait_until(lambda: "eth1" in self.lab.run(
+                1, ["cat", "/proc/net/ip_mr_vif"]).stdout, 10), router.stderr)
         return router
 
     def start_far_receiver(self, *argv):
@@ -85,6 +109,11 @@ class RouterLabTest(netlab.LabTestCase):
         router.signal(signal.SIGTERM)
         self.assertEqual(router.wait(5), 0, router.stderr)
         return router.lines
+
+
+
+class BothRouters:
+    """What either router is held to (mixed into a RouterLab)."""
 
     def test_ttl_2_crosses_with_ttl_1_and_the_far_receiver_answers_the_sender(self):
         router = self.start_router()
@@ -103,11 +132,12 @@ class RouterLabTest(netlab.LabTestCase):
         self.assertEqual(udp["InCsumErrors"] - self.udp_before["InCsumErrors"], 0)
         self.assertEqual(udp["InDatagrams"] - self.udp_before["InDatagrams"], 4)
         lines = self.stop(router)
-        self.assertEqual(sum(1 for line in lines if line.endswith(": ttl 1: it may not "
-                                                                   "cross a router")), 3, lines)
-        self.assertEqual([FORWARDED.match(line).groups() for line in lines
-                          if FORWARDED.match(line)], [("2", "1")] * 4, lines)
-        self.assertEqual(lines[-1], "router: stopped: 4 forwarded, 3 dropped")
+        if self.router == "user":  # smcroute says nothing of each datagram
+            self.assertEqual(sum(1 for line in lines if line.endswith(
+                ": ttl 1: it may not cross a router")), 3, lines)
+            self.assertEqual([FORWARDED.match(line).groups() for line in lines
+                              if FORWARDED.match(line)], [("2", "1")] * 4, lines)
+            self.assertEqual(lines[-1], "router: stopped: 4 forwarded, 3 dropped")
 
     def test_the_measuring_receiver_behind_it_counts_one_hop(self):
         self.start_router()
@@ -121,8 +151,13 @@ class RouterLabTest(netlab.LabTestCase):
         self.assertEqual((far["name"], far["ttl_received"], far["hops"], far["lost"]),
                          ("far", 4, 1, 0), far)
 
+
+
+class UserRouterLabTest(BothRouters, RouterLab):
+    router = "user"
+
     def test_what_a_router_must_not_forward_is_dropped_and_named(self):
-        router = self.start_router()
+        router = self.start_router("--log-rate", "10")
         self.start_far_receiver(*support.python_script("multicast_receiver.py"))
         sends = [  # (host, what it sends with TTL 5, the reason the router must give)
             (0, "sock.sendto(b'x' * 3000, GROUP)", "3028 bytes, more than the far side's "
@@ -149,6 +184,13 @@ class RouterLabTest(netlab.LabTestCase):
         lines = self.stop(router)
         self.assertEqual(self.far_counts(), (0, 0), lines)
         self.assertEqual(lines[-1], "router: stopped: 0 forwarded, 3 dropped")
+
+    def test_router_sh_says_which_router_runs(self):
+        router = self.start_router()
+        self.assertEqual(router.lines[0], "router: user space: lab/router.py forwards "
+                                          "(MULTICAST_ROUTER=user)")
+        self.assertRegex(router.lines[1], rf"^router: forwarding {support.GROUP} from eth0 "
+                                          rf"\(10\.77\.0\.2/24\) to eth1 ")
 
     def test_a_flood_is_logged_at_a_bounded_rate_and_counted_exactly(self):
         router = self.start_router("--log-rate", "5")
@@ -182,3 +224,15 @@ class RouterLabTest(netlab.LabTestCase):
         missing = self.lab.run(1, [support.PYTHON, ROUTER, "eth0", "nosuch", support.GROUP])
         self.assertEqual((missing.returncode, missing.stderr.count("\n")), (1, 1),
                          missing.stderr)
+
+
+class KernelRouterLabTest(BothRouters, RouterLab):
+    """The same lab with the kernel's router, where the kernel routes multicast."""
+
+    router = "kernel"
+
+    @classmethod
+    def setUpClass(cls):
+        support.needs_kernel(cls, "ip_mroute", guest=True)
+        support.skip_unless(shutil.which("smcrouted"), "smcroute is not installed")
+        super().setUpClass()
