@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """Join an IP multicast group and answer every message with b'ack'.
 
-The lecture's receiver, made correct; then run multicast_sender.py on this network. Each
-option also comes from the environment (--help). IPv4 only: IPv6, source-specific joins
-and interface names are in socket_multicast_receiver.py. Exit status: 0 when stopped or
---count messages are answered, 1 on a socket error, 2 for bad usage.
+The lecture's receiver, made correct (then run multicast_sender.py); options also come from
+the environment (--help). IPv4 only: IPv6 and more are in socket_multicast_receiver.py.
+Exit status: 0 when stopped or --count messages are answered, 1 on a socket error, 2 for bad usage.
 """
 
 import argparse
@@ -100,6 +99,7 @@ def main(argv=None):
         sock = make_receiver_socket(args.group, args.port, args.interface)
         print(f"multicast_receiver.py: listening on {args.group}:{args.port}, joined on "
               f"{args.interface or 'the default route'}'s interface", file=sys.stderr)
+        select.select([wake], [], [], 0.05)  # `docker logs` shows that stderr line first
         answer_messages(sock, wake, args.count)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # from here on no signal cuts the exit short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -29,15 +29,15 @@ def send_rounds(args, wake):
                     socket.inet_aton(args.interface or "0.0.0.0"))
     rounds, silent_rounds, acks = 0, 0, None
     with contextlib.suppress(InterruptedError):  # a signal: every finished round is counted
+        print(f"multicast_sender.py: sending to {args.group}:{args.port}, ttl {args.ttl}, "
+              f"from {args.interface or 'the default interface'}", file=sys.stderr)
+        wait(wake, None, 0.05)  # `docker logs` shows that stderr line before the next one
         while args.count == 0 or rounds < args.count:
             if rounds:
                 wait(wake, None, args.interval)
             print(f"sending {args.message!r}")
             wait(wake, None, 0.05)  # time for `docker-compose up` to show this line first
             sock.sendto(args.message, (args.group, args.port))
-            if rounds == 0:  # it went out: say where to
-                print(f"multicast_sender.py: sending to {args.group}:{args.port}, ttl {args.ttl}, "
-                      f"from {args.interface or 'the default interface'}", file=sys.stderr)
             silent_before, acks = acks == 0, 0
             print("waiting to receive")
             while wait(wake, sock, args.timeout):  # the lecture's sock.settimeout()
@@ -69,7 +69,7 @@ def wait(wake, sock, seconds):
 OPTIONS = (  # flags, default, type, what is valid, what it is (for --help and errors)
     ("-g --group", "224.10.10.10", str, lambda a: IPv4Address(a).is_multicast, "an IPv4 group"),
     ("-p --port", "10000", int, lambda n: 0 < n < 65536, "a UDP port, 1 to 65535"),
-    ("-t --ttl", "1", int, lambda n: 0 <= n < 256, "a TTL: how many routers it may cross"),
+    ("-t --ttl", "1", int, lambda n: 0 <= n < 256, "a TTL, 0 to 255: routers it may cross"),
     ("-i --interface", "", str, lambda a: not a or IPv4Address(a), "an IPv4 address of this host"),
     ("-c --count", "1", int, lambda n: 0 <= n < 2**63, "a number of rounds, 0: until stopped"),
     ("--interval", "1", float, lambda s: 0 <= s <= 1e6, "the seconds between rounds"),

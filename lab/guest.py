@@ -10,7 +10,7 @@ writable /tmp, /etc and /var), runs the command as root in this folder, prints
 its output and powers off; the exit status is the command's. KVM where it works,
 else QEMU's software emulation (TCG), decided by trying.
 
-Needs, on the host: QEMU (qemu-system-x86), busybox, kmod and udev, virtme-ng
+Needs, on the host: QEMU (qemu-system-x86), a static busybox, kmod and udev, virtme-ng
 (`pip install virtme-ng`, its `vng` on PATH or in MULTICAST_GUEST_VENV/bin), and
 what the command uses (for the PIM lab: FRR, iproute2). x86-64 only.
 """
@@ -74,7 +74,7 @@ def vng_command():
     for tool in ("qemu-system-x86_64", "busybox", "udevadm", "depmod"):
         if shutil.which(tool, path=path) is None:
             raise GuestError(f"'{tool}' is not installed (Debian: qemu-system-x86, "
-                             "busybox, udev, kmod)")
+                             "busybox-static, udev, kmod)")
     return vng, path
 
 

@@ -16,7 +16,8 @@ PIM_ROUTERS = ["multicast-pim-r1", "multicast-pim-r2", "multicast-pim-r3"]
 CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-router",
               "multicast-receiver-far", "multicast-watch", "multicast-watch-far",
               *PIM_ROUTERS, "multicast-receiver-pim2", "multicast-receiver-pim3",
-              "multicast-watch-pim", "multicast-board"]
+              "multicast-watch-pim", "multicast-board", "multicast-board-pc1",
+              "multicast-board-pc2", "multicast-board-pc3"]
 PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch",
             "--profile", "pim", "--profile", "board"]
 PIM_PREFIX = "10.238"  # the file's default MULTICAST_PIM_PREFIX
@@ -49,6 +50,13 @@ def base_image():
             if line.upper().startswith("FROM "):
                 return line.split()[1]
     raise AssertionError("the Dockerfile has no FROM line")
+
+
+def stamp(line):
+    """The time of a `docker logs --timestamps` line, as text that sorts in time order
+    (Docker leaves out a fraction's trailing zeros)."""
+    whole, _, fraction = line.split(" ", 1)[0].rstrip("Z").partition(".")
+    return f"{whole}.{fraction.ljust(9, '0')}"
 
 
 def rounds(sender_log):
@@ -130,6 +138,12 @@ class ComposeTest:
         self.assertEqual(sender_lines[3:5], ["waiting to receive",
                                              "timed out, no more responses"])
 
+        # `docker logs` shows each script's start line (stderr) before its stdout.
+        for name, start in (("multicast-sender", "multicast_sender.py: sending to"),
+                            ("multicast-receiver", "multicast_receiver.py: listening on")):
+            both = run(["docker", "logs", "--timestamps", name])
+            lines = sorted(both.stdout.splitlines() + both.stderr.splitlines(), key=stamp)
+            self.assertTrue(lines[0].split(" ", 1)[1].startswith(start), lines[:3])
         receiver_lines = self.logs("multicast-receiver").splitlines()
         self.assertEqual(receiver_lines[0], WAITING)
         self.assertRegex(receiver_lines[1], r"^received 19 bytes from \('[\d.]+', \d+\)$")
@@ -326,12 +340,19 @@ class ComposeTest:
         self.addCleanup(up.wait, 60)
         self.addCleanup(up.kill)
         order = []  # ("sender" or the receiver's service name), in the order `up` shows them
+        first_lines = {}  # container -> its first lines of each kind, in the order shown
         deadline = time.monotonic() + 240
         while order.count("sender") < 25 and time.monotonic() < deadline:
             line = up.stdout.readline()
             if not line:
                 break
             name, _, text = line.replace("\x1b[2K", "").partition(" | ")
+            kind = next((kind for kind in ("multicast_receiver.py: listening",
+                                           "multicast_sender.py: sending to",
+                                           WAITING, "sending b'") if text.startswith(kind)),
+                        None)
+            if kind and kind not in first_lines.setdefault(name.strip(), []):
+                first_lines[name.strip()].append(kind)
             if text.startswith("sending b'") and name.strip() == "multicast-sender":
                 order.append("sender")
             elif text.startswith("received 19 bytes from"):
@@ -344,6 +365,13 @@ class ComposeTest:
         in_order = sum(1 for start, end in zip(sends[3:23], sends[4:24])
                        if sorted(order[start + 1:end]) == receivers)
         self.assertGreaterEqual(in_order, 19, order)
+        # Cause before effect: each script's start line (on stderr) before its first
+        # line on stdout.
+        self.assertEqual(first_lines.pop("multicast-sender"),
+                         ["multicast_sender.py: sending to", "sending b'"])
+        self.assertEqual(len(first_lines), 4, first_lines)
+        for name, kinds in first_lines.items():
+            self.assertEqual(kinds, ["multicast_receiver.py: listening", WAITING], name)
 
     def board(self):
         try:
@@ -364,10 +392,13 @@ class ComposeTest:
                      timeout=300, env=self.environment)
             self.assertNotEqual(up.returncode, 0, up.stderr)
         self.wait_for_rounds(lambda found: len(found) >= 1)
-        # The board profile's sender serves its board on this host's loopback.
+        # The board profile's sender serves its board on this host's loopback: its own
+        # three receivers, by name, and none of the textbook ones (another port).
         self.assertTrue(support.wait_until(
-            lambda: len(self.board().get("receivers", [])) >= 4, 30), self.board())
-        self.compose_run(*PROFILES, "down", "-t", "5")
+            lambda: {row["name"] for row in self.board().get("receivers", [])}
+            == {"pc1", "pc2", "pc3"}, 30), self.board())
+        self.assertNotIn("MCK1", self.logs("multicast-receiver"))
+        self.compose_run("down", "-t", "5")  # a plain `down`, as the docs say
         left = run(["docker", "ps", "-aq", "--filter",
                     f"label=com.docker.compose.project={self.project}"]).stdout.split()
         self.assertEqual(left, [])
