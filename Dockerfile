@@ -1,4 +1,4 @@
-# Two images from one file, each picked by docker-compose.yml with `target:`.
+# Three images from one file (demo, lab, pim), each picked by docker-compose.yml with `target:`.
 # The slim Debian (bookworm) Python image keeps bash, for `docker exec -it ... bash`.
 
 # ---- demo: the four scripts, nothing else ----

@@ -291,7 +291,8 @@ class Peer:
         self.close(closed_through)
         report = self.report
         if report is None or self.restarted and acks_asked:
-            either = closed_through - self.closed_acks if acks_asked else None
+            # Lost: no ack at all; an ack that came late says the message got there.
+            either = max(0, closed_through - self.closed_acks - self.late) if acks_asked else None
             return {"there": None, "back": None, "either_way": either, "host": None,
                     "held": None}
         there = max(0, report["lost"] - report["host_drops"])
@@ -426,6 +427,8 @@ class Sender:
         self.closed_through = 0  # every message up to this one has had its time
         self.peers = {}  # (address, name) -> Peer
         self.round_acks = []  # (peer, rtt) of the round under way
+        self.round_open = False  # a round's message is out and its line not yet printed
+        self.round_cut_short = False  # it ended once the expected had answered
         self.ended = False  # the end of run has gone out: plain acks now answer it
         # stray, malformed, untracked, end_acks, send_errors, unauthenticated, bad_tag
         self.counts = collections.Counter()
@@ -583,7 +586,10 @@ def count_reply(sender, reply, address, now_ns):
     rtt_ms = max(0.0, elapsed_ns / 1e6 - held_ms)
     verdict = peer.take(sequence, rtt_ms, elapsed_ns <= sender.timeout_ns,
                         bool(flags & REORDERED), sender.closed_through)
-    if verdict == "ack" and sequence == sender.sequence:
+    # A round lists only the acks of its own message that came while it was open; one
+    # that comes after its round line (with --expect a round ends once the expected
+    # have answered) still counts, but in no round's line.
+    if verdict == "ack" and sequence == sender.sequence and sender.round_open:
         sender.round_acks.append((peer, rtt_ms))
 
 
@@ -611,7 +617,9 @@ def print_round(sender):
     """Print who answered this round; return whether the receivers expected did."""
     expect, names = sender.expect
     heard = {peer for peer, _ in sender.round_acks}
-    missing = [peer for peer in sender.peers.values() if peer not in heard]
+    unheard = [peer for peer in sender.peers.values() if peer not in heard]
+    # A round cut short did not wait for the others: they are not missing (yet).
+    missing, not_waited_for = ([], unheard) if sender.round_cut_short else (unheard, [])
     never = listed_but_unheard(names, sender.peers.values())
     enough = heard_enough(sender)
     ttl = sender.args.ttl
@@ -628,6 +636,8 @@ def print_round(sender):
         text += "; missing: " + ", ".join(
             [peer.label() for peer in missing]
             + [f"{printable(entry)} (never answered)" for entry in never])
+    if not_waited_for:
+        text += "; not waited for: " + ", ".join(peer.label() for peer in not_waited_for)
     if not (sender.live and sender.live.in_place):  # the board in place shows the rounds
         sender.out.event(
             "round", text, seq=sender.sequence, expected=expect, ok=enough,
@@ -636,8 +646,10 @@ def print_round(sender):
                    "ttl_received": peer.ttl_received, "hops": hops_of(peer, ttl)}
                   for peer, rtt in sender.round_acks],
             missing=[{"address": peer.address, "name": peer.name} for peer in missing]
-            + [{"listed": entry} for entry in never])
-    sender.round_acks = []
+            + [{"listed": entry} for entry in never],
+            not_waited_for=[{"address": peer.address, "name": peer.name}
+                            for peer in not_waited_for])
+    sender.round_acks, sender.round_open = [], False
     return enough
 
 
@@ -882,9 +894,13 @@ def end_run(sender, selector, stop):
         sender.send(END)
         wait(sender, selector, stop, time.monotonic() + END_GAP, stoppable=False)
     ackers = [peer for peer in sender.peers.values() if peer.acks or peer.late]
+    # An ack of the last message may still come in time (one held back by its
+    # receiver's --ack-jitter can come after its report): wait for that time too.
+    last_ack_due = 0.0 if sender.args.no_ack else sender.last_send_at + sender.args.timeout
 
     def all_reported():  # with acks we know whom to wait for; without, wait it out
-        return bool(ackers) and all(peer.report for peer in ackers)
+        return (bool(ackers) and all(peer.report for peer in ackers)
+                and (stop.requested or time.monotonic() >= last_ack_due))
 
     patience = REPORT_WAIT if stop.requested else max(REPORT_WAIT, sender.args.timeout)
     wait(sender, selector, stop, time.monotonic() + patience, stoppable=False,
@@ -902,12 +918,14 @@ def run_rounds(sender, selector, stop):
                 break
         while not sender.send():  # the buffer is full: wait until it drains
             selector.select(0.001)
+        sender.round_open, sender.round_cut_short = True, False
         deadline = time.monotonic() + args.timeout
         remaining = args.timeout
         while not stop.requested and remaining > 0:  # the acks, as they come
             if wait_in_receive(sender, min(remaining, IDLE_WAIT)):
                 sender.read_some()  # and the replies that came with it
                 if sender.end_rounds_early and heard_enough(sender):
+                    sender.round_cut_short = True
                     break
             remaining = deadline - time.monotonic()
         if stop.requested:  # finish the round under way, if it ends within a second

@@ -67,7 +67,7 @@ esac
 
 # Each daemon reads a file of its own; all of them are written here, from the
 # environment, at every start.
-config=/tmp/frr
+config=${MULTICAST_FRR_CONFIG:-/tmp/frr}  # lab/pimlab.py gives each router its own
 mkdir -p "$config"
 # zebra: let a default route answer pimd's "which way to this source?" (its
 # reverse path forwarding check); FRR ignores default routes there unless told.

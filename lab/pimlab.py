@@ -101,13 +101,14 @@ class PimLab:
         """lab/pim-router.sh in the router's namespaces; its pimd stays in the foreground."""
         host = f"r{number}"
         log = open(os.path.join(self.logs(), f"{host}.log"), "w")
-        # A mount namespace of its own: FRR's sockets and PID files in a /run of its own,
-        # and an /etc/group in which root is in FRR's vty group (as the pim image makes it).
-        script = ("mount -t tmpfs lab /run && mkdir -p /run/frr && "
-                  "mount -t tmpfs lab /var/tmp && mount -t tmpfs lab /tmp && "
+        # A mount namespace of its own: FRR's sockets, PID files and configuration in a
+        # /run of its own (not /tmp: the project itself may be there), and an /etc/group
+        # in which root is in FRR's vty group (as the pim image makes it).
+        script = ("mount -t tmpfs lab /run && mkdir -p /run/frr /run/frr-config && "
                   "awk -F: -v OFS=: '$1 == \"frrvty\" && $4 !~ /(^|,)root(,|$)/ "
-                  "{$4 = ($4 == \"\" ? \"root\" : $4 \",root\")} 1' /etc/group > /tmp/group && "
-                  "mount --bind /tmp/group /etc/group && "
+                  "{$4 = ($4 == \"\" ? \"root\" : $4 \",root\")} 1' /etc/group > /run/group && "
+                  "mount --bind /run/group /etc/group && "
+                  "MULTICAST_FRR_CONFIG=/run/frr-config "
                   f"exec sh {PROJECT}/lab/pim-router.sh {number}")
         self.routers[host] = subprocess.Popen(
             ["ip", "netns", "exec", self.ns(host), "unshare", "--mount", "--propagation",

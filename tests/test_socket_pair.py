@@ -1,5 +1,6 @@
 """The socket pair: protocol, statistics against a known truth, JSON, exit statuses."""
 
+import collections
 import select
 import signal
 import socket
@@ -51,6 +52,44 @@ class LocalTest(support.ProcessTestCase):
         self.assertIsNotNone(by_name["late"]["join_to_first_ms"], by_name["late"])
         self.assertGreaterEqual(by_name["late"]["join_to_first_ms"], 0)
         self.assertEqual(by_name["late"]["hops"], 0)
+
+    def test_round_lines_summary_and_board_tell_one_story(self):
+        """One run with rounds cut short (--expect) and a late joiner: a round lists only
+        acks of its own message that came while it was open, a receiver it did not wait
+        for is not missing, and the board's last state gives each receiver the summary's
+        acks and loss."""
+        self.receiver("a", "--ack-jitter", "0")
+        self.receiver("b", "--ack-jitter", "0")
+        self.receiver("slow", "--ack-jitter", "0.08")  # answers after its round has ended
+        sender = self.start("socket_multicast_sender.py", "--count", "20", "--interval",
+                            "0.15", "--timeout", "0.5", "--expect", "a,b", "--json", "--live")
+        self.assertTrue(support.wait_until(lambda: len(support.events(sender, "round")) >= 4,
+                                           10), sender.stderr)
+        self.receiver("late", "--ack-jitter", "0")  # missed the first rounds
+        self.assertEqual(sender.wait(30), 0, sender.stderr)
+        rounds = support.events(sender, "round")
+        listed = collections.Counter(ack["name"] for event in rounds for ack in event["acks"])
+        for event in rounds:
+            self.assertEqual(event["missing"], [], event)  # every round was cut short
+            self.assertNotIn("slow", {ack["name"] for ack in event["acks"]}, event)
+        self.assertEqual(sum("slow" in {entry["name"] for entry in event["not_waited_for"]}
+                             for event in rounds), 19, rounds)  # all but the first
+        summary = summary_of(sender)
+        by_name = {entry["name"]: entry for entry in summary["receivers"]}
+        self.assertEqual((listed["a"], listed["b"]), (20, 20))
+        # Its acks came in time, after their rounds: counted, never lost or late.
+        self.assertEqual([by_name["slow"][count] for count in ("acks", "late", "lost")],
+                         [20, 0, 0], by_name["slow"])
+        # Loss counts from the sender's first message: the rounds before it joined.
+        self.assertGreaterEqual(by_name["late"]["lost"], 3, by_name["late"])
+        self.assertEqual(sum(by_name["late"][count] for count in ("lost", "acks", "late")), 20,
+                         by_name["late"])
+        board = support.events(sender, "board")[-1]
+        self.assertTrue(board["stopped"])
+        rows = {row["name"]: row for row in board["receivers"]}
+        for entry in summary["receivers"]:
+            self.assertEqual((rows[entry["name"]]["acks"], rows[entry["name"]]["loss_pct"]),
+                             (entry["acks"], entry["loss_pct"]), (entry, board))
 
     def test_json_summary_counts_every_ack_of_every_receiver(self):
         self.receiver("left")
