@@ -55,7 +55,7 @@ def send_rounds(args, wake):
         signal.signal(signum, signal.SIG_IGN)
     print("closing socket")
     sock.close()
-    return silent_rounds
+    return silent_rounds or (rounds == 0 and acks == 0)  # or stopped before the first ack
 
 
 def wait(wake, sock, seconds):

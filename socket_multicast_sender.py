@@ -895,12 +895,14 @@ def end_run(sender, selector, stop):
         wait(sender, selector, stop, time.monotonic() + END_GAP, stoppable=False)
     ackers = [peer for peer in sender.peers.values() if peer.acks or peer.late]
     # An ack of the last message may still come in time (one held back by its
-    # receiver's --ack-jitter can come after its report): wait for that time too.
+    # receiver's --ack-jitter can come after its report): wait for it too, at most
+    # until the last message's time is over.
     last_ack_due = 0.0 if sender.args.no_ack else sender.last_send_at + sender.args.timeout
 
     def all_reported():  # with acks we know whom to wait for; without, wait it out
         return (bool(ackers) and all(peer.report for peer in ackers)
-                and (stop.requested or time.monotonic() >= last_ack_due))
+                and (stop.requested or time.monotonic() >= last_ack_due
+                     or all(peer.highest >= sender.sequence for peer in ackers)))
 
     patience = REPORT_WAIT if stop.requested else max(REPORT_WAIT, sender.args.timeout)
     wait(sender, selector, stop, time.monotonic() + patience, stoppable=False,

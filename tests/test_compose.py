@@ -20,10 +20,10 @@ CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-router",
               "multicast-board-pc2", "multicast-board-pc3"]
 PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch",
             "--profile", "pim", "--profile", "board"]
-PIM_PREFIX = "10.238"  # the file's default MULTICAST_PIM_PREFIX
 NETWORKS = ["multicast-network", "multicast-far"]  # the file's names; each test class
-# gives them names of its own (MULTICAST_NETWORK, MULTICAST_FAR_NETWORK), so that a network
-# dockerd cannot remove ("has active endpoints", moby/moby#43286) fails one class, not all.
+# gives them names and subnets of its own (MULTICAST_NETWORK, MULTICAST_FAR_NETWORK,
+# MULTICAST_FAR_SUBNET, MULTICAST_PIM_PREFIX), so that a network dockerd cannot remove
+# ("has active endpoints", moby/moby#43286) fails one class, not the next one too.
 ACK = re.compile(r"^received b'ack' from \('([\d.]+)', \d+\)$")
 WAITING = "waiting to receive message"
 PIM_WHY = ("cannot route: this kernel has no IPv4 multicast routing (built without "
@@ -99,6 +99,9 @@ class ComposeTest:
             cls.board_port = probe.getsockname()[1]
         cls.environment = {"MULTICAST_NETWORK": cls.networks["multicast-network"],
                            "MULTICAST_FAR_NETWORK": cls.networks["multicast-far"],
+                           "MULTICAST_FAR_SUBNET": f"{cls.far_prefix}.0/24",
+                           "MULTICAST_FAR_GATEWAY": f"{cls.far_prefix}.1",
+                           "MULTICAST_PIM_PREFIX": cls.pim_prefix,
                            "MULTICAST_BOARD_PORT": str(cls.board_port)}
 
     @classmethod
@@ -116,6 +119,11 @@ class ComposeTest:
         return result
 
     def tearDown(self):
+        # Stopped first, removed after: dockerd 20.10 sometimes keeps an endpoint of a
+        # container removed while it was still being stopped, and then can never remove
+        # its network (moby/moby#43286).
+        run([*self.compose, "-p", self.project, *PROFILES, "stop", "-t", "1"], timeout=120,
+            env=self.environment)
         run([*self.compose, "-p", self.project, *PROFILES, "down", "--remove-orphans",
              "-t", "1"], timeout=120, env=self.environment)
 
@@ -398,7 +406,8 @@ class ComposeTest:
             lambda: {row["name"] for row in self.board().get("receivers", [])}
             == {"pc1", "pc2", "pc3"}, 30), self.board())
         self.assertNotIn("MCK1", self.logs("multicast-receiver"))
-        self.compose_run("down", "-t", "5")  # a plain `down`, as the docs say
+        self.compose_run(*PROFILES, "stop", "-t", "5")  # (see tearDown)
+        self.compose_run("down")  # a plain `down`, as the docs say
         left = run(["docker", "ps", "-aq", "--filter",
                     f"label=com.docker.compose.project={self.project}"]).stdout.split()
         self.assertEqual(left, [])
@@ -447,10 +456,10 @@ class ComposeTest:
                                 for r in found[first:]), (ttl, heard, found))
         sender = self.address("multicast-sender", self.networks["multicast-network"])
         # The source tree (S,G) from r1 down to both receivers' networks.
-        r1_up = self.interface_in("multicast-pim-r1", f"{PIM_PREFIX}.12")
-        r2_lan = self.interface_in("multicast-pim-r2", f"{PIM_PREFIX}.2")
-        r2_down = self.interface_in("multicast-pim-r2", f"{PIM_PREFIX}.23")
-        r3_lan = self.interface_in("multicast-pim-r3", f"{PIM_PREFIX}.3")
+        r1_up = self.interface_in("multicast-pim-r1", f"{self.pim_prefix}.12")
+        r2_lan = self.interface_in("multicast-pim-r2", f"{self.pim_prefix}.2")
+        r2_down = self.interface_in("multicast-pim-r2", f"{self.pim_prefix}.23")
+        r3_lan = self.interface_in("multicast-pim-r3", f"{self.pim_prefix}.3")
         self.assertTrue(support.wait_until(
             lambda: r1_up in self.mroutes("multicast-pim-r1").get(sender, ()), 20),
             self.mroutes("multicast-pim-r1"))
@@ -504,10 +513,12 @@ class ComposeTest:
 
 class ComposeV1Test(ComposeTest, unittest.TestCase):
     compose = ["docker-compose"]
+    far_prefix, pim_prefix = "10.237.0", "10.238"  # the file's defaults
 
 
 class ComposeV2Test(ComposeTest, unittest.TestCase):
     compose = ["docker", "compose"]
+    far_prefix, pim_prefix = "10.227.0", "10.228"
 
 
 if __name__ == "__main__":

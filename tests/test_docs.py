@@ -41,14 +41,21 @@ def read(path):
         return document.read()
 
 
+COMMAND = re.compile(r"^(?:[A-Z_]+=\S* )*(?:sudo )?(?:docker|docker-compose|python3|bash) ")
+
+
 def commands(text):
-    """The command lines of the document's ```bash blocks (continuations joined)."""
+    """The command lines of the document's ```bash blocks (continuations joined), and
+    the commands written as code in the first cell of a table's rows."""
     found = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split(" #", 1)[0].strip()
             if line and not line.startswith("#"):
                 found.append(line)
+    for row in re.findall(r"^\| `([^`]+)` \|", text, re.M):
+        if COMMAND.match(row):
+            found.append(row)
     return found
 
 
@@ -60,7 +67,9 @@ def compose_file():
             "containers": set(re.findall(r"container_name: ([\w-]+)", text)),
             "profiles": {p.strip() for group in re.findall(r"profiles: \[([^\]]*)\]", text)
                          for p in group.split(",")},
-            "networks": set(re.findall(r"^    name: ([\w-]+)$", text, re.M))}
+            # A network's name, with each ${VARIABLE:-default} as its default.
+            "networks": {re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", name)
+                         for name in re.findall(r"^    name: (\S+)$", text, re.M)}}
 
 
 class DocumentsTest(unittest.TestCase):
@@ -139,6 +148,28 @@ class DocumentsTest(unittest.TestCase):
             self.assertTrue(os.path.exists(support.script(words[1])), words[1])
             return 1
         return 0
+
+
+class DriftTest(unittest.TestCase):
+    """The lists kept beside docker-compose.yml say what it says."""
+
+    def test_every_lab_file_the_images_run_gets_into_them(self):
+        """A file of lab/ that a service or a lab script runs is let in by .dockerignore."""
+        used = set(re.findall(r"/lab/([\w-]+\.\w+)", read(os.path.join(support.PROJECT,
+                                                                    "docker-compose.yml"))))
+        for script in glob.glob(os.path.join(support.PROJECT, "lab", "*.sh")):
+            used |= set(re.findall(r'"\$here/([\w.-]+)"', read(script)))
+        allowed = set(re.findall(r"^!lab/([\w.-]+)$",
+                                 read(os.path.join(support.PROJECT, ".dockerignore")), re.M))
+        self.assertGreaterEqual(len(used), 4, used)
+        self.assertLessEqual(used, allowed, ".dockerignore lets in none of " +
+                             ", ".join(sorted(used - allowed)))
+
+    def test_the_compose_tests_bring_up_every_profile_but_the_hosts(self):
+        from . import test_compose
+        tested = set(test_compose.PROFILES[1::2])
+        self.assertEqual(tested, compose_file()["profiles"] - {"host"})
+        self.assertLessEqual(compose_file()["containers"], set(test_compose.CONTAINERS))
 
 
 def write():

@@ -108,8 +108,8 @@ def receiver_status(output):
 
 
 def textbook_sender_status(output):
-    """1 once a round has finished (it got no ack), else 0."""
-    return 1 if "timed out, no more responses" in output else 0
+    """1 once its first message went out (no ack comes: no receiver runs), else 0."""
+    return 1 if "waiting to receive" in output else 0
 
 
 def socket_sender_status(output):
@@ -138,7 +138,7 @@ class StopBeforeEveryCallTest(unittest.TestCase):
 
     def stop_at(self, name, arguments, n, datagrams):
         """Run the script with the shim set to stop it before call n; returns
-        (what went wrong or None, exit status, stdout, stderr)."""
+        (what went wrong or None, exit status, stdout, stderr, whether the shim fired)."""
         port = support.free_udp_port()
         argv = support.python_script(name, "-i", "127.0.0.1", "-p", str(port), *arguments)
         env = dict(os.environ, LD_PRELOAD=self.shim, MULTICAST_TEST_STOP_AT=str(n))
@@ -167,15 +167,19 @@ class StopBeforeEveryCallTest(unittest.TestCase):
                     child.kill()
                     child.wait()
             out.seek(0)
-            return problem, status, out.read(), said()
+            return problem, status, out.read(), said(), fired
 
     def stop_before_each_call(self, name, arguments, status_of, datagrams=0, calls=60):
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             results = list(pool.map(lambda n: self.stop_at(name, arguments, n, datagrams),
                                     range(1, calls + 1)))
-        lost = [f"{problem}\n{errors}" for problem, _, _, errors in results if problem]
+        lost = [f"{problem}\n{errors}" for problem, _, _, errors, _ in results if problem]
         self.assertEqual(lost, [], f"{len(lost)} of {calls} stops of {name} lost")
-        for n, (_, status, output, errors) in enumerate(results, 1):
+        # The shim itself stopped the script (not the fallback from outside), at least
+        # before each of its first 10 calls: every script makes that many.
+        fired = [n for n, result in enumerate(results, 1) if result[4]]
+        self.assertEqual(fired[:10], list(range(1, 11)), f"{name}: the shim fired at {fired}")
+        for n, (_, status, output, errors, _) in enumerate(results, 1):
             self.assertNotIn("Traceback", errors, f"N={n}")
             self.assertEqual(status, status_of(output), f"N={n}: {name}\n{output}\n{errors}")
 

@@ -53,6 +53,35 @@ class LoopbackTest(support.ProcessTestCase):
         for line, pattern in zip(receiver.lines, expected):
             self.assertRegex(line, f"^{pattern}$")
 
+    def test_a_reply_that_is_not_ack_is_shown_but_not_counted(self):
+        """A member of the group that answers something else: the round's lines show
+        its reply, as the lecture's do, but the round has no ack (status 1, the hint)."""
+        member = self.track(support.Watched([support.PYTHON, "-c", f"""
+import socket
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("{support.GROUP}", {self.port}))
+sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                socket.inet_aton("{support.GROUP}") + socket.inet_aton("127.0.0.1"))
+print("ready", flush=True)
+while True:
+    data, address = sock.recvfrom(65535)
+    sock.sendto(b"nak", address)
+"""]))
+        self.assertTrue(member.wait_for_line("ready"), member.stderr)
+        status, sender = self.send("--count", "1")
+        self.assertIn(f"received b'nak' from ('127.0.0.1', {self.port})", sender.lines)
+        self.assertEqual(status, 1, sender.output())
+        self.assertIn("no ack in round 1", sender.stderr)
+
+    def test_stopped_in_its_first_round_before_an_ack_it_exits_1(self):
+        status, sender = None, self.start("multicast_sender.py", "-i", "127.0.0.1", "-p",
+                                          str(self.port), "--timeout", "30")
+        self.assertTrue(sender.wait_for_line("waiting to receive"), sender.stderr)
+        sender.signal(signal.SIGTERM)
+        self.assertEqual(sender.wait(5), 1, sender.output())
+        self.assertEqual(sender.lines[-1], "closing socket")
+
     def test_custom_message_is_sent_and_counted_in_bytes(self):
         receiver = self.start_receiver("--count", "1")
         status, sender = self.send("-m", "héllo")
