@@ -426,6 +426,7 @@ class Sender:
         self.open = collections.deque()  # (send time, sequence) of messages still open
         self.closed_through = 0  # every message up to this one has had its time
         self.peers = {}  # (address, name) -> Peer
+        self.plain = collections.Counter()  # throughput mode: address -> b'ack' replies
         self.round_acks = []  # (peer, rtt) of the round under way
         self.round_open = False  # a round's message is out and its line not yet printed
         self.round_cut_short = False  # it ended once the expected had answered
@@ -553,6 +554,9 @@ def count_reply(sender, reply, address, now_ns):
         if sender.ended or sender.sequence == 0:  # its answer to our end of run, or stray
             sender.counts["end_acks" if sender.ended else "stray"] += 1
             return
+        if sender.args.rate is not None:  # throughput: a b'ack' names none of many messages
+            count_plain(sender, address)
+            return
         reply = ("ack", 0, sender.session, sender.sequence, sender.last_send_ns, 0.0, "", 0,
                  None)
     elif kind in ("malformed", "unauthenticated", "bad_tag"):
@@ -591,6 +595,15 @@ def count_reply(sender, reply, address, now_ns):
     # have answered) still counts, but in no round's line.
     if verdict == "ack" and sequence == sender.sequence and sender.round_open:
         sender.round_acks.append((peer, rtt_ms))
+
+
+def count_plain(sender, address):
+    """Throughput mode: a textbook receiver's b'ack' carries no sequence number, so it
+    is counted per address only, with no loss, RTT or duplicate made up for it."""
+    if address in sender.plain or len(sender.plain) < MAX_PEERS:
+        sender.plain[address] += 1
+    else:
+        sender.counts["untracked"] += 1
 
 
 def listed_but_unheard(names, peers):
@@ -706,11 +719,12 @@ def judge(sender, short_rounds):
                            f"than {expect} receivers")
     else:
         answered = [peer for peer in peers if (peer.report if args.no_ack else peer.acks)]
+        answered += [] if args.no_ack else list(sender.plain)
         if len(answered) < expect:
             what = "sent a report" if args.no_ack else "answered"
             reasons.append(f"{len(answered)} of {expect} expected receivers {what}")
     reasons += [f"{printable(entry)} never answered"
-                for entry in listed_but_unheard(names, peers)]
+                for entry in listed_but_unheard(names, peers) if entry not in sender.plain]
     lossy = []
     for peer in peers:
         entry = peer.as_dict(sender.closed_through, not args.no_ack, args.ttl)
@@ -777,9 +791,10 @@ def print_summary(sender, short_rounds):
     receivers = [peer.as_dict(sender.closed_through, acks_asked, args.ttl)
                  for peer in sender.peers.values()]
     rate = f" ({sender.sequence / sending:.1f}/s)" if sending > 0 else ""
+    answering = len(receivers) + len(sender.plain)
     lines = [f"--- {args.group}:{args.port} multicast statistics ---",
              f"{sender.sequence} sent in {sending:.1f} s{rate}, the run took {elapsed:.1f} s; "
-             f"{len(receivers)} receiver{'s' * (len(receivers) != 1)}, {counts['stray']} stray, "
+             f"{answering} receiver{'s' * (answering != 1)}, {counts['stray']} stray, "
              f"{counts['malformed']} malformed, {counts['send_errors']} send errors"]
     for peer, entry in zip(sender.peers.values(), receivers):
         lines += receiver_lines(peer, entry, acks_asked)
@@ -788,13 +803,18 @@ def print_summary(sender, short_rounds):
     for address, name in namesakes:
         lines.append(f"two or more receivers answer as {printable(name)!r} from {address} "
                      f"(told apart by #instance): give each its own --name")
+    for address, replies in sender.plain.items():
+        lines.append(f"{address}: {replies} plain b'ack' replies (a textbook receiver: they "
+                     f"name no message, so throughput mode counts no loss or RTT for it)")
     for entry in listed_but_unheard(sender.expect[1], sender.peers.values()):
+        if entry in sender.plain:
+            continue
         lines.append(f"{printable(entry)}: 0 acks, {sender.sequence} lost (100.0%), "
                      f"never answered")
         receivers.append({"address": None, "name": None, "listed": entry, "acks": 0,
                           "lost": sender.sequence, "loss_pct": 100.0, "report": None})
     forged = {"unauthenticated": counts["unauthenticated"], "bad_tag": counts["bad_tag"]}
-    if not sender.peers and sender.sequence:
+    if not sender.peers and not sender.plain and sender.sequence:
         lines.append(no_answer_hint(sender, forged))
     if any(forged.values()):
         lines.append(f"{sum(forged.values())} replies without our key's tag, not counted: "
@@ -809,6 +829,8 @@ def print_summary(sender, short_rounds):
                      receivers=receivers, stray=counts["stray"],
                      malformed=counts["malformed"], send_errors=counts["send_errors"],
                      untracked=counts["untracked"], end_acks=counts["end_acks"], forged=forged,
+                     plain_acks=[{"address": address, "replies": replies}
+                                 for address, replies in sender.plain.items()],
                      short_rounds=short_rounds,
                      verdict={"ok": not reasons, "reasons": reasons, "note": note.strip(" ()"),
                               "max_loss": args.max_loss})

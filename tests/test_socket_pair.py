@@ -91,6 +91,22 @@ class LocalTest(support.ProcessTestCase):
             self.assertEqual((rows[entry["name"]]["acks"], rows[entry["name"]]["loss_pct"]),
                              (entry["acks"], entry["loss_pct"]), (entry, board))
 
+    def test_a_textbook_receiver_in_throughput_mode_is_counted_by_address_alone(self):
+        """Its b'ack' names no message: at 1,000 a second, no loss, duplicate or RTT is
+        made up for it; its replies are counted for its address."""
+        receiver = self.track(support.Watched(support.python_script(
+            "multicast_receiver.py", "-i", "127.0.0.1", "-p", str(self.port))))
+        self.assertTrue(receiver.wait_for_line("waiting to receive message"), receiver.stderr)
+        sender = self.start("socket_multicast_sender.py", "--rate", "1000", "--count", "1000",
+                            "--json")
+        self.assertEqual(sender.wait(30), 0, sender.output() + sender.stderr)
+        summary = summary_of(sender)
+        self.assertEqual(summary["receivers"], [], summary)
+        [plain] = summary["plain_acks"]
+        self.assertEqual(plain["address"], "127.0.0.1")
+        self.assertGreaterEqual(plain["replies"], 990)
+        self.assertLessEqual(plain["replies"], 1000)
+
     def test_json_summary_counts_every_ack_of_every_receiver(self):
         self.receiver("left")
         self.receiver("right")
