@@ -19,6 +19,7 @@ import glob
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,7 +56,8 @@ def kernel_image():
             raise GuestError(f"apt-get download {names[0]} failed: {got.stderr.strip()}")
         os.makedirs(CACHE, exist_ok=True)
         unpacked = os.path.join(CACHE, "kernel")
-        subprocess.run(["dpkg-deb", "-x", debs[0], unpacked], check=True)
+        if subprocess.run(["dpkg-deb", "-x", debs[0], unpacked]).returncode != 0:
+            raise GuestError(f"dpkg-deb could not unpack {debs[0]}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return sorted(glob.glob(os.path.join(CACHE, "kernel", "boot", "vmlinuz-*")))[-1]
@@ -86,11 +88,19 @@ def boot(command, kvm, timeout=None, capture=False, cwd=None):
             "--cwd", cwd or os.getcwd(), "--append", BLACKLIST, "--exec", command]
     if not kvm:
         argv.insert(1, "--disable-kvm")
-    # QEMU's output goes through a pipe: given a regular file, QEMU writes over it.
-    return subprocess.run(argv, env={**os.environ, "PATH": path}, timeout=timeout,
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT if capture else None,
-                          text=True)
+    # QEMU's output goes through a pipe: given a regular file, QEMU writes over it. A
+    # session of its own: on a timeout QEMU goes too, not only virtme-ng.
+    process = subprocess.Popen(argv, env={**os.environ, "PATH": path},
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT if capture else None, text=True,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(argv, process.returncode, output)
 
 
 def kvm_works():

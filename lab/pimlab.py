@@ -235,7 +235,11 @@ def lesson():
               "CONFIG_IP_MROUTE): run it in a guest kernel, python3 lab/guest.py "
               "python3 lab/pimlab.py", file=sys.stderr)
         return 1
-    lab = PimLab()
+    try:
+        lab = PimLab()
+    except (RuntimeError, OSError) as error:  # not root, no iproute2, ...
+        print(f"pimlab: {error}", file=sys.stderr)
+        return 1
     try:
         if not lab.wait_ready():
             print(f"pimlab: the routers never all knew the RP:\n{lab.evidence()}",

@@ -68,10 +68,14 @@ class PimLabTest(unittest.TestCase):
                 self.assertEqual({entry["name"] for entry in self.summary(events)["receivers"]},
                                  heard, (ttl, events[-1]))
 
-    def test_2_the_tree_in_the_routers_tables(self):
+    def sending(self):
+        """The sender, at TTL 4, in the background until the test ends; its address."""
         self.lab.start_sender(4)
         self.addCleanup(self.lab.stop_sender)
-        sender = f"{pimlab.DEMO}.2"
+        return f"{pimlab.DEMO}.2"
+
+    def test_2_the_tree_in_the_routers_tables(self):
+        sender = self.sending()
         with self.evidence():
             self.assertTrue(support.wait_until(
                 lambda: R1_UP in self.lab.mroutes("r1").get(sender, ())
@@ -82,9 +86,7 @@ class PimLabTest(unittest.TestCase):
             self.assertLessEqual({R2_LAN, R2_DOWN}, self.lab.mroutes("r2").get("*", set()))
 
     def test_3_a_branch_is_pruned_when_its_last_receiver_leaves_and_grafted_back(self):
-        self.lab.start_sender(4)
-        self.addCleanup(self.lab.stop_sender)
-        sender = f"{pimlab.DEMO}.2"
+        sender = self.sending()
         with self.evidence():
             self.assertTrue(support.wait_until(
                 lambda: R3_LAN in self.lab.mroutes("r3").get(sender, ()), 60, interval=1))
