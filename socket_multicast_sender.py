@@ -25,6 +25,8 @@ more than --max-loss percent or its loss is unknown) or on a socket error;
 """
 
 import argparse
+import array
+import bisect
 import collections
 import errno
 import hashlib
@@ -52,10 +54,14 @@ RECEIVE_BUFFER = 4 * 1024 * 1024  # room for the acks of hundreds of receivers a
 IDLE_WAIT = 0.25  # seconds a receive call waits at most, between looks at a stop request
 READS_PER_WAKEUP = 256  # replies read before the loop looks at the clock and signals again
 BATCH = 64  # messages sent back to back at --rate 0 before replies and the clock are looked at
-RTT_SAMPLES = 10000  # RTTs kept per receiver for the percentiles (a random sample beyond)
+RTT_SAMPLES = (10000, 1000, 100)  # RTTs kept for the percentiles (a random sample beyond)
+SAMPLE_TIERS = (100, 1000)  # by a receiver's place: the first 100 keep 10,000, the next 900 ...
 LATEST_RTTS = 101  # the latest RTTs per receiver, whose median the board shows
-SEQUENCE_WINDOW = 4096  # acked sequence numbers remembered per receiver, for duplicates
+SEQUENCE_WINDOW = 4096  # acked sequence numbers remembered per receiver (bits), for duplicates
+WINDOW_BITS = (1 << SEQUENCE_WINDOW) - 1
 MAX_PEERS = 10000  # receivers tracked; replies from further ones are only counted
+NEW_PEERS_PER_SECOND = 1000  # new receivers taken on per second at most (forged names)
+OPEN_ACKS_BUDGET = 1_000_000  # acks of open messages kept, all rows together (about 40 MB)
 END_GAP = 0.02  # seconds between them
 REPORT_WAIT = 0.5  # seconds to wait at least for the receivers' reports
 
@@ -76,10 +82,13 @@ REORDERED = 0x02  # flag in an ack: the receiver got this message after a later 
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
 HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
 ARRIVAL = 0x10  # flag in an ack or a report: how the message arrived follows (ACK_ARRIVAL...)
+SHARED_DROPS = 0x20  # flag in a report: other traffic came to its socket during the session,
+# so some of the drops it counts for the session may have been that traffic's
 INSTANCE = 7  # the header's byte that holds a receiver's instance
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 # After a report's header: microseconds held back, then the receiver's counts
-# for the session: received, lost, duplicates, reordered, dropped by its host.
+# for the session: received, lost, duplicates, reordered, and dropped by its host
+# while the session lasted (from its first datagram to the report).
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
 REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
 # With ARRIVAL, after the ack's extra: the TTL (IPv6: hop limit) the message answered
@@ -184,13 +193,14 @@ def printable(text):
 class RttStats:
     """Round-trip times: running min, max, mean and deviation, and a sample for percentiles."""
 
-    def __init__(self):
+    def __init__(self, room=RTT_SAMPLES[0]):
         self.count = 0
         self.total = 0.0
         self.squares = 0.0
         self.low = math.inf
         self.high = 0.0
-        self.sample = []
+        self.room = room  # RTTs the sample holds at most
+        self.sample = array.array("d")  # 8 bytes an RTT
         self.latest = collections.deque(maxlen=LATEST_RTTS)  # for the board
 
     def record(self, rtt_ms):
@@ -200,12 +210,28 @@ class RttStats:
         self.low = min(self.low, rtt_ms)
         self.high = max(self.high, rtt_ms)
         self.latest.append(rtt_ms)
-        if len(self.sample) < RTT_SAMPLES:
+        if len(self.sample) < self.room:
             self.sample.append(rtt_ms)
         else:  # keep a uniform random sample of all RTTs (reservoir sampling)
             slot = random.randrange(self.count)
-            if slot < RTT_SAMPLES:
+            if slot < self.room:
                 self.sample[slot] = rtt_ms
+
+    @classmethod
+    def merged(cls, parts):
+        """One receiver's RTTs over its lives (restarts): the sums, and the samples
+        joined (each life's sample stands for its own RTTs, so a percentile of the join
+        leans to the lives with more of the sample: close enough to show)."""
+        whole = cls(sum(part.room for part in parts))
+        for part in parts:
+            whole.count += part.count
+            whole.total += part.total
+            whole.squares += part.squares
+            whole.low = min(whole.low, part.low)
+            whole.high = max(whole.high, part.high)
+            whole.sample.extend(part.sample)
+            whole.latest.extend(part.latest)
+        return whole
 
     def latest_median(self):
         """The median of the latest RTTs: cheap enough to work out twice a second."""
@@ -227,25 +253,30 @@ class RttStats:
 
 
 class Peer:
-    """One receiver as seen from here: its acks, and its own report at the end."""
+    """One life of one receiver as seen from here: its acks, and its own report at the
+    end. A receiver restarted is a new life (its instance changes); merged() joins
+    the lives of one receiver for what is printed."""
 
-    def __init__(self, address, name, instance=0):
+    def __init__(self, address, name, instance=0, room=RTT_SAMPLES[0], now=0.0, tally=None):
         self.address = address
         self.name = name
         self.instance = instance  # its header's INSTANCE byte (0: an older receiver)
         self.namesake = False  # another receiver answers under this name from this host
-        self.restarted = False  # a new instance took over: its report covers only that
+        self.restarts = 0  # in a merged row: the lives before its latest
         self.acks = 0  # acks that came in time
         self.open_acks = []  # heap: acked sequences of messages still open
+        self.tally = [0] if tally is None else tally  # open acks of all rows that share it
         self.closed_acks = 0  # acks in time of messages whose time is over
         self.duplicates = 0
         self.reordered = 0
         self.late = 0
+        self.unchecked = 0  # acks too far out of order to tell whether they are duplicates
         self.highest = 0
-        self.acked = set()  # recent sequence numbers acked, for duplicates
-        self.rtt = RttStats()
+        self.lowest = math.inf  # the first sequence it acked
+        self.acked = 0  # bit i: the ack of highest - i came (SEQUENCE_WINDOW bits)
+        self.rtt = RttStats(room)
         self.report = None  # the receiver's own counts, once its report came
-        self.last_heard = 0.0  # when its latest ack or report came (monotonic seconds)
+        self.first_heard = self.last_heard = now  # its first and latest reply (monotonic s)
         self.ttl_received = None  # the TTL (hop limit) our latest message it told of came with
         self.join_to_first_ms = None  # from its join to its first message, if it joined late
 
@@ -255,27 +286,36 @@ class Peer:
         return f"{label} #{self.instance}" if self.namesake else label
 
     def take(self, sequence, rtt_ms, in_time, reordered, closed_through):
-        """Count one ack; return 'ack', 'late' or 'duplicate'.
+        """Count one ack; return 'ack', 'late' or 'duplicate'. Late is by its send time
+        alone: an ack in time too far out of order to check counts, and is 'unchecked'.
 
         Reordering is the receiver's to see (acks are spread out on purpose,
         so their order here means nothing): it flags the ack."""
-        if sequence < self.highest - SEQUENCE_WINDOW:  # too old to tell: surely late
-            self.late += 1
-            return "late"
-        if sequence in self.acked:
-            self.duplicates += 1
-            return "duplicate"
-        self.acked.add(sequence)
-        self.highest = max(self.highest, sequence)
-        if len(self.acked) > 2 * SEQUENCE_WINDOW:  # forget what is too old to matter
-            self.acked = {s for s in self.acked if s >= self.highest - SEQUENCE_WINDOW}
+        behind = self.highest - sequence
+        self.lowest = min(self.lowest, sequence)
+        if behind >= SEQUENCE_WINDOW:  # older than what we remember: cannot tell
+            self.unchecked += 1
+        elif behind >= 0:
+            if self.acked >> behind & 1:
+                self.duplicates += 1
+                return "duplicate"
+            self.acked |= 1 << behind
+        else:  # a new highest: the window slides ahead
+            self.acked = (self.acked << -behind | 1) & WINDOW_BITS
+            self.highest = sequence
         if not in_time:
             self.late += 1
             return "late"
         self.acks += 1
         self.reordered += reordered
         heapq.heappush(self.open_acks, sequence)
+        self.tally[0] += 1
         self.close(closed_through)  # the heap holds only the acks of open messages
+        while self.tally[0] > OPEN_ACKS_BUDGET and self.open_acks:
+            # Over budget (forged acks under many names, or a vast run): count this
+            # row's oldest open acks as closed now. Only a report's "unacked so far"
+            # can be off by them, never the summary: by then every message is closed.
+            self.close(self.open_acks[0])
         self.rtt.record(rtt_ms)
         return "ack"
 
@@ -284,23 +324,53 @@ class Peer:
         while self.open_acks and self.open_acks[0] <= closed_through:
             heapq.heappop(self.open_acks)
             self.closed_acks += 1
+            self.tally[0] -= 1
+
+    @classmethod
+    def merged(cls, lives, closed_through):
+        """One row for one receiver's lives, one after the other (it restarted): the
+        sums of their counts, the latest life's report and instance."""
+        if len(lives) == 1:
+            return lives[0]
+        latest = lives[-1]
+        whole = cls(latest.address, latest.name, latest.instance)
+        whole.restarts = len(lives) - 1
+        whole.namesake = latest.namesake
+        for life in lives:
+            life.close(closed_through)
+            for field in ("acks", "closed_acks", "duplicates", "reordered", "late",
+                          "unchecked"):
+                setattr(whole, field, getattr(whole, field) + getattr(life, field))
+            whole.open_acks += life.open_acks
+            whole.highest = max(whole.highest, life.highest)
+            whole.lowest = min(whole.lowest, life.lowest)
+            whole.ttl_received = life.ttl_received or whole.ttl_received
+            whole.join_to_first_ms = whole.join_to_first_ms or life.join_to_first_ms
+        heapq.heapify(whole.open_acks)
+        whole.rtt = RttStats.merged([life.rtt for life in lives])
+        whole.report = latest.report
+        whole.first_heard, whole.last_heard = lives[0].first_heard, latest.last_heard
+        return whole
 
     def loss(self, closed_through, acks_asked):
         """Where its messages were lost, as far as we can tell: from its report when it
         came (the authority), else from the acks; all counted from our first message."""
         self.close(closed_through)
         report = self.report
-        if report is None or self.restarted and acks_asked:
+        if report is None or self.restarts and acks_asked:
             # Lost: no ack at all; an ack that came late says the message got there.
             either = max(0, closed_through - self.closed_acks - self.late) if acks_asked else None
             return {"there": None, "back": None, "either_way": either, "host": None,
-                    "held": None}
-        there = max(0, report["lost"] - report["host_drops"])
+                    "held": None, "host_shared": False}
+        # Its host's drops explain at most its own loss: beyond that they were other
+        # traffic's (its socket's drops are counted for all who send to it).
+        host = min(report["host_drops"], report["lost"])
+        there = report["lost"] - host
         held = report.get("held")
         back = (max(0, report["received"] - self.closed_acks - self.late - (held or 0))
                 if acks_asked else None)
-        return {"there": there, "back": back, "either_way": None,
-                "host": report["host_drops"], "held": held}
+        return {"there": there, "back": back, "either_way": None, "host": host, "held": held,
+                "host_shared": bool(report.get("shared_drops"))}
 
     def take_arrival(self, arrival, ttl_sent, first_send_ns):
         """What its report says of how our messages came: the TTL of the end of run,
@@ -321,8 +391,9 @@ class Peer:
         lost = None if all(part is None for part in parts) else sum(p or 0 for p in parts)
         sent = max(closed_through, (self.report or {}).get("last_seq") or 0)
         return {"address": self.address, "name": self.name, "instance": self.instance,
+                "restarts": self.restarts,
                 "acks": self.acks, "lost": lost, "duplicates": self.duplicates,
-                "reordered": self.reordered, "late": self.late,
+                "reordered": self.reordered, "late": self.late, "unchecked": self.unchecked,
                 "loss_pct": None if lost is None else
                 round(100.0 * lost / sent, 2) if sent else 0.0,
                 "loss": loss, "rtt_ms": self.rtt.as_dict() if rtt else None,
@@ -369,6 +440,7 @@ def parse_reply(data, key=None):
         fields = ("received", "lost", "duplicates", "reordered", "host_drops")
         counts = dict(zip(fields, counts))
         counts["held"] = REPORT_HELD.unpack_from(data, held)[0] if flags & HELD_COUNT else None
+        counts["shared_drops"] = bool(flags & SHARED_DROPS)
         arrival = REPORT_ARRIVAL.unpack_from(data, arrived) if flags & ARRIVAL else None
         name = data[after:][:MAX_NAME].decode("utf-8", "replace")
         return ("report", session, sequence, counts, name, instance, arrival)
@@ -425,7 +497,10 @@ class Sender:
         self.last_send_ns = 0
         self.open = collections.deque()  # (send time, sequence) of messages still open
         self.closed_through = 0  # every message up to this one has had its time
-        self.peers = {}  # (address, name) -> Peer
+        self.peers = {}  # (address, name, instance) -> Peer, a receiver's life
+        self.lives = {}  # (address, name) -> its lives, in the order first heard
+        self.new_peers = [0, 0]  # this second, and the rows it added
+        self.open_entries = [0]  # the rows' open acks, all together (OPEN_ACKS_BUDGET)
         self.plain = collections.Counter()  # throughput mode: address -> b'ack' replies
         self.round_acks = []  # (peer, rtt) of the round under way
         self.round_open = False  # a round's message is out and its line not yet printed
@@ -517,33 +592,56 @@ class Sender:
         count_reply(self, reply, address, now_ns)
 
 
-def find_peer(sender, address, name, instance):
-    """The Peer for (address, name, instance); None once MAX_PEERS are tracked.
+def find_peer(sender, address, name, instance, now):
+    """The row of (address, name, instance), found by its key alone; a new one if
+    there is room (MAX_PEERS, NEW_PEERS_PER_SECOND), else None and counted.
 
     With a key a receiver is known by its name and instance alone: they are
     signed, the address is not, so a valid ack replayed from elsewhere is a
-    duplicate. Two receivers that answer under one name from one host differ
-    in their instance: both are marked, and the summary says so."""
+    duplicate. A receiver restarted answers with a new instance: a new row, a new
+    life of it (receivers() tells lives from namesakes, by time)."""
     key = (name, instance) if sender.key is not None else (address, name, instance)
     peer = sender.peers.get(key)
-    if peer is None:
-        for old_key, other in list(sender.peers.items()):
-            if (other.address, other.name) == (address, name) \
-                    and other.highest < sender.sequence - 1:
-                # Silent since before the last message, and now a new instance: the same
-                # receiver restarted. It keeps its row; its report covers its new life only.
-                del sender.peers[old_key]
-                other.instance, other.restarted = instance, True
-                sender.peers[key] = peer = other
-                break
-    if peer is None and len(sender.peers) < MAX_PEERS:
-        peer = sender.peers[key] = Peer(address, name, instance)
-        for other in sender.peers.values():
-            if other is not peer and (other.address, other.name) == (address, name):
-                other.namesake = peer.namesake = True  # two at once: two receivers
-    if peer is None:
+    if peer is not None:
+        return peer
+    second = int(now)
+    if sender.new_peers[0] != second:
+        sender.new_peers = [second, 0]
+    if len(sender.peers) >= MAX_PEERS or sender.new_peers[1] >= NEW_PEERS_PER_SECOND:
         sender.counts["untracked"] += 1
+        return None
+    sender.new_peers[1] += 1
+    room = RTT_SAMPLES[bisect.bisect(SAMPLE_TIERS, len(sender.peers))]
+    peer = sender.peers[key] = Peer(address, name, instance, room, now, sender.open_entries)
+    sender.lives.setdefault(key[:-1], []).append(peer)
     return peer
+
+
+def follows(life, before):
+    """Whether life began after before ended: first heard after before's last reply,
+    and answering only messages after the last one before answered."""
+    return before.last_heard < life.first_heard and before.highest < life.lowest
+
+
+def receivers(sender):
+    """One row per receiver, as (row, its lives): the lives of one name (from one
+    address) one after another, each first heard after the one before fell silent,
+    are one receiver restarted, merged; lives that overlap in time are namesakes,
+    two receivers, kept apart."""
+    rows = []
+    for lives in sender.lives.values():
+        chains = []
+        for life in lives:  # in the order they were first heard
+            before = [chain for chain in chains if follows(life, chain[-1])]
+            if before:
+                max(before, key=lambda chain: chain[-1].last_heard).append(life)
+            else:
+                chains.append([life])
+        for chain in chains:
+            for life in chain:
+                life.namesake = len(chains) > 1
+            rows.append((Peer.merged(chain, sender.closed_through), chain))
+    return rows
 
 
 def count_reply(sender, reply, address, now_ns):
@@ -571,7 +669,7 @@ def count_reply(sender, reply, address, now_ns):
         return
     if reply[0] == "report":
         _, _, sequence, counts, name, instance, arrival = reply
-        peer = find_peer(sender, address, name, instance)
+        peer = find_peer(sender, address, name, instance, now_ns / 1e9)
         if peer is not None:
             peer.last_heard = now_ns / 1e9
             peer.report = {**counts, "last_seq": sequence}
@@ -579,7 +677,7 @@ def count_reply(sender, reply, address, now_ns):
                 peer.take_arrival(arrival, sender.args.ttl, sender.first_send_ns)
         return
     _, flags, _, sequence, sent_ns, held_ms, name, instance, ttl = reply
-    peer = find_peer(sender, address, name, instance)
+    peer = find_peer(sender, address, name, instance, now_ns / 1e9)
     if peer is None:
         return
     peer.last_heard = now_ns / 1e9
@@ -630,7 +728,7 @@ def print_round(sender):
     """Print who answered this round; return whether the receivers expected did."""
     expect, names = sender.expect
     heard = {peer for peer, _ in sender.round_acks}
-    unheard = [peer for peer in sender.peers.values() if peer not in heard]
+    unheard = [row for row, lives in receivers(sender) if not any(l in heard for l in lives)]
     # A round cut short did not wait for the others: they are not missing (yet).
     missing, not_waited_for = ([], unheard) if sender.round_cut_short else (unheard, [])
     never = listed_but_unheard(names, sender.peers.values())
@@ -655,7 +753,8 @@ def print_round(sender):
         sender.out.event(
             "round", text, seq=sender.sequence, expected=expect, ok=enough,
             send_error=sender.send_failed,
-            acks=[{"address": peer.address, "name": peer.name, "rtt_ms": round(rtt, 3),
+            acks=[{"address": peer.address, "name": peer.name, "instance": peer.instance,
+                   "rtt_ms": round(rtt, 3),
                    "ttl_received": peer.ttl_received, "hops": hops_of(peer, ttl)}
                   for peer, rtt in sender.round_acks],
             missing=[{"address": peer.address, "name": peer.name} for peer in missing]
@@ -670,8 +769,8 @@ def print_report(sender, since, sent_then):
     """Throughput mode: the rate since the last report, and each receiver's loss so far."""
     now = time.monotonic()
     rate = (sender.sequence - sent_then) / (now - since) if now > since else 0.0
-    peers = [peer.as_dict(sender.closed_through, not sender.args.no_ack)
-             for peer in sender.peers.values()]
+    peers = [row.as_dict(sender.closed_through, not sender.args.no_ack)
+             for row, _ in receivers(sender)]
     text = f"{now - sender.started:7.1f} s: {sender.sequence} sent ({rate:.1f}/s)"
     for entry in peers:
         text += f"; {entry['address']} ({printable(entry['name'])}) {entry['acks']} acks" + (
@@ -700,7 +799,9 @@ def where_lost(entry):
             parts.append(f"{loss[way]} {words}")
     if loss["host"]:
         parts.append(f"{loss['host']} dropped by its own host (a full socket buffer: not "
-                     f"the network)")
+                     f"the network" + ("; its socket took other traffic too, whose drops "
+                                       "count there as well" if loss["host_shared"] else "")
+                     + ")")
     if loss["held"]:
         parts.append(f"{loss['held']} acks held back by its rate limit (--max-ack-rate: "
                      f"not the network)")
@@ -711,7 +812,7 @@ def judge(sender, short_rounds):
     """The verdict: (reasons to fail, a note for a pass that saw loss)."""
     args = sender.args
     expect, names = sender.expect
-    peers = list(sender.peers.values())
+    peers = [row for row, _ in receivers(sender)]
     reasons = []
     if args.rate is None:
         if short_rounds:
@@ -758,8 +859,9 @@ def receiver_lines(peer, entry, acks_asked):
         line += (f"; rtt min/avg/max/mdev = {rtt['min']}/{rtt['avg']}/{rtt['max']}/"
                  f"{rtt['mdev']} ms, p50 {rtt['p50']} ms, p99 {rtt['p99']} ms")
     report = entry["report"]
-    if peer.restarted:
-        line += " (restarted during the run: its loss counts from the acks)"
+    if peer.restarts:
+        line += (f" (restarted {peer.restarts} time{'s' * (peer.restarts != 1)} during the "
+                 f"run: its loss counts from the acks, its report from its latest start)")
     arrival = []
     if entry["ttl_received"] is not None:
         arrival.append(f"ttl {entry['ttl_received']} on arrival" + (
@@ -788,18 +890,17 @@ def print_summary(sender, short_rounds):
     sending = sender.last_send_at - sender.first_send_at
     counts = sender.counts
     acks_asked = not args.no_ack
-    receivers = [peer.as_dict(sender.closed_through, acks_asked, args.ttl)
-                 for peer in sender.peers.values()]
+    rows = [row for row, _ in receivers(sender)]
+    entries = [row.as_dict(sender.closed_through, acks_asked, args.ttl) for row in rows]
     rate = f" ({sender.sequence / sending:.1f}/s)" if sending > 0 else ""
-    answering = len(receivers) + len(sender.plain)
+    answering = len(rows) + len(sender.plain)
     lines = [f"--- {args.group}:{args.port} multicast statistics ---",
              f"{sender.sequence} sent in {sending:.1f} s{rate}, the run took {elapsed:.1f} s; "
              f"{answering} receiver{'s' * (answering != 1)}, {counts['stray']} stray, "
              f"{counts['malformed']} malformed, {counts['send_errors']} send errors"]
-    for peer, entry in zip(sender.peers.values(), receivers):
-        lines += receiver_lines(peer, entry, acks_asked)
-    namesakes = sorted({(peer.address, peer.name) for peer in sender.peers.values()
-                        if peer.namesake})
+    for row, entry in zip(rows, entries):
+        lines += receiver_lines(row, entry, acks_asked)
+    namesakes = sorted({(row.address, row.name) for row in rows if row.namesake})
     for address, name in namesakes:
         lines.append(f"two or more receivers answer as {printable(name)!r} from {address} "
                      f"(told apart by #instance): give each its own --name")
@@ -811,7 +912,7 @@ def print_summary(sender, short_rounds):
             continue
         lines.append(f"{printable(entry)}: 0 acks, {sender.sequence} lost (100.0%), "
                      f"never answered")
-        receivers.append({"address": None, "name": None, "listed": entry, "acks": 0,
+        entries.append({"address": None, "name": None, "listed": entry, "acks": 0,
                           "lost": sender.sequence, "loss_pct": 100.0, "report": None})
     forged = {"unauthenticated": counts["unauthenticated"], "bad_tag": counts["bad_tag"]}
     if not sender.peers and not sender.plain and sender.sequence:
@@ -821,12 +922,13 @@ def print_summary(sender, short_rounds):
                      f"{forged['unauthenticated']} unsigned, {forged['bad_tag']} with a bad tag")
     if counts["untracked"]:
         lines.append(f"{counts['untracked']} replies from receivers beyond the first "
-                     f"{MAX_PEERS} were not counted")
+                     f"{MAX_PEERS}, or beyond {NEW_PEERS_PER_SECOND} new ones in a second, "
+                     f"were not counted")
     reasons, note = judge(sender, short_rounds)
     lines.append("verdict: " + ("pass" + note if not reasons else "FAIL: " + "; ".join(reasons)))
     sender.out.event("summary", "\n".join(lines), sent=sender.sequence,
                      seconds=round(elapsed, 3), send_seconds=round(sending, 3),
-                     receivers=receivers, stray=counts["stray"],
+                     receivers=entries, stray=counts["stray"],
                      malformed=counts["malformed"], send_errors=counts["send_errors"],
                      untracked=counts["untracked"], end_acks=counts["end_acks"], forged=forged,
                      plain_acks=[{"address": address, "replies": replies}
@@ -915,7 +1017,8 @@ def end_run(sender, selector, stop):
     for _ in range(END_REPEATS):
         sender.send(END)
         wait(sender, selector, stop, time.monotonic() + END_GAP, stoppable=False)
-    ackers = [peer for peer in sender.peers.values() if peer.acks or peer.late]
+    # Whom to wait for: each receiver's latest life, if any of its lives answered.
+    ackers = [lives[-1] for row, lives in receivers(sender) if row.acks or row.late]
     # An ack of the last message may still come in time (one held back by its
     # receiver's --ack-jitter can come after its report): wait for it too, at most
     # until the last message's time is over.
@@ -940,8 +1043,12 @@ def run_rounds(sender, selector, stop):
             wait(sender, selector, stop, time.monotonic() + args.interval)
             if stop.requested:
                 break
-        while not sender.send():  # the buffer is full: wait until it drains
-            selector.select(0.001)
+        sent = sender.send()
+        while not sent and not stop.requested:  # the buffer is full: wait until it drains
+            wait(sender, selector, stop, time.monotonic() + 0.001)
+            sent = sender.send()
+        if not sent:  # stopped while the link was still busy
+            break
         sender.round_open, sender.round_cut_short = True, False
         deadline = time.monotonic() + args.timeout
         remaining = args.timeout
@@ -1007,32 +1114,38 @@ GONE_ROUNDS = 5  # rounds (throughput mode: seconds) a receiver is silent before
 MAX_BOARD_CLIENTS = 64  # connections at once; a new one beyond this closes the oldest
 BOARD_REQUEST_TIME = 5.0  # seconds a connection has to send its request and take the answer
 MAX_REQUEST = 8192  # bytes of a request's head
+MAX_BOARD_ROWS = 200  # receivers the board shows (a classroom fits; the rest are counted)
 
 
 def board_state(sender, stopped=False):
-    """What the board shows, as a dict (/board.json): the run, and a row per receiver."""
+    """What the board shows, as a dict (/board.json): the run, and a row for each of
+    the first MAX_BOARD_ROWS receivers (the others are only counted: the state is
+    built on the sending path, and forged names must not slow it)."""
     args, now = sender.args, time.monotonic()
     rounds = args.rate is None
     expect, names = sender.expect
-    rows = []
-    for peer in sender.peers.values():
-        entry = peer.as_dict(sender.closed_through, not args.no_ack, args.ttl, rtt=False)
+    rows, answering, shown = [], 0, receivers(sender)
+    for place, (peer, _) in enumerate(shown):
         heard = now - peer.last_heard if peer.last_heard else None
         silent = max(0, sender.closed_through - peer.highest) if rounds else (
             int(heard) if heard is not None and heard >= 1 else 0)
         state = ("answering" if silent == 0 and (peer.acks or not rounds)
                  else "gone" if silent >= GONE_ROUNDS else "silent")
+        answering += state == "answering"
+        if place >= MAX_BOARD_ROWS:
+            continue
+        entry = peer.as_dict(sender.closed_through, not args.no_ack, args.ttl, rtt=False)
         rows.append({"name": printable(peer.name), "address": peer.address, "state": state,
                      "silent": silent, "acks": peer.acks, "loss_pct": entry["loss_pct"],
                      "rtt_p50_ms": peer.rtt.latest_median(), "hops": entry["hops"],
                      "last_heard_s": None if heard is None else round(heard, 1)})
-    answering = sum(row["state"] == "answering" for row in rows)
     return {"group": args.group, "port": args.port, "ttl": args.ttl,
             "session": f"{sender.session:016x}", "mode": "rounds" if rounds else "rate",
             "sent": sender.sequence, "answering": answering,
             "expected": expect if args.expect is not None else None,
             "never_heard": [printable(name) for name in
                             listed_but_unheard(names, sender.peers.values())],
+            "not_shown": max(0, len(shown) - MAX_BOARD_ROWS),
             "stopped": stopped, "receivers": rows}
 
 
@@ -1051,6 +1164,8 @@ def board_lines(state):
         lines.append(f"  {row['name'][:24] or '-':24} {row['address']:15} {what:16} "
                      f"{row['acks']:7} acks  loss {loss:7} rtt {rtt:10} hops {hops}")
     lines += [f"  {name[:24]:24} never heard" for name in state["never_heard"]]
+    if state["not_shown"]:
+        lines.append(f"  and {state['not_shown']} more receivers, not shown")
     return lines
 
 
@@ -1281,6 +1396,12 @@ function show(s) {
     tr.className = "never";
     cell(tr, name); cell(tr, "-"); cell(tr, "never heard", "state");
     for (let i = 0; i < 5; i++) cell(tr, "-", "num");
+    rows.appendChild(tr);
+  }
+  if (s.not_shown) {
+    const tr = document.createElement("tr");
+    tr.className = "never";
+    cell(tr, "and " + s.not_shown + " more receivers, not shown");
     rows.appendChild(tr);
   }
   const count = s.receivers.length + s.never_heard.length;

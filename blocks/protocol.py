@@ -13,10 +13,13 @@ REORDERED = 0x02  # flag in an ack: the receiver got this message after a later 
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
 HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
 ARRIVAL = 0x10  # flag in an ack or a report: how the message arrived follows (ACK_ARRIVAL...)
+SHARED_DROPS = 0x20  # flag in a report: other traffic came to its socket during the session,
+# so some of the drops it counts for the session may have been that traffic's
 INSTANCE = 7  # the header's byte that holds a receiver's instance
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 # After a report's header: microseconds held back, then the receiver's counts
-# for the session: received, lost, duplicates, reordered, dropped by its host.
+# for the session: received, lost, duplicates, reordered, and dropped by its host
+# while the session lasted (from its first datagram to the report).
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
 REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
 # With ARRIVAL, after the ack's extra: the TTL (IPv6: hop limit) the message answered
