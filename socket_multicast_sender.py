@@ -59,6 +59,8 @@ SAMPLE_TIERS = (100, 1000)  # by a receiver's place: the first 100 keep 10,000, 
 LATEST_RTTS = 101  # the latest RTTs per receiver, whose median the board shows
 SEQUENCE_WINDOW = 4096  # acked sequence numbers remembered per receiver (bits), for duplicates
 WINDOW_BITS = (1 << SEQUENCE_WINDOW) - 1
+# The receivers' rows are bounded against forged names: 106 MiB at the very most
+# (10,000 rows, every RTT sample full, the open acks at their budget; tracemalloc).
 MAX_PEERS = 10000  # receivers tracked; replies from further ones are only counted
 NEW_PEERS_PER_SECOND = 1000  # new receivers taken on per second at most (forged names)
 OPEN_ACKS_BUDGET = 1_000_000  # acks of open messages kept, all rows together (about 40 MB)
@@ -391,7 +393,7 @@ class Peer:
         lost = None if all(part is None for part in parts) else sum(p or 0 for p in parts)
         sent = max(closed_through, (self.report or {}).get("last_seq") or 0)
         return {"address": self.address, "name": self.name, "instance": self.instance,
-                "restarts": self.restarts,
+                "restarts": self.restarts, "namesake": self.namesake,
                 "acks": self.acks, "lost": lost, "duplicates": self.duplicates,
                 "reordered": self.reordered, "late": self.late, "unchecked": self.unchecked,
                 "loss_pct": None if lost is None else
