@@ -37,6 +37,7 @@ def send_rounds(args, wake):
                 wait(wake, None, args.interval)
             print(f"sending {args.message!r}")
             wait(wake, None, 0.05)  # time for `docker-compose up` to show this line first
+            wait(wake, sock, None, send=True)  # a slow link fills the buffer: a stop wakes this
             sock.sendto(args.message, (args.group, args.port))
             silent_before, acks = acks == 0, 0
             print("waiting to receive")
@@ -58,12 +59,13 @@ def send_rounds(args, wake):
     return silent_rounds or (rounds == 0 and acks == 0)  # or stopped before the first ack
 
 
-def wait(wake, sock, seconds):
-    """Wait until sock has a datagram (True) or seconds pass (False); a signal interrupts."""
-    ready, _, _ = select.select([wake] + ([sock] if sock else []), [], [], seconds)
+def wait(wake, sock, seconds, send=False):
+    """Wait until sock has a datagram (send: room for one) or seconds pass; a signal interrupts."""
+    reading, writing = ([], [sock]) if send else ([sock] if sock else [], [])
+    ready, room, _ = select.select([wake] + reading, writing, [], seconds)
     if wake in ready:
         raise InterruptedError("SIGINT or SIGTERM")
-    return bool(ready)
+    return bool(ready or room)
 
 
 OPTIONS = (  # flags, default, type, what is valid, what it is (for --help and errors)
@@ -83,11 +85,9 @@ def build_parser(environ=os.environ):
     parser.error = lambda message: parser.exit(2, f"{parser.prog}: error: {message}\n")
     for flags, default, kind, valid, meaning in OPTIONS:
         def checked(text, kind=kind, valid=valid, meaning=meaning):
-            try:
+            with contextlib.suppress(ValueError):  # not a number, not an address
                 if valid(kind(text)):
                     return kind(text)
-            except ValueError:
-                pass
             raise argparse.ArgumentTypeError(f"{text[:80]!r} is not {meaning}")
         variable = "MULTICAST_" + flags.split()[-1][2:].upper()
         parser.add_argument(*flags.split(), type=checked, default=environ.get(variable, default),
