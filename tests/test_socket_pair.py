@@ -15,6 +15,28 @@ from .support import GROUP, json_lines, summary_of
 HEADER = struct.Struct("!4sBBBxQQQ")  # the wire protocol's header, version 1, as in docs/measuring.md
 
 
+# A receiver that answers every message exactly 80 ms after it came (--ack-jitter would
+# be random, and now and then as quick as the others): argv[1] is the port.
+SLOW_RECEIVER = f"""
+import socket, struct, sys, time
+HEADER = struct.Struct("!4sBBBxQQQ")
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("{GROUP}", int(sys.argv[1])))
+sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                socket.inet_aton("{GROUP}") + socket.inet_aton("127.0.0.1"))
+print("ready", flush=True)
+while True:
+    data, source = sock.recvfrom(65535)
+    _, _, kind, _, session, sequence, sent = HEADER.unpack_from(data)
+    if kind == 1:
+        time.sleep(0.08)
+        ack = bytearray(HEADER.pack(b"MCK1", 1, 2, 0, session, sequence, sent))
+        ack[7] = 1  # its instance
+        sock.sendto(bytes(ack) + struct.pack("!I", 0) + b"slow", source)
+"""
+
+
 class LocalTest(support.ProcessTestCase):
     """Sender and receivers over 127.0.0.1."""
 
@@ -60,7 +82,8 @@ class LocalTest(support.ProcessTestCase):
         acks and loss."""
         self.receiver("a", "--ack-jitter", "0")
         self.receiver("b", "--ack-jitter", "0")
-        self.receiver("slow", "--ack-jitter", "0.08")  # answers after its round has ended
+        slow = self.track(support.Watched([support.PYTHON, "-c", SLOW_RECEIVER, str(self.port)]))
+        self.assertTrue(slow.wait_for_line("ready"), slow.stderr)  # answers after its round
         sender = self.start("socket_multicast_sender.py", "--count", "20", "--interval",
                             "0.15", "--timeout", "0.5", "--expect", "a,b", "--json", "--live")
         self.assertTrue(support.wait_until(lambda: len(support.events(sender, "round")) >= 4,
