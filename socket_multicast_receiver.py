@@ -45,7 +45,8 @@ IDLE_WAIT = 0.25  # seconds a blocking receive waits at most (Linux), between st
 # A receive timeout runs late by up to two kernel ticks (8 ms measured at 250 Hz,
 # 20 at 100 Hz): a blocking receive wakes this much before anything is due.
 TIMER_SLACK = 0.025
-NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0)  # a read that takes only what is queued
+# A read that takes only what is queued, a send that waits for no room (0: not named here).
+NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0)
 LINES_PER_SECOND = 20  # more than a reader can follow: the rest are counted, not printed
 SEQUENCE_WINDOW = 4096  # sequence numbers a session remembers, as bits: 512 bytes
 WINDOW_MASK = (1 << SEQUENCE_WINDOW) - 1
@@ -54,6 +55,12 @@ RETIRED_BITS = 1 << 23  # with a key: a 1 MiB filter of the sessions evicted
 # SO_RXQ_OVFL: Linux's number for it (Python does not name it); with it set,
 # each datagram comes with the count of datagrams the socket's full buffer dropped.
 SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
+# SO_MEMINFO: Linux's number for it (4.12 and later; Python does not name it): the
+# socket's memory counters, an array of 32-bit numbers whose ninth (SK_MEMINFO_DROPS)
+# is the datagrams it dropped so far, counted at the moment we ask.
+SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)
+SK_MEMINFO_DROPS = 8
+NOT_NOW = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS}  # a send that cannot go out now
 MAX_SEQUENCE = 2**64 - 1  # the highest sequence number the header holds: no next one
 # The TTL (IPv6: hop limit) each datagram arrived with: (level, the option that asks
 # for it, the kind of control message that brings it) by system and IP version, by
@@ -80,10 +87,13 @@ REORDERED = 0x02  # flag in an ack: the receiver got this message after a later 
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
 HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
 ARRIVAL = 0x10  # flag in an ack or a report: how the message arrived follows (ACK_ARRIVAL...)
+SHARED_DROPS = 0x20  # flag in a report: other traffic came to its socket during the session,
+# so some of the drops it counts for the session may have been that traffic's
 INSTANCE = 7  # the header's byte that holds a receiver's instance
 ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was held back
 # After a report's header: microseconds held back, then the receiver's counts
-# for the session: received, lost, duplicates, reordered, dropped by its host.
+# for the session: received, lost, duplicates, reordered, and dropped by its host
+# while the session lasted (from its first datagram to the report).
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
 REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
 # With ARRIVAL, after the ack's extra: the TTL (IPv6: hop limit) the message answered
@@ -191,36 +201,51 @@ class Session:
     it (bit i set: highest - i came), as IPsec's anti-replay window. The one
     window serves counting (lost: the numbers of the session's span that never
     came), reordering (a number below the highest whose bit is clear) and replay
-    (a bit already set, or a number too old for the window)."""
+    (a bit already set). A number older than the window cannot be told: it came
+    late, or again; it is counted as too late (not lost, not a duplicate), and with
+    a key refused, as a replay may be."""
 
     __slots__ = ("address", "session", "highest", "lowest", "window", "received",
-                 "duplicates", "reordered", "end", "ends", "datagrams", "part", "held_back",
-                 "first_heard", "first_sent")
+                 "duplicates", "reordered", "too_late", "end", "ends", "datagrams", "part",
+                 "held_back", "first_heard", "first_sent", "drops_at_first", "datagrams_before",
+                 "drops_at_report", "shared_at_report")
 
     def __init__(self, address, session):
         self.address, self.session = address, session
         self.highest = self.lowest = self.window = 0
-        self.received = self.duplicates = self.reordered = 0
+        self.received = self.duplicates = self.reordered = self.too_late = 0
         self.end = None  # the last sequence number, once the sender's end of run came
         self.ends = self.datagrams = 0  # ends of run answered; datagrams of the session
         self.held_back = 0  # acks for its messages that our rate limit held back
         self.part = None  # the part of the session table it is in
         self.first_heard = None  # when its first message came (our monotonic clock)
         self.first_sent = 0  # and when the sender sent that one (its clock, nanoseconds)
+        # The host's drops while the session lasts (Receiver.session_drops): the socket's
+        # drop count when its first datagram was queued and the socket's datagrams before
+        # it; then, at its latest report, the drops it told and whether other traffic
+        # had come to the socket since its first datagram.
+        self.drops_at_first = self.datagrams_before = None
+        self.drops_at_report = self.shared_at_report = None
 
     def state(self, sequence):
-        """'new' above the highest, 'gap' below it and not come, 'seen' came or too old."""
+        """'new' above the highest, 'gap' below it and not come, 'seen' came, 'old'
+        older than the window: cannot tell."""
         if sequence > self.highest:
             return "new"
         offset = self.highest - sequence
-        return "seen" if offset >= SEQUENCE_WINDOW or self.window >> offset & 1 else "gap"
+        if offset >= SEQUENCE_WINDOW:
+            return "old"
+        return "seen" if self.window >> offset & 1 else "gap"
 
     def take(self, sequence):
-        """Count one message; return 'new', 'reordered' or 'duplicate'."""
+        """Count one message; return 'new', 'reordered', 'duplicate' or 'too_late'."""
         state = self.state(sequence)
         if state == "seen":
             self.duplicates += 1
             return "duplicate"
+        if state == "old":
+            self.too_late += 1
+            return "too_late"
         if state == "new":
             self.slide(sequence)
             self.window |= 1
@@ -248,15 +273,17 @@ class Session:
     def lost(self):
         """Numbers of the session's span that never came: from 1 to the end of run once
         it came, before that from the first number that came to the highest."""
+        came = self.received + self.too_late  # too late to tell is not lost
         if self.end is not None:
-            return max(0, max(self.end, self.highest) - self.received)
-        return self.highest - self.lowest + 1 - self.received if self.received else 0
+            return max(0, max(self.end, self.highest) - came)
+        return max(0, self.highest - self.lowest + 1 - came) if self.received else 0
 
     def as_dict(self):
         expected = self.received + self.lost
         return {"address": self.address, "session": f"{self.session:016x}",
                 "received": self.received, "lost": self.lost,
                 "duplicates": self.duplicates, "reordered": self.reordered,
+                "too_late": self.too_late,
                 "loss_pct": round(100.0 * self.lost / expected, 2) if expected else 0.0,
                 "end_seen": self.end is not None, "last_seq": self.end}
 
@@ -341,7 +368,7 @@ def classify(data, address, table, key):
     protocol, the mirror of the sender's parse_reply(). It counts the datagram in the
     table and returns (what, answer, detail):
     - ("plain", b"ack" or None, text): text, as the textbook sender sends;
-    - ("message", ack header or None, (session, sequence, verdict)): a data message;
+    - ("message", ack header or None, (session, sequence, verdict, stats)): a data message;
     - ("end", (report header, counts) or None, stats): a sender's end of run;
     - ("malformed", None, reason) and ("refused", None, reason): never answered.
     An answer is never larger than the datagram it answers (Answerer cuts the name
@@ -385,14 +412,14 @@ def classify(data, address, table, key):
         return "end", (header, (entry["received"], entry["lost"], entry["duplicates"],
                                 entry["reordered"])), stats
     state = stats.state(sequence)
-    if key is not None and state == "seen":
+    if key is not None and state in ("seen", "old"):
         return "refused", None, "replayed"  # a signed message taken before: never again
     answer = None if flags & NO_ACK else HEADER.pack(
         MAGIC, VERSION, ACK, (REORDERED if state == "gap" else 0) | signed, session,
         sequence, sent_ns)
     verdict = stats.take(sequence)
     table.heard(stats)
-    return "message", answer, (session, sequence, verdict)
+    return "message", answer, (session, sequence, verdict, stats)
 
 
 class HeldAcks:
@@ -459,28 +486,37 @@ class RateLimit:
     """At most rate answers a second to each address (a token bucket per address).
 
     allow() comes before an answer and is cheap while a bucket has tokens (they
-    only grow with time, so no clock is needed); spend() comes after it."""
+    only grow with time, so no clock is needed); spend() comes after it.
+
+    The table holds at most MAX_SESSIONS addresses, the least recently used first
+    (a dict keeps the order of insertion, and each use puts its address last).
+    A bucket idle for a second is full again, as good as none: it is the first to
+    make room. When every address in the table was used within the last second (a
+    flood from many sources, perhaps spoofed), a new address still gets a place,
+    the least recently used one's: nobody is locked out. It starts with one
+    answer's worth instead of a second's, so that churning the table buys nobody
+    a burst of answers; the answers that costs it are counted apart (table_full)."""
 
     def __init__(self, rate):
         self.rate = rate
-        self.buckets = {}  # address -> (tokens, when they were counted)
+        self.buckets = {}  # address -> (tokens, when they were counted, started short)
+        self.evicted = 0  # addresses used within the last second that made room
+        self.rate_limited = 0  # answers refused: more than rate a second to one address
+        self.table_full = 0  # answers refused to an address that came to a full table
 
     def allow(self, address):
         """Whether one more answer may go to address (refilling its bucket if empty)."""
         if self.has_token(address):
             return True
         now = time.monotonic()
-        bucket = self.buckets.get(address)
-        if bucket is None:
-            if len(self.buckets) >= MAX_SESSIONS:
-                for stale in [a for a, b in self.buckets.items() if now - b[1] >= 1.0]:
-                    del self.buckets[stale]
-                if len(self.buckets) >= MAX_SESSIONS:
-                    return False  # too many sources at once: a flood, answered by none
-            self.buckets[address] = bucket = (self.rate, now)
-        tokens, then = bucket
-        self.buckets[address] = (min(self.rate, tokens + (now - then) * self.rate), now)
-        return self.buckets[address][0] >= 1
+        tokens, started_short = self.refill(address, now)
+        if tokens >= 1:
+            return True
+        if started_short:
+            self.table_full += 1
+        else:
+            self.rate_limited += 1
+        return False
 
     def has_token(self, address):
         """Whether address's bucket holds a token (it can only fill up from here)."""
@@ -489,8 +525,42 @@ class RateLimit:
     def spend(self, address):
         """One answer went (or is held) to address: refill the bucket to now, take a token."""
         now = time.monotonic()
-        tokens, then = self.buckets[address]
-        self.buckets[address] = (min(self.rate, tokens + (now - then) * self.rate) - 1, now)
+        tokens, started_short = self.refill(address, now)
+        self.buckets[address] = (tokens - 1, now, started_short)
+
+    def refill(self, address, now):
+        """Refill address's bucket (made if new) up to now and make it the most recently
+        used; return its tokens and whether it started short and has not been full since."""
+        bucket = self.buckets.pop(address, None)
+        tokens, then, started_short = bucket if bucket is not None else self.new_bucket(now)
+        tokens = min(self.rate, tokens + (now - then) * self.rate)
+        started_short = started_short and tokens < self.rate
+        self.buckets[address] = (tokens, now, started_short)  # last: the most recent
+        return tokens, started_short
+
+    def new_bucket(self, now):
+        """A bucket for a new address, with room made for it if the table is full."""
+        if len(self.buckets) < MAX_SESSIONS:
+            return self.rate, now, False  # one second's worth
+        oldest = next(iter(self.buckets))
+        _, then, _ = self.buckets.pop(oldest)
+        if now - then >= 1.0:  # idle for a second: its bucket was full, nothing is lost
+            return self.rate, now, False
+        self.evicted += 1  # every address was used within the last second
+        return 1, now, True  # one answer's worth: churning the table buys no burst
+
+
+def send_without_waiting(sock, datagram, destination):
+    """Send datagram now, or raise OSError (EAGAIN, ENOBUFS: see NOT_NOW) at once.
+
+    On Linux the receiver's socket blocks (it waits in its receive), and a send on a
+    blocking socket waits for room in its send buffer, for as long as a slow link
+    takes to drain it: a stop request would wait too. Elsewhere the socket is
+    non-blocking already; a stand-in for a socket (the tests') takes no flags."""
+    if NO_WAIT and isinstance(sock, socket.socket):
+        # MSG_DONTWAIT: this one send does not wait; a full buffer is an error instead.
+        return sock.sendto(datagram, NO_WAIT, destination)
+    return sock.sendto(datagram, destination)
 
 
 class Answerer:
@@ -506,15 +576,24 @@ class Answerer:
         self.limit = RateLimit(max_rate) if max_rate else None  # with a key too
         self.held = HeldAcks()
         self.answered = {}  # destination address -> [acks, reports] sent there
-        self.rate_limited = 0  # answers not sent: more than max_rate a second to one address
         self.too_big = 0  # answers not sent: larger than the datagram they answer
+        self.not_sent = 0  # answers not sent: no room in the socket's send buffer then
+
+    @property
+    def rate_limited(self):
+        """Answers not sent: more than max_rate a second to one address."""
+        return self.limit.rate_limited if self.limit is not None else 0
+
+    @property
+    def table_full(self):
+        """Answers not sent: to an address that came while the rate limit's table was full."""
+        return self.limit.table_full if self.limit is not None else 0
 
     def send(self, answer, destination, room, hold=True, ttl=None):
         """Answer now, or hold the answer back by a random delay; room is the size of the
         datagram answered, which the answer may not exceed, ttl the TTL it arrived with."""
         if self.limit is not None and not self.limit.allow(destination[0]):
-            self.rate_limited += 1  # at most max_rate answers a second to one address
-            return False
+            return False  # at most max_rate answers a second to one address (counted there)
         if hold and self.jitter > 0:
             self.held.hold((answer, room, ttl), destination, random.uniform(0, self.jitter))
         else:
@@ -551,8 +630,12 @@ class Answerer:
         if self.key is not None:
             datagram = sign(datagram, self.key)
         try:
-            self.sock.sendto(datagram, destination)
-        except OSError as error:  # one unreachable sender must not stop the others' acks
+            send_without_waiting(self.sock, datagram, destination)
+        except OSError as error:
+            if error.errno in NOT_NOW:  # a full send buffer (a slow link): not waited for
+                self.not_sent += 1
+                return
+            # One unreachable sender must not stop the others' acks.
             self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
                            address=destination[0], error=error.strerror)
             return
@@ -601,7 +684,7 @@ class FastLane:
     TTL_AT = HEADER.size + ACK_EXTRA.size  # where the ack says the TTL it arrived with
 
     def __init__(self, sock, answers, name, instance, usable):
-        self.sendto = sock.sendto
+        self.sock = sock
         self.answers = answers
         self.usable = usable  # no key to check and no jitter to wait
         self.expected = None  # (host, first 24 bytes) of the message it may answer
@@ -632,9 +715,9 @@ class FastLane:
         ack[8:HEADER.size] = buffer[8:HEADER.size]  # session, sequence, send time
         ack[self.TTL_AT] = ttl
         try:
-            self.sendto(ack, address)
+            send_without_waiting(self.sock, ack, address)
         except OSError:
-            return False  # the long way tries again and says why it failed
+            return False  # the long way tries again, and counts or says why it failed
         self.answers.acked_at_once(address[0])
         return True
 
@@ -658,7 +741,11 @@ class Receiver:
         self.received = 0  # new and reordered messages and plain datagrams, not duplicates
         self.taken = 0  # every datagram answered or counted, duplicates included
         self.malformed = self.plain = 0
-        self.host_drops = 0  # datagrams this host dropped because our buffer was full
+        self.datagrams = 0  # every datagram the socket brought, whatever it was
+        # Datagrams this host dropped because our buffer was full, since the socket
+        # opened: as the latest datagram was stamped when it was queued (SO_RXQ_OVFL),
+        # and as the kernel counted them at our latest look (SO_MEMINFO, host_drops()).
+        self.drops_stamped = self.drops_read = 0
         self.started = self.joined = time.monotonic()  # the socket joined just before
         arrival = ARRIVAL_TTL.get((system_of(sys.platform), 6 if ":" in args.group else 4))
         self.ttl_message = arrival and (arrival[0], arrival[2])  # (level, kind) bringing it
@@ -672,12 +759,16 @@ class Receiver:
         return {self.table.key(stats.address, stats.session): stats
                 for stats in self.table.values()}
 
-    def handle(self, data, address, truncated, answered=False, ttl=None):
+    def handle(self, data, address, truncated, answered=False, ttl=None, drops=None):
         """Classify one datagram, answer it (unless the fast lane did), count it, print it.
 
         data is bytes, or a memoryview of the receive buffer (no copy); ttl is the TTL
-        (IPv6: hop limit) it arrived with, None where the system does not tell."""
+        (IPv6: hop limit) it arrived with, None where the system does not tell; drops
+        the socket's drop count when it was queued (None: as the datagram before)."""
         self.lane.expected = None  # anything may change what comes next: predicted anew
+        self.datagrams += 1
+        if drops is not None:
+            self.drops_stamped = drops
         if truncated:
             self.reject(address, f"cut to {len(data)} bytes")
             return
@@ -688,9 +779,14 @@ class Receiver:
             self.auth[detail] += 1
         elif what == "end":
             self.taken += 1
+            self.mark_start(detail)
             if answer is not None:
                 header, counts = answer
-                self.answers.send((header, (*counts, self.host_drops, detail.held_back),
+                drops, shared = self.session_drops(detail, self.host_drops())
+                detail.drops_at_report, detail.shared_at_report = drops, shared
+                if shared:  # other traffic came: some of these drops may have been its
+                    header = header[:6] + bytes([header[6] | SHARED_DROPS]) + header[7:]
+                self.answers.send((header, (*counts, drops, detail.held_back),
                                    self.arrival(detail, ttl)), address, len(data))
             if detail.ends == 1 and not self.args.quiet:
                 self.print_end(detail, address)
@@ -700,7 +796,7 @@ class Receiver:
                 sent = self.answers.send(answer, address, len(data), hold=what == "message",
                                          ttl=ttl)
                 if not sent and what == "message":
-                    self.table.get(address[0], detail[0]).held_back += 1
+                    detail[3].held_back += 1
             if what == "plain":
                 self.plain += 1
                 self.received += 1
@@ -709,7 +805,8 @@ class Receiver:
                                    f"{address[1]}: {bytes(data)!r}", address=address[0],
                                    port=address[1], bytes=len(data), text=detail)
                 return
-            session, sequence, verdict = detail
+            session, sequence, verdict, stats = detail
+            self.mark_start(stats)
             self.received += verdict != "duplicate"
             if verdict == "new" and not data[6]:  # no flags: the next one may be predicted
                 self.lane.expect(address[0], session, sequence, len(data))
@@ -722,6 +819,34 @@ class Receiver:
                                f"bytes{arrived}: {message!r}", address=address[0],
                                port=address[1], session=f"{session:016x}", seq=sequence,
                                bytes=len(data), ttl=ttl, verdict=verdict)
+
+    def mark_start(self, stats):
+        """At a session's first datagram: where its span of host drops starts."""
+        if stats.drops_at_first is None:
+            stats.drops_at_first = self.drops_stamped
+            stats.datagrams_before = self.datagrams - 1
+
+    def host_drops(self):
+        """Datagrams this host dropped since the socket opened because our buffer was
+        full. The stamps lag: a datagram carries the count of when it was queued, so
+        drops while the buffer stays full are seen only when a later one is queued;
+        where the kernel tells its count as it is now, that count is taken."""
+        now = kernel_drops(self.sock)
+        if now is not None:
+            self.drops_read = now
+        return max(self.drops_stamped, self.drops_read)
+
+    def session_drops(self, stats, drops_now):
+        """A session's host drops, from its first datagram up to now (drops_now: the
+        socket's count now), and whether other datagrams came to the socket meanwhile
+        (another session's, text, anything), so that some of those drops may be theirs."""
+        others = self.datagrams - stats.datagrams_before - stats.datagrams
+        return max(0, drops_now - stats.drops_at_first), others > 0
+
+    def close(self):
+        """Close the socket (which also leaves the group), reading its drops one last time."""
+        self.host_drops()
+        self.sock.close()
 
     def arrival(self, stats, ttl):
         """A report's REPORT_ARRIVAL fields: the TTL its end of run came with (0: not
@@ -755,13 +880,14 @@ def print_report(receiver, now):
     since, received_then = receiver.last_report
     rate = (receiver.received - received_then) / (now - since) if now > since else 0.0
     lost = sum(stats.lost for stats in receiver.table.values())
+    host_drops = receiver.host_drops()
     receiver.out.event(
         "report", f"{now - receiver.started:7.1f} s: {receiver.received} received "
         f"({rate:.1f}/s), {lost} lost, {receiver.malformed} malformed, "
-        f"{receiver.host_drops} dropped by this host",
+        f"{host_drops} dropped by this host since the start",
         seconds=round(now - receiver.started, 3), received=receiver.received,
         rate_pps=round(rate, 1), lost=lost, malformed=receiver.malformed,
-        host_drops=receiver.host_drops)
+        host_drops=host_drops)
     receiver.last_report = (now, receiver.received)
 
 
@@ -770,7 +896,16 @@ def print_summary(receiver):
     args = receiver.args
     if not args.quiet:
         receiver.pacer.note(time.monotonic(), at_once=True)
-    sessions = [stats.as_dict() for stats in receiver.table.values()]
+    host_drops = receiver.host_drops()  # the kernel's own count, if the socket is open
+    sessions = []
+    for stats in receiver.table.values():
+        entry = stats.as_dict()
+        if stats.drops_at_report is not None:  # as its latest report told the sender
+            drops, shared = stats.drops_at_report, stats.shared_at_report
+        else:  # still going: up to now
+            drops, shared = receiver.session_drops(stats, host_drops)
+        entry.update(host_drops=drops, shared_drops=shared)
+        sessions.append(entry)
     totals = {field: sum(entry[field] for entry in sessions)
               for field in ("lost", "duplicates", "reordered")}
     elapsed = time.monotonic() - receiver.started
@@ -778,16 +913,25 @@ def print_summary(receiver):
              f"{receiver.received} received, {totals['lost']} lost, "
              f"{totals['duplicates']} duplicates, {totals['reordered']} reordered, "
              f"{receiver.malformed} malformed, {receiver.plain} plain, in {elapsed:.1f} s"]
-    if receiver.host_drops:
-        lines.append(f"this host dropped {receiver.host_drops} datagrams because the receive "
-                     f"buffer was full (counted in lost; the network did not lose them)")
+    if host_drops:
+        lines.append(f"this host dropped {host_drops} datagrams since the socket opened, "
+                     f"because the receive buffer was full (a session's own are counted in "
+                     f"its lost; the network did not lose them)")
     for entry in sessions:
         end = (f"end of run seen at seq {entry['last_seq']}" if entry["end_seen"] else
                "no end of run seen: loss after the last message that came is not counted")
+        drops = ""
+        if host_drops:  # from its first datagram to its report (or to now)
+            drops = (f", {entry['host_drops']} dropped by this host while it lasted"
+                     + (" (other traffic came too: some may have been that traffic's)"
+                        if entry["shared_drops"] and entry["host_drops"] else ""))
         lines.append(f"from {entry['address']} session {entry['session']}: "
                      f"{entry['received']} received, {entry['lost']} lost "
                      f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
-                     f"{entry['reordered']} reordered; {end}")
+                     f"{entry['reordered']} reordered{drops}"
+                     + (f", {entry['too_late']} too late to tell (more than {SEQUENCE_WINDOW} "
+                        f"behind: late or again; not lost)" if entry["too_late"] else "")
+                     + f"; {end}")
     answered = [{"address": address, "acks": acks, "reports": reports}
                 for address, (acks, reports) in receiver.answers.answered.items()]
     if answered:
@@ -803,9 +947,19 @@ def print_summary(receiver):
                      f"{auth['bad_tag']} with a bad tag, {auth['replayed']} replayed"
                      + (" (a bad tag: the sender signs with another key)"
                         if auth["bad_tag"] else ""))
-    if receiver.answers.rate_limited:
-        lines.append(f"{receiver.answers.rate_limited} answers held back: more than "
+    answers = receiver.answers
+    if answers.rate_limited:
+        lines.append(f"{answers.rate_limited} answers held back: more than "
                      f"{args.max_ack_rate} a second to one address (--max-ack-rate)")
+    addresses_evicted = answers.limit.evicted if answers.limit is not None else 0
+    if addresses_evicted or answers.table_full:
+        lines.append(f"the rate limit's table was full ({MAX_SESSIONS} addresses, each "
+                     f"heard from within the last second): {addresses_evicted} addresses made "
+                     f"room for new ones, and {answers.table_full} answers were held back "
+                     f"from newcomers (they start with one answer's worth, not a second's)")
+    if answers.not_sent:
+        lines.append(f"{answers.not_sent} answers not sent: the socket's send buffer was "
+                     f"full (a slow link?); dropped at once, not waited for")
     if receiver.table.evicted:
         lines.append(f"{receiver.table.evicted} sessions evicted to make room (at most "
                      f"{MAX_SESSIONS} at once; those with one datagram go first)")
@@ -817,11 +971,12 @@ def print_summary(receiver):
                      f"printed (more than {LINES_PER_SECOND} a second)")
     receiver.out.event("summary", "\n".join(lines), received=receiver.received, **totals,
                        malformed=receiver.malformed, plain=receiver.plain,
-                       host_drops=receiver.host_drops, evicted=receiver.table.evicted,
+                       host_drops=host_drops, evicted=receiver.table.evicted,
                        too_big=receiver.answers.too_big,
                        unprinted=receiver.pacer.unprinted_total, seconds=round(elapsed, 3),
                        senders=sessions, answered=answered, auth=auth,
-                       rate_limited=receiver.answers.rate_limited)
+                       rate_limited=answers.rate_limited, table_full=answers.table_full,
+                       addresses_evicted=addresses_evicted, not_sent=answers.not_sent)
 
 
 def make_receiver_socket(group, port, interface, platform=sys.platform, sources=()):
@@ -855,6 +1010,24 @@ def make_receiver_socket(group, port, interface, platform=sys.platform, sources=
     else:
         sock.setblocking(False)
     return sock
+
+
+def kernel_drops(sock, platform=sys.platform):
+    """The datagrams the kernel has dropped for this socket so far, counted now (the
+    same count as the drops column of /proc/net/udp); None where it cannot tell:
+    another system, a Linux older than 4.12, a closed socket, a stand-in for one."""
+    if not platform.startswith("linux") or not isinstance(sock, socket.socket):
+        return None
+    size = 4 * (SK_MEMINFO_DROPS + 1)
+    try:
+        # SO_MEMINFO: the socket's memory counters as the kernel has them now; the
+        # drops among them are not stamped on a datagram, so they never lag.
+        meminfo = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, size)
+    except OSError:  # a kernel without it, or the socket is closed
+        return None
+    if len(meminfo) < size:  # a kernel whose counters end before the drops
+        return None
+    return struct.unpack_from("=I", meminfo, 4 * SK_MEMINFO_DROPS)[0]
 
 
 def receive_timeout(seconds):
@@ -1018,14 +1191,15 @@ def read_some(receiver, block=False):
         except BlockingIOError:
             return
         ttl = None
+        drops = 0 if fast else None  # Linux adds the drop count once it is above 0
         for level, kind, value in ancillary:
             if (level, kind) == ttl_message and value:  # an int, or on BSD one byte
                 ttl = value[0] if len(value) == 1 else int.from_bytes(value[:4], sys.byteorder)
             elif (level, kind) == (socket.SOL_SOCKET, SO_RXQ_OVFL) and len(value) >= 4:
-                receiver.host_drops = struct.unpack("=I", value[:4])[0]
+                drops = struct.unpack("=I", value[:4])[0]
         # The message the receiver expects next is answered first (see FastLane).
         answered = not flags & MSG_TRUNC and ack_at_once(buffer, size, address, ttl)
-        handle(view[:size], address, bool(flags & MSG_TRUNC), answered, ttl)
+        handle(view[:size], address, bool(flags & MSG_TRUNC), answered, ttl, drops)
 
 
 # Room for two control messages of an int each: the drop count and the TTL.
@@ -1423,11 +1597,11 @@ def main(argv=None):
         where, _ = describe_interface(args.group, args.port, args.interface)
         keyed = ", answering only messages signed with the key" if args.key else ""
         only = f", only from {', '.join(args.source)}" if args.source else ""
+        receiver = Receiver(sock, args, out)
         out.event("start", f"listening on {args.group}:{args.port}, joined on {where}{only}, "
                   f"as {printable(args.name)}{keyed}", group=args.group, port=args.port,
-                  name=args.name, interface=where, joined_on=where, sources=args.source,
-                  authenticated=args.key is not None)
-        receiver = Receiver(sock, args, out)
+                  name=args.name, instance=receiver.instance, interface=where,
+                  joined_on=where, sources=args.source, authenticated=args.key is not None)
         status = 0
         try:
             run(receiver, selector, stop)
@@ -1437,7 +1611,7 @@ def main(argv=None):
         except OSError as error:
             print(f"{program}: error: {explain(error, args.port, args.group)}", file=sys.stderr)
             status = 1
-        sock.close()  # closing the socket also leaves the group
+        receiver.close()  # closing the socket also leaves the group
         print_summary(receiver)
         return status
     except BrokenPipeError:

@@ -192,6 +192,33 @@ class ProcessTestCase(unittest.TestCase):
         return child
 
 
+class LocalCase(ProcessTestCase):
+    """Scripts on 127.0.0.1, on a port of their own."""
+
+    def setUp(self):
+        super().setUp()
+        self.port = free_udp_port()
+
+    def start(self, name, *arguments, env=None, argv_prefix=(), interface="127.0.0.1",
+              port=None):
+        return self.track(Watched(
+            [*argv_prefix, *python_script(name, "-i", interface, "-p", str(port or self.port),
+                                          *arguments)], env=env))
+
+    def receiver(self, *arguments, argv_prefix=(), port=None):
+        """A socket receiver (JSON output), once it has said it listens."""
+        child = self.start("socket_multicast_receiver.py", "--json", *arguments,
+                           argv_prefix=argv_prefix, port=port)
+        self.assertTrue(wait_until(lambda: events(child, "start"), 5), child.stderr)
+        return child
+
+    def stop(self, child):
+        """SIGTERM; its exit status must be 0; its summary."""
+        child.signal(signal.SIGTERM)
+        self.assertEqual(child.wait(5), 0, child.stderr)
+        return summary_of(child)
+
+
 def load(name):
     """Import one of the project's scripts as a module (nothing runs at import)."""
     import importlib.util

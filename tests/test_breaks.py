@@ -21,7 +21,6 @@ import os
 import re
 import select
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -84,28 +83,7 @@ def tag(key, datagram):
     return hmac.new(key, datagram, hashlib.sha256).digest()[:TAG_SIZE]
 
 
-class LocalCase(support.ProcessTestCase):
-    """Scripts on 127.0.0.1, on a port of their own."""
-
-    def setUp(self):
-        super().setUp()
-        self.port = support.free_udp_port()
-
-    def start(self, name, *arguments, env=None, argv_prefix=()):
-        return self.track(support.Watched(
-            [*argv_prefix, *support.python_script(name, "-i", "127.0.0.1", "-p", str(self.port),
-                                                 *arguments)], env=env))
-
-    def receiver(self, *arguments, argv_prefix=()):
-        child = self.start("socket_multicast_receiver.py", "--json", *arguments,
-                           argv_prefix=argv_prefix)
-        self.assertTrue(support.wait_until(lambda: events(child, "start"), 5), child.stderr)
-        return child
-
-    def stop(self, child):
-        child.signal(signal.SIGTERM)
-        self.assertEqual(child.wait(5), 0, child.stderr)
-        return summary_of(child)
+LocalCase = support.LocalCase  # scripts on 127.0.0.1, on a port of their own
 
 
 class SignalAfterTheRunTest(LocalCase):

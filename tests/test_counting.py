@@ -589,5 +589,173 @@ class SharedBlocksTest(unittest.TestCase):
         self.assertEqual(shared, set())
 
 
+
+class SessionDropsTest(unittest.TestCase):
+    """The host's drops per session: from the session's first datagram to its report,
+    by the kernel's count of the moment where it tells one, flagged when other
+    traffic shared the socket meanwhile; and since the socket opened in the summary."""
+
+    SOURCE = ("10.0.0.1", 5000)
+
+    def report_of(self, receiver):
+        """The drops and the SHARED_DROPS flag of the latest answer, a report."""
+        data = receiver.sock.sent[-1][0]
+        self.assertEqual(data[5], 4, "a report")
+        drops = receiver_module.REPORT_EXTRA.unpack_from(data, HEADER.size)[5]
+        return drops, bool(data[6] & receiver_module.SHARED_DROPS)
+
+    def session(self, receiver, session, stamps, kernel=None, between=()):
+        """Messages of session (one per stamp: the drop count each was queued with), each
+        followed by the datagrams in between, then its end of run with the kernel's
+        count then (None: a kernel that does not tell)."""
+        for sequence, stamp in enumerate(stamps, 1):
+            receiver.handle(message(session, sequence, flags=1), self.SOURCE, False,
+                            drops=stamp)
+            for datagram, source in between:
+                receiver.handle(datagram, source, False, drops=stamp)
+        with mock.patch.object(receiver_module, "kernel_drops", lambda sock: kernel):
+            receiver.handle(message(session, len(stamps), kind=3, flags=1), self.SOURCE,
+                            False, drops=stamps[-1])
+        return self.report_of(receiver)
+
+    def test_a_flooded_session_then_a_clean_one_each_reports_its_own_drops(self):
+        receiver = make_receiver()
+        # 40 dropped before the session began, 55 while it lasted: the stamps lag (the
+        # last datagram queued says 60), the kernel's count at the report does not.
+        self.assertEqual(self.session(receiver, 7, [40, 40, 60], kernel=95), (55, False))
+        self.assertEqual(self.session(receiver, 8, [95, 95], kernel=95), (0, False))
+        with mock.patch.object(receiver_module, "kernel_drops", lambda sock: 95):
+            receiver_module.print_summary(receiver)
+        [(_, text, fields)] = [e for e in receiver.out.events if e[0] == "summary"]
+        self.assertEqual(fields["host_drops"], 95, "since the socket opened")
+        self.assertEqual([(s["session"][-1], s["host_drops"], s["shared_drops"])
+                          for s in fields["senders"]], [("7", 55, False), ("8", 0, False)])
+        self.assertIn("this host dropped 95 datagrams since the socket opened", text)
+        self.assertIn("55 dropped by this host while it lasted", text)
+
+    def test_without_the_kernels_count_the_stamps_are_used(self):
+        receiver = make_receiver()
+        self.assertEqual(self.session(receiver, 7, [3, 3, 10], kernel=None), (7, False))
+
+    def test_other_traffic_during_a_session_is_flagged(self):
+        receiver = make_receiver()
+        self.assertEqual(self.session(receiver, 7, [0, 0], kernel=0), (0, False))
+        text = [(b"plain text", ("10.0.0.2", 6000))]
+        self.assertEqual(self.session(receiver, 8, [0, 2], kernel=5, between=text), (5, True))
+        other = [(message(9, 1, flags=1), ("10.0.0.3", 7000))]  # another session, at once
+        self.assertEqual(self.session(receiver, 10, [5], kernel=5, between=other), (0, True))
+        self.assertEqual(self.session(receiver, 11, [5, 5, 5], kernel=5), (0, False))
+        with mock.patch.object(receiver_module, "kernel_drops", lambda sock: 8):
+            receiver_module.print_summary(receiver)  # session 9 still going: up to now
+        [(_, text, fields)] = [e for e in receiver.out.events if e[0] == "summary"]
+        nine = [s for s in fields["senders"] if s["session"].endswith("9")]
+        self.assertEqual([(s["host_drops"], s["shared_drops"]) for s in nine], [(3, True)])
+        self.assertIn("other traffic came too", text)
+
+    def test_the_kernels_own_count_is_this_sockets_drops_column(self):
+        import socket
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            support.skip_unless(receiver_module.kernel_drops(sock) is not None,
+                                "this kernel does not tell a socket's drops (SO_MEMINFO, "
+                                "Linux 4.12 and later)")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.bind(("127.0.0.1", 0))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                for _ in range(50):
+                    sender.sendto(bytes(1000), sock.getsockname())
+            port = f"{sock.getsockname()[1]:04X}"
+            with open("/proc/net/udp") as table:
+                [column] = [int(line.split()[-1]) for line in table
+                            if line.split()[1] == f"0100007F:{port}"]
+            self.assertGreater(column, 0)
+            self.assertEqual(receiver_module.kernel_drops(sock), column)
+            self.assertIsNone(receiver_module.kernel_drops(sock, platform="darwin"))
+        self.assertIsNone(receiver_module.kernel_drops(sock), "a closed socket")
+        self.assertIsNone(receiver_module.kernel_drops(FakeSocket()))
+
+
+class RateLimitTableTest(unittest.TestCase):
+    """The rate limit's table of addresses, full of spoofed ones, locks nobody out and
+    buys nobody a burst; what it refuses is counted apart from the rate limit's own."""
+
+    def setUp(self):
+        self.clock = [1000.0]
+        patcher = mock.patch.object(receiver_module.time, "monotonic", lambda: self.clock[0])
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.spoofed = (f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+                        for n in range(1 << 16, 1 << 24))
+
+    def fill(self, receiver, count=receiver_module.MAX_SESSIONS + 100):
+        """Text from count new spoofed addresses (more than the table holds), 10 us apart."""
+        for _ in range(count):
+            receiver.handle(b"spoofed", (next(self.spoofed), 4000), False)
+            self.clock[0] += 0.00001
+
+    def test_a_new_sender_is_answered_every_time_while_spoofed_addresses_fill_it(self):
+        receiver = make_receiver()  # --max-ack-rate 1000
+        real = ("192.0.2.7", 5000)
+        for sequence in range(1, 21):
+            self.fill(receiver)  # pushes the real sender out of the table each time
+            receiver.handle(message(5, sequence), real, False)
+            self.clock[0] += 0.01
+        acks = [HEADER.unpack_from(data)[5] for data, to in receiver.sock.sent if to == real]
+        self.assertEqual(acks, list(range(1, 21)))
+        limit = receiver.answers.limit
+        self.assertLessEqual(len(limit.buckets), receiver_module.MAX_SESSIONS)
+        self.assertGreater(limit.evicted, 20 * 100)
+        self.assertEqual((limit.rate_limited, limit.table_full), (0, 0))
+
+    def test_churning_the_table_buys_no_burst_and_is_counted_apart(self):
+        receiver = make_receiver(max_ack_rate=10)
+        victim = ("192.0.2.9", 5000)
+
+        def burst():
+            before = len(receiver.sock.sent)
+            for _ in range(50):
+                receiver.handle(b"spoofed as the victim", victim, False)
+            return sum(to == victim for _, to in receiver.sock.sent[before:])
+        self.assertEqual(burst(), 10, "a bucket holds one second's worth")
+        self.fill(receiver)
+        self.assertEqual(burst(), 1, "back in a full table: one answer's worth, not ten")
+        self.assertEqual((receiver.answers.rate_limited, receiver.answers.table_full), (40, 49))
+        receiver_module.print_summary(receiver)
+        [(_, text, fields)] = [e for e in receiver.out.events if e[0] == "summary"]
+        self.assertEqual((fields["rate_limited"], fields["table_full"]), (40, 49))
+        self.assertGreater(fields["addresses_evicted"], 100)
+        self.assertIn("49 answers were held back from newcomers", text)
+        self.clock[0] += 1.0  # a second later its bucket is like any other
+        self.assertEqual(burst(), 10)
+
+
+class NoWaitTest(unittest.TestCase):
+    """An answer goes out at once or not at all: never a wait for room to send."""
+
+    def test_an_answer_with_no_room_is_counted_not_waited_for(self):
+        import errno
+        import socket
+
+        class FullBuffer(socket.socket):
+            def sendto(self, *arguments):
+                self.calls.append(arguments)
+                raise OSError(self.errors.pop(0), "no room")
+
+        full = FullBuffer(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(full.close)
+        full.calls, full.errors = [], [errno.EAGAIN, errno.EAGAIN, errno.ENOBUFS]
+        receiver = make_receiver()
+        receiver.sock = receiver.answers.sock = receiver.lane.sock = full
+        receiver.handle(message(7, 1), ("10.0.0.1", 5000), False)
+        receiver.handle(b"plain text", ("10.0.0.1", 5000), False)
+        receiver.handle(message(8, 1, kind=3), ("10.0.0.1", 5000), False)
+        self.assertEqual([arguments[1] for arguments in full.calls], [socket.MSG_DONTWAIT] * 3)
+        self.assertEqual((receiver.answers.not_sent, receiver.answers.answered), (3, {}))
+        self.assertEqual(receiver.out.events, [], "no line for each answer not sent")
+        receiver_module.print_summary(receiver)
+        [(_, text, fields)] = [e for e in receiver.out.events if e[0] == "summary"]
+        self.assertEqual(fields["not_sent"], 3)
+        self.assertIn("3 answers not sent: the socket's send buffer was full", text)
+
+
 if __name__ == "__main__":
     unittest.main()

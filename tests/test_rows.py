@@ -5,7 +5,6 @@ import time
 import unittest
 from unittest import mock
 
-from . import support
 from .test_counting import ack, make_sender, report, sender_module
 
 SECOND = 1_000_000_000
@@ -190,6 +189,36 @@ class LateIsByTimeTest(unittest.TestCase):
         self.assertEqual(peer.take(6, 1.0, False, False, 0), "late")
         self.assertEqual((peer.acks, peer.late, peer.unchecked, peer.duplicates), (2, 1, 2, 0))
         self.assertEqual(peer.take(window + 10, 1.0, True, False, 0), "duplicate")
+
+
+class TooLateTest(unittest.TestCase):
+    def test_a_message_beyond_the_receivers_window_is_too_late_not_lost_nor_duplicate(self):
+        from .test_counting import make_receiver, message
+        receiver = make_receiver(max_ack_rate=0)  # no rate limit: every answer goes
+        window = sender_module.SEQUENCE_WINDOW
+        for sequence in [*range(2, window + 11), 1]:  # 1 comes last, 4,105 places late
+            receiver.handle(message(7, sequence), ("10.0.0.1", 5000), False)
+        receiver.handle(message(7, window + 10, kind=3), ("10.0.0.1", 5000), False)
+        [stats] = receiver.sessions.values()
+        self.assertEqual((stats.received, stats.too_late, stats.duplicates, stats.lost),
+                         (window + 9, 1, 0, 0))
+        self.assertEqual(len(receiver.answers.sock.sent), window + 11, "each answered")
+
+    def test_with_a_key_a_message_beyond_the_window_is_refused(self):
+        from .test_counting import make_receiver, receiver_module
+        key = b"k" * 16
+        receiver = make_receiver(key=key)
+        window = sender_module.SEQUENCE_WINDOW
+
+        def signed(sequence):
+            data = sender_module.HEADER.pack(b"MCK1", 1, 1, 0x80, 7, sequence, 0) + b"d" * 40
+            return receiver_module.sign(data, receiver_module.Key(key))
+
+        for sequence in (window + 10, 1):
+            receiver.handle(signed(sequence), ("10.0.0.1", 5000), False)
+        [stats] = receiver.sessions.values()
+        self.assertEqual((stats.received, stats.too_late), (1, 0))
+        self.assertEqual(len(receiver.answers.sock.sent), 1, "the old one is not answered")
 
 
 class HostDropsTest(unittest.TestCase):

@@ -37,29 +37,11 @@ while True:
 """
 
 
-class LocalTest(support.ProcessTestCase):
+class LocalTest(support.LocalCase):
     """Sender and receivers over 127.0.0.1."""
 
-    def setUp(self):
-        super().setUp()
-        self.port = support.free_udp_port()
-
-    def start(self, name, *arguments, interface="127.0.0.1", port=None):
-        return self.track(support.Watched(support.python_script(
-            name, "-i", interface, "-p", str(port or self.port), *arguments)))
-
     def receiver(self, name, *arguments, port=None):
-        child = self.start("socket_multicast_receiver.py", "--json", "--name", name,
-                           *arguments, port=port)
-        self.assertTrue(support.wait_until(
-            lambda: any(e["type"] == "start" for e in json_lines(child.lines)), 5),
-            child.stderr)
-        return child
-
-    def stop(self, child):
-        child.signal(signal.SIGTERM)
-        self.assertEqual(child.wait(5), 0, child.stderr)
-        return summary_of(child)
+        return super().receiver("--name", name, *arguments, port=port)
 
     def test_the_join_delay_is_measured_only_for_a_receiver_that_joined_late(self):
         self.receiver("early")
