@@ -35,6 +35,7 @@ import socket
 import struct
 import sys
 import time
+import typing
 
 DEFAULT_GROUP = "224.10.10.10"
 DEFAULT_PORT = 10000
@@ -85,7 +86,7 @@ DATA, ACK, END, REPORT = 1, 2, 3, 4  # the kinds of message
 NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
 REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
-HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
+UNSENT_COUNT = 0x08  # flag in a report: REPORT_UNSENT follows the counts
 ARRIVAL = 0x10  # flag in an ack or a report: how the message arrived follows (ACK_ARRIVAL...)
 SHARED_DROPS = 0x20  # flag in a report: other traffic came to its socket during the session,
 # so some of the drops it counts for the session may have been that traffic's
@@ -95,7 +96,9 @@ ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was he
 # for the session: received, lost, duplicates, reordered, and dropped by its host
 # while the session lasted (from its first datagram to the report).
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
-REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
+# Then (UNSENT_COUNT): the session's acks it did not send: refused by its rate limit
+# (--max-ack-rate), or by a send buffer that was full (a slow link).
+REPORT_UNSENT = struct.Struct("!Q")
 # With ARRIVAL, after the ack's extra: the TTL (IPv6: hop limit) the message answered
 # arrived with. After the report's counts: the TTL its end of run arrived with, the
 # microseconds from the receiver's join to its first message of the session
@@ -112,8 +115,115 @@ END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not
 # (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
 # run to REPORT_ROOM bytes (room for a report with any name).
 ACK_ROOM = HEADER.size + ACK_EXTRA.size + ACK_ARRIVAL.size + 32
-REPORT_ROOM = (HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + REPORT_ARRIVAL.size
+REPORT_ROOM = (HEADER.size + REPORT_EXTRA.size + REPORT_UNSENT.size + REPORT_ARRIVAL.size
                + MAX_NAME)
+
+
+# The answers, as named records: each packed and read by the two functions beside
+# it, the receiver packing, the sender reading. A new figure is a field here, its
+# bytes in the pack and unpack below, and its printing.
+class Ack(typing.NamedTuple):
+    """An ack: the message's header fields echoed, the receiver's instance, the
+    microseconds it held the ack back, the TTL the message came with (None: not
+    told) and the receiver's name."""
+    flags: int
+    session: int
+    sequence: int
+    sent_ns: int
+    instance: int = 0
+    held_us: int = 0
+    ttl: typing.Optional[int] = None
+    name: bytes = b""
+
+
+def pack_ack(ack, room=65535):
+    """The ack's bytes, its name cut (on a whole character) to fit room bytes; None if
+    even the rest does not fit."""
+    flags = ack.flags | (ARRIVAL if ack.ttl is not None else 0)
+    fixed = bytearray(HEADER.pack(MAGIC, VERSION, ACK, flags, ack.session, ack.sequence,
+                                  ack.sent_ns) + ACK_EXTRA.pack(ack.held_us))
+    fixed[INSTANCE] = ack.instance
+    if ack.ttl is not None:
+        fixed += ACK_ARRIVAL.pack(ack.ttl)
+    return with_name(fixed, ack.name, room)
+
+
+def unpack_ack(data):
+    """The Ack in data (kind ACK, without its tag); None if it is too short."""
+    _, _, _, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
+    name_at = HEADER.size + ACK_EXTRA.size + (ACK_ARRIVAL.size if flags & ARRIVAL else 0)
+    if len(data) < name_at:
+        return None
+    [held_us] = ACK_EXTRA.unpack_from(data, HEADER.size)
+    ttl = data[HEADER.size + ACK_EXTRA.size] if flags & ARRIVAL else None
+    return Ack(flags, session, sequence, sent_ns, data[INSTANCE], held_us, ttl,
+               bytes(data[name_at:name_at + MAX_NAME]))
+
+
+class Arrival(typing.NamedTuple):
+    """How a session's messages came to a receiver, in its report."""
+    ttl: int  # the TTL (IPv6: hop limit) its end of run arrived with; 0: not known
+    join_to_first_us: int  # from its join to the session's first message it got
+    first_sent_ns: int  # that message's send time, echoed
+
+
+class Report(typing.NamedTuple):
+    """A receiver's report on one session, its answer to the end of run."""
+    flags: int
+    session: int
+    last_seq: int
+    sent_ns: int
+    instance: int = 0
+    held_us: int = 0
+    received: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    host_drops: int = 0  # dropped by its host while the session lasted
+    unsent: typing.Optional[int] = None  # its acks it did not send (None: not told)
+    arrival: typing.Optional[Arrival] = None
+    name: bytes = b""
+
+
+def pack_report(report, room=65535):
+    """The report's bytes, its name cut to fit room bytes; None if the rest does not."""
+    flags = (report.flags | (UNSENT_COUNT if report.unsent is not None else 0)
+             | (ARRIVAL if report.arrival is not None else 0))
+    fixed = bytearray(
+        HEADER.pack(MAGIC, VERSION, REPORT, flags, report.session, report.last_seq,
+                    report.sent_ns)
+        + REPORT_EXTRA.pack(report.held_us, report.received, report.lost, report.duplicates,
+                            report.reordered, report.host_drops))
+    fixed[INSTANCE] = report.instance
+    if report.unsent is not None:
+        fixed += REPORT_UNSENT.pack(report.unsent)
+    if report.arrival is not None:
+        fixed += REPORT_ARRIVAL.pack(*report.arrival)
+    return with_name(fixed, report.name, room)
+
+
+def unpack_report(data):
+    """The Report in data (kind REPORT, without its tag); None if it is too short."""
+    _, _, _, flags, session, last_seq, sent_ns = HEADER.unpack_from(data)
+    unsent_at = HEADER.size + REPORT_EXTRA.size
+    arrival_at = unsent_at + (REPORT_UNSENT.size if flags & UNSENT_COUNT else 0)
+    name_at = arrival_at + (REPORT_ARRIVAL.size if flags & ARRIVAL else 0)
+    if len(data) < name_at:
+        return None
+    counts = REPORT_EXTRA.unpack_from(data, HEADER.size)
+    unsent = REPORT_UNSENT.unpack_from(data, unsent_at)[0] if flags & UNSENT_COUNT else None
+    arrival = (Arrival(*REPORT_ARRIVAL.unpack_from(data, arrival_at)) if flags & ARRIVAL
+               else None)
+    return Report(flags, session, last_seq, sent_ns, data[INSTANCE], *counts, unsent, arrival,
+                  bytes(data[name_at:name_at + MAX_NAME]))
+
+
+def with_name(fixed, name, room):
+    """fixed (a bytearray) and as much of name as fits in room bytes, cut on a whole
+    UTF-8 character; None if fixed alone is larger than room."""
+    if len(fixed) > room:
+        return None
+    return bytes(fixed + name[:room - len(fixed)].decode("utf-8", "ignore").encode("utf-8"))
 # ---- end of block protocol ----
 
 
@@ -207,7 +317,7 @@ class Session:
 
     __slots__ = ("address", "session", "highest", "lowest", "window", "received",
                  "duplicates", "reordered", "too_late", "end", "ends", "datagrams", "part",
-                 "held_back", "first_heard", "first_sent", "drops_at_first", "datagrams_before",
+                 "unsent", "first_heard", "first_sent", "drops_at_first", "datagrams_before",
                  "drops_at_report", "shared_at_report")
 
     def __init__(self, address, session):
@@ -216,7 +326,7 @@ class Session:
         self.received = self.duplicates = self.reordered = self.too_late = 0
         self.end = None  # the last sequence number, once the sender's end of run came
         self.ends = self.datagrams = 0  # ends of run answered; datagrams of the session
-        self.held_back = 0  # acks for its messages that our rate limit held back
+        self.unsent = 0  # acks for its messages not sent: the rate limit, a full send buffer
         self.part = None  # the part of the session table it is in
         self.first_heard = None  # when its first message came (our monotonic clock)
         self.first_sent = 0  # and when the sender sent that one (its clock, nanoseconds)
@@ -368,8 +478,9 @@ def classify(data, address, table, key):
     protocol, the mirror of the sender's parse_reply(). It counts the datagram in the
     table and returns (what, answer, detail):
     - ("plain", b"ack" or None, text): text, as the textbook sender sends;
-    - ("message", ack header or None, (session, sequence, verdict, stats)): a data message;
-    - ("end", (report header, counts) or None, stats): a sender's end of run;
+    - ("message", an Ack or None, (session, sequence, verdict, stats)): a data message;
+    - ("end", a Report or None, stats): a sender's end of run (the report's counts;
+      its host drops, unsent acks and arrival are filled in by the Receiver);
     - ("malformed", None, reason) and ("refused", None, reason): never answered.
     An answer is never larger than the datagram it answers (Answerer cuts the name
     to fit), so nobody can use a receiver to amplify their traffic."""
@@ -406,17 +517,14 @@ def classify(data, address, table, key):
         stats.finish(sequence)
         stats.ends += 1
         table.heard(stats)
-        entry = stats.as_dict()
-        header = HEADER.pack(MAGIC, VERSION, REPORT, END_SEEN | HELD_COUNT | ARRIVAL | signed,
-                             session, stats.end, sent_ns)
-        return "end", (header, (entry["received"], entry["lost"], entry["duplicates"],
-                                entry["reordered"])), stats
+        return "end", Report(END_SEEN | signed, session, stats.end, sent_ns,
+                             received=stats.received, lost=stats.lost,
+                             duplicates=stats.duplicates, reordered=stats.reordered), stats
     state = stats.state(sequence)
     if key is not None and state in ("seen", "old"):
         return "refused", None, "replayed"  # a signed message taken before: never again
-    answer = None if flags & NO_ACK else HEADER.pack(
-        MAGIC, VERSION, ACK, (REORDERED if state == "gap" else 0) | signed, session,
-        sequence, sent_ns)
+    answer = None if flags & NO_ACK else Ack(
+        (REORDERED if state == "gap" else 0) | signed, session, sequence, sent_ns)
     verdict = stats.take(sequence)
     table.heard(stats)
     return "message", answer, (session, sequence, verdict, stats)
@@ -569,7 +677,7 @@ class Answerer:
     def __init__(self, sock, name, jitter, out, key=None, max_rate=0, instance=0):
         self.sock = sock
         self.name = name
-        self.instance = bytes([instance])  # the header's INSTANCE byte in our answers
+        self.instance = instance  # the header's INSTANCE byte in our answers
         self.jitter = jitter
         self.out = out
         self.key = key
@@ -589,51 +697,44 @@ class Answerer:
         """Answers not sent: to an address that came while the rate limit's table was full."""
         return self.limit.table_full if self.limit is not None else 0
 
-    def send(self, answer, destination, room, hold=True, ttl=None):
-        """Answer now, or hold the answer back by a random delay; room is the size of the
-        datagram answered, which the answer may not exceed, ttl the TTL it arrived with."""
+    def send(self, answer, destination, room, hold=True, session=None):
+        """Answer now, or hold the answer back by a random delay: an Ack, a Report or
+        b'ack'. room is the size of the datagram answered, which the answer may not
+        exceed; session the Session whose count of unsent acks a full buffer adds to."""
         if self.limit is not None and not self.limit.allow(destination[0]):
             return False  # at most max_rate answers a second to one address (counted there)
         if hold and self.jitter > 0:
-            self.held.hold((answer, room, ttl), destination, random.uniform(0, self.jitter))
+            self.held.hold((answer, room, session), destination, random.uniform(0, self.jitter))
         else:
-            self.answer((answer, room, ttl), destination, 0.0)
+            self.answer((answer, room, session), destination, 0.0)
         if self.limit is not None:
             self.limit.spend(destination[0])  # after the answer: the sender's clock runs
         return True
 
-    def answer(self, answer_room_ttl, destination, held):
-        """Send one answer: b'ack', or a protocol ack or report saying how long it was
-        held and how the message arrived, with as much of our name as fits in the size
-        of the datagram answered."""
-        answer, room, ttl = answer_room_ttl
-        held_us = min(int(held * 1e6), 2**32 - 1)
-        if isinstance(answer, tuple):  # a report: its counts as they are now
-            header, counts, arrival = answer
-            datagram, slot = (header + REPORT_EXTRA.pack(held_us, *counts[:5])
-                              + REPORT_HELD.pack(counts[5]) + REPORT_ARRIVAL.pack(*arrival)), 1
-        elif answer == PLAIN_ACK:
+    def answer(self, pending, destination, held):
+        """Send one answer, saying how long it was held back, with as much of our name
+        as fits in the size of the datagram answered."""
+        answer, room, session = pending
+        if answer == PLAIN_ACK:
             datagram, slot = answer, 0
-        elif ttl is None:  # no TTL to tell (a system that does not give it)
-            datagram, slot = answer + ACK_EXTRA.pack(held_us), 0
         else:
-            datagram, slot = (answer[:6] + bytes([answer[6] | ARRIVAL]) + answer[7:]
-                              + ACK_EXTRA.pack(held_us) + ACK_ARRIVAL.pack(ttl)), 0
-        if answer != PLAIN_ACK:
-            datagram = datagram[:INSTANCE] + self.instance + datagram[INSTANCE + 1:]
             tag = TAG_SIZE if self.key is not None else 0
-            datagram += self.name[:max(0, room - len(datagram) - tag)].decode(
-                "utf-8", "ignore").encode("utf-8")  # a cut name ends on a whole character
-            if len(datagram) + tag > room:  # no answer larger than what it answers
+            record = answer._replace(instance=self.instance, name=self.name,
+                                     held_us=min(int(held * 1e6), 2**32 - 1))
+            slot = 0 if isinstance(answer, Ack) else 1
+            datagram = (pack_ack if slot == 0 else pack_report)(record, room - tag)
+            if datagram is None:  # no answer larger than what it answers
                 self.too_big += 1
                 return
-        if self.key is not None:
-            datagram = sign(datagram, self.key)
+            if self.key is not None:
+                datagram = sign(datagram, self.key)
         try:
             send_without_waiting(self.sock, datagram, destination)
         except OSError as error:
             if error.errno in NOT_NOW:  # a full send buffer (a slow link): not waited for
                 self.not_sent += 1
+                if session is not None:
+                    session.unsent += 1
                 return
             # One unreachable sender must not stop the others' acks.
             self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
@@ -688,10 +789,9 @@ class FastLane:
         self.answers = answers
         self.usable = usable  # no key to check and no jitter to wait
         self.expected = None  # (host, first 24 bytes) of the message it may answer
-        self.ack = bytearray(HEADER.pack(MAGIC, VERSION, ACK, ARRIVAL, 0, 0, 0)
-                             + ACK_EXTRA.pack(0)  # held back for 0 microseconds
-                             + ACK_ARRIVAL.pack(0) + name)
-        self.ack[INSTANCE] = instance
+        # The ack, held back for 0 microseconds; its session, sequence, send time and TTL
+        # are written in for each message answered.
+        self.ack = bytearray(pack_ack(Ack(0, 0, 0, 0, instance, 0, 0, name)))
 
     def expect(self, host, session, sequence, size):
         """After a new message of a session (of size bytes, without flags), predict the
@@ -781,22 +881,25 @@ class Receiver:
             self.taken += 1
             self.mark_start(detail)
             if answer is not None:
-                header, counts = answer
                 drops, shared = self.session_drops(detail, self.host_drops())
                 detail.drops_at_report, detail.shared_at_report = drops, shared
-                if shared:  # other traffic came: some of these drops may have been its
-                    header = header[:6] + bytes([header[6] | SHARED_DROPS]) + header[7:]
-                self.answers.send((header, (*counts, drops, detail.held_back),
-                                   self.arrival(detail, ttl)), address, len(data))
+                # If other traffic came, some of these drops may have been its.
+                report = answer._replace(flags=answer.flags | (SHARED_DROPS if shared else 0),
+                                         host_drops=drops, unsent=detail.unsent,
+                                         arrival=self.arrival(detail, ttl))
+                self.answers.send(report, address, len(data))
             if detail.ends == 1 and not self.args.quiet:
                 self.print_end(detail, address)
         else:
             self.taken += 1
             if answer is not None and not answered:  # answer first: the sender's clock runs
-                sent = self.answers.send(answer, address, len(data), hold=what == "message",
-                                         ttl=ttl)
-                if not sent and what == "message":
-                    detail[3].held_back += 1
+                if what == "message":
+                    stats = detail[3]
+                    if not self.answers.send(answer._replace(ttl=ttl), address, len(data),
+                                             session=stats):
+                        stats.unsent += 1  # the rate limit refused it
+                else:
+                    self.answers.send(answer, address, len(data), hold=False)
             if what == "plain":
                 self.plain += 1
                 self.received += 1
@@ -849,12 +952,12 @@ class Receiver:
         self.sock.close()
 
     def arrival(self, stats, ttl):
-        """A report's REPORT_ARRIVAL fields: the TTL its end of run came with (0: not
-        known), the time from our join to the session's first message, its send time."""
+        """A report's Arrival: the TTL its end of run came with (0: not known), the
+        time from our join to the session's first message, and that one's send time."""
         if stats.first_heard is None:
-            return ttl or 0, NOT_MEASURED, 0
+            return Arrival(ttl or 0, NOT_MEASURED, 0)
         join_to_first_us = int((stats.first_heard - self.joined) * 1e6)
-        return ttl or 0, min(join_to_first_us, NOT_MEASURED - 1), stats.first_sent
+        return Arrival(ttl or 0, min(join_to_first_us, NOT_MEASURED - 1), stats.first_sent)
 
     def print_end(self, stats, address):
         self.pacer.note(time.monotonic(), at_once=True)

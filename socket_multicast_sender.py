@@ -44,6 +44,7 @@ import struct
 import sys
 import threading
 import time
+import typing
 
 DEFAULT_GROUP = "224.10.10.10"
 DEFAULT_PORT = 10000
@@ -55,7 +56,7 @@ IDLE_WAIT = 0.25  # seconds a receive call waits at most, between looks at a sto
 READS_PER_WAKEUP = 256  # replies read before the loop looks at the clock and signals again
 BATCH = 64  # messages sent back to back at --rate 0 before replies and the clock are looked at
 RTT_SAMPLES = (10000, 1000, 100)  # RTTs kept for the percentiles (a random sample beyond)
-SAMPLE_TIERS = (100, 1000)  # by a receiver's place: the first 100 keep 10,000, the next 900 ...
+SAMPLE_TIERS = (100, 1000)  # by place: the first 100 receivers keep 10,000, the next 900 1,000
 LATEST_RTTS = 101  # the latest RTTs per receiver, whose median the board shows
 SEQUENCE_WINDOW = 4096  # acked sequence numbers remembered per receiver (bits), for duplicates
 WINDOW_BITS = (1 << SEQUENCE_WINDOW) - 1
@@ -64,7 +65,7 @@ WINDOW_BITS = (1 << SEQUENCE_WINDOW) - 1
 MAX_PEERS = 10000  # receivers tracked; replies from further ones are only counted
 NEW_PEERS_PER_SECOND = 1000  # new receivers taken on per second at most (forged names)
 OPEN_ACKS_BUDGET = 1_000_000  # acks of open messages kept, all rows together (about 40 MB)
-END_GAP = 0.02  # seconds between them
+END_GAP = 0.02  # seconds between the end-of-run messages (END_REPEATS of them)
 REPORT_WAIT = 0.5  # seconds to wait at least for the receivers' reports
 
 
@@ -82,7 +83,7 @@ DATA, ACK, END, REPORT = 1, 2, 3, 4  # the kinds of message
 NO_ACK = 0x01  # flag in a message: receivers count it but do not answer it
 REORDERED = 0x02  # flag in an ack: the receiver got this message after a later one
 END_SEEN = 0x04  # flag in a report: the receiver has seen the sender's end of run
-HELD_COUNT = 0x08  # flag in a report: REPORT_HELD follows the counts
+UNSENT_COUNT = 0x08  # flag in a report: REPORT_UNSENT follows the counts
 ARRIVAL = 0x10  # flag in an ack or a report: how the message arrived follows (ACK_ARRIVAL...)
 SHARED_DROPS = 0x20  # flag in a report: other traffic came to its socket during the session,
 # so some of the drops it counts for the session may have been that traffic's
@@ -92,7 +93,9 @@ ACK_EXTRA = struct.Struct("!I")  # after an ack's header: microseconds it was he
 # for the session: received, lost, duplicates, reordered, and dropped by its host
 # while the session lasted (from its first datagram to the report).
 REPORT_EXTRA = struct.Struct("!IQQQQQ")
-REPORT_HELD = struct.Struct("!Q")  # then: the acks its rate limit held back (HELD_COUNT)
+# Then (UNSENT_COUNT): the session's acks it did not send: refused by its rate limit
+# (--max-ack-rate), or by a send buffer that was full (a slow link).
+REPORT_UNSENT = struct.Struct("!Q")
 # With ARRIVAL, after the ack's extra: the TTL (IPv6: hop limit) the message answered
 # arrived with. After the report's counts: the TTL its end of run arrived with, the
 # microseconds from the receiver's join to its first message of the session
@@ -109,8 +112,115 @@ END_REPEATS = 3  # end-of-run messages a sender sends, so that one loss does not
 # (room for a name of 32 bytes; a receiver cuts a longer one to fit), and an end of
 # run to REPORT_ROOM bytes (room for a report with any name).
 ACK_ROOM = HEADER.size + ACK_EXTRA.size + ACK_ARRIVAL.size + 32
-REPORT_ROOM = (HEADER.size + REPORT_EXTRA.size + REPORT_HELD.size + REPORT_ARRIVAL.size
+REPORT_ROOM = (HEADER.size + REPORT_EXTRA.size + REPORT_UNSENT.size + REPORT_ARRIVAL.size
                + MAX_NAME)
+
+
+# The answers, as named records: each packed and read by the two functions beside
+# it, the receiver packing, the sender reading. A new figure is a field here, its
+# bytes in the pack and unpack below, and its printing.
+class Ack(typing.NamedTuple):
+    """An ack: the message's header fields echoed, the receiver's instance, the
+    microseconds it held the ack back, the TTL the message came with (None: not
+    told) and the receiver's name."""
+    flags: int
+    session: int
+    sequence: int
+    sent_ns: int
+    instance: int = 0
+    held_us: int = 0
+    ttl: typing.Optional[int] = None
+    name: bytes = b""
+
+
+def pack_ack(ack, room=65535):
+    """The ack's bytes, its name cut (on a whole character) to fit room bytes; None if
+    even the rest does not fit."""
+    flags = ack.flags | (ARRIVAL if ack.ttl is not None else 0)
+    fixed = bytearray(HEADER.pack(MAGIC, VERSION, ACK, flags, ack.session, ack.sequence,
+                                  ack.sent_ns) + ACK_EXTRA.pack(ack.held_us))
+    fixed[INSTANCE] = ack.instance
+    if ack.ttl is not None:
+        fixed += ACK_ARRIVAL.pack(ack.ttl)
+    return with_name(fixed, ack.name, room)
+
+
+def unpack_ack(data):
+    """The Ack in data (kind ACK, without its tag); None if it is too short."""
+    _, _, _, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
+    name_at = HEADER.size + ACK_EXTRA.size + (ACK_ARRIVAL.size if flags & ARRIVAL else 0)
+    if len(data) < name_at:
+        return None
+    [held_us] = ACK_EXTRA.unpack_from(data, HEADER.size)
+    ttl = data[HEADER.size + ACK_EXTRA.size] if flags & ARRIVAL else None
+    return Ack(flags, session, sequence, sent_ns, data[INSTANCE], held_us, ttl,
+               bytes(data[name_at:name_at + MAX_NAME]))
+
+
+class Arrival(typing.NamedTuple):
+    """How a session's messages came to a receiver, in its report."""
+    ttl: int  # the TTL (IPv6: hop limit) its end of run arrived with; 0: not known
+    join_to_first_us: int  # from its join to the session's first message it got
+    first_sent_ns: int  # that message's send time, echoed
+
+
+class Report(typing.NamedTuple):
+    """A receiver's report on one session, its answer to the end of run."""
+    flags: int
+    session: int
+    last_seq: int
+    sent_ns: int
+    instance: int = 0
+    held_us: int = 0
+    received: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    host_drops: int = 0  # dropped by its host while the session lasted
+    unsent: typing.Optional[int] = None  # its acks it did not send (None: not told)
+    arrival: typing.Optional[Arrival] = None
+    name: bytes = b""
+
+
+def pack_report(report, room=65535):
+    """The report's bytes, its name cut to fit room bytes; None if the rest does not."""
+    flags = (report.flags | (UNSENT_COUNT if report.unsent is not None else 0)
+             | (ARRIVAL if report.arrival is not None else 0))
+    fixed = bytearray(
+        HEADER.pack(MAGIC, VERSION, REPORT, flags, report.session, report.last_seq,
+                    report.sent_ns)
+        + REPORT_EXTRA.pack(report.held_us, report.received, report.lost, report.duplicates,
+                            report.reordered, report.host_drops))
+    fixed[INSTANCE] = report.instance
+    if report.unsent is not None:
+        fixed += REPORT_UNSENT.pack(report.unsent)
+    if report.arrival is not None:
+        fixed += REPORT_ARRIVAL.pack(*report.arrival)
+    return with_name(fixed, report.name, room)
+
+
+def unpack_report(data):
+    """The Report in data (kind REPORT, without its tag); None if it is too short."""
+    _, _, _, flags, session, last_seq, sent_ns = HEADER.unpack_from(data)
+    unsent_at = HEADER.size + REPORT_EXTRA.size
+    arrival_at = unsent_at + (REPORT_UNSENT.size if flags & UNSENT_COUNT else 0)
+    name_at = arrival_at + (REPORT_ARRIVAL.size if flags & ARRIVAL else 0)
+    if len(data) < name_at:
+        return None
+    counts = REPORT_EXTRA.unpack_from(data, HEADER.size)
+    unsent = REPORT_UNSENT.unpack_from(data, unsent_at)[0] if flags & UNSENT_COUNT else None
+    arrival = (Arrival(*REPORT_ARRIVAL.unpack_from(data, arrival_at)) if flags & ARRIVAL
+               else None)
+    return Report(flags, session, last_seq, sent_ns, data[INSTANCE], *counts, unsent, arrival,
+                  bytes(data[name_at:name_at + MAX_NAME]))
+
+
+def with_name(fixed, name, room):
+    """fixed (a bytearray) and as much of name as fits in room bytes, cut on a whole
+    UTF-8 character; None if fixed alone is larger than room."""
+    if len(fixed) > room:
+        return None
+    return bytes(fixed + name[:room - len(fixed)].decode("utf-8", "ignore").encode("utf-8"))
 # ---- end of block protocol ----
 
 
@@ -363,28 +473,35 @@ class Peer:
             # Lost: no ack at all; an ack that came late says the message got there.
             either = max(0, closed_through - self.closed_acks - self.late) if acks_asked else None
             return {"there": None, "back": None, "either_way": either, "host": None,
-                    "held": None, "host_shared": False}
+                    "unsent": None, "host_shared": False}
         # Its host's drops explain at most its own loss: beyond that they were other
         # traffic's (its socket's drops are counted for all who send to it).
         host = min(report["host_drops"], report["lost"])
         there = report["lost"] - host
-        held = report.get("held")
-        back = (max(0, report["received"] - self.closed_acks - self.late - (held or 0))
+        unsent = report["unsent"]
+        back = (max(0, report["received"] - self.closed_acks - self.late - (unsent or 0))
                 if acks_asked else None)
-        return {"there": there, "back": back, "either_way": None, "host": host, "held": held,
+        return {"there": there, "back": back, "either_way": None, "host": host, "unsent": unsent,
                 "host_shared": bool(report.get("shared_drops"))}
 
-    def take_arrival(self, arrival, ttl_sent, first_send_ns):
-        """What its report says of how our messages came: the TTL of the end of run,
-        and the join delay (as RFC 3918's group join delay) if it joined while we were
-        already sending: the time from its join to the first message it got."""
-        ttl, join_to_first_us, first_sent_ns = arrival
-        if ttl:
-            self.ttl_received = ttl
-        if join_to_first_us != NOT_MEASURED and first_send_ns and first_sent_ns:
-            joined_ns = first_sent_ns - join_to_first_us * 1000  # on our clock
+    def take_report(self, report, ttl_sent, first_send_ns):
+        """Its report (a Report): its own counts, and how our messages came: the TTL
+        of the end of run, and the join delay (as RFC 3918's group join delay) if it
+        joined while we were already sending: from its join to the first message it got."""
+        self.report = {"received": report.received, "lost": report.lost,
+                       "duplicates": report.duplicates, "reordered": report.reordered,
+                       "host_drops": report.host_drops, "unsent": report.unsent,
+                       "shared_drops": bool(report.flags & SHARED_DROPS),
+                       "last_seq": report.last_seq}
+        arrival = report.arrival
+        if arrival is None:
+            return
+        if arrival.ttl:
+            self.ttl_received = arrival.ttl
+        if arrival.join_to_first_us != NOT_MEASURED and first_send_ns and arrival.first_sent_ns:
+            joined_ns = arrival.first_sent_ns - arrival.join_to_first_us * 1000  # our clock
             if joined_ns > first_send_ns:  # it joined after our first message went out
-                self.join_to_first_ms = round(join_to_first_us / 1000, 3)
+                self.join_to_first_ms = round(arrival.join_to_first_us / 1000, 3)
 
     def as_dict(self, closed_through, acks_asked=True, ttl_sent=None, rtt=True):
         """Its figures; without rtt, no RTT statistics (they sort a sample of 10,000)."""
@@ -406,47 +523,29 @@ class Peer:
 
 
 def parse_reply(data, key=None):
-    """What a reply is: ('plain',), ('ack', flags, session, sequence, sent_ns, held_ms, name,
-    instance, ttl), ('report', session, sequence, counts, name, instance, arrival),
-    ('malformed', reason), or with a key ('unauthenticated',) or ('bad_tag',); ttl and
-    arrival are None from a receiver that does not tell them. Pure: no socket."""
+    """What a reply is, as (kind, what): ('ack', Ack), ('report', Report), ('plain',
+    None), ('malformed', why), or with a key ('unauthenticated', None) or ('bad_tag',
+    None). Pure: no socket."""
     signed = data.startswith(MAGIC) and len(data) > HEADER.size and data[6] & AUTHENTICATED
     if key is not None:  # only a reply with our key's tag counts
         if not signed:
-            return ("unauthenticated",)
+            return "unauthenticated", None
         data = verify(data, key)
         if data is None:
-            return ("bad_tag",)
+            return "bad_tag", None
     elif signed:
         data = data[:-TAG_SIZE]  # signed, but without a key we cannot check it
     if data == PLAIN_ACK:
-        return ("plain",)
+        return "plain", None
     if not data.startswith(MAGIC) or len(data) < HEADER.size:
-        return ("malformed", "not the protocol")
-    _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
+        return "malformed", "not the protocol"
+    version, kind = data[4], data[5]
     if version != VERSION:
-        return ("malformed", f"protocol version {version}")
-    instance = data[INSTANCE]
-    arrival = ACK_ARRIVAL.size if flags & ARRIVAL else 0
-    if kind == ACK and len(data) >= HEADER.size + ACK_EXTRA.size + arrival:
-        held_ms = ACK_EXTRA.unpack_from(data, HEADER.size)[0] / 1000
-        ttl = data[HEADER.size + ACK_EXTRA.size] if arrival else None
-        name = data[HEADER.size + ACK_EXTRA.size + arrival:][:MAX_NAME].decode("utf-8",
-                                                                               "replace")
-        return ("ack", flags, session, sequence, sent_ns, held_ms, name, instance, ttl)
-    held = HEADER.size + REPORT_EXTRA.size  # where REPORT_HELD is, if it is there
-    arrived = held + (REPORT_HELD.size if flags & HELD_COUNT else 0)  # and REPORT_ARRIVAL
-    after = arrived + (REPORT_ARRIVAL.size if flags & ARRIVAL else 0)
-    if kind == REPORT and len(data) >= after:
-        _, *counts = REPORT_EXTRA.unpack_from(data, HEADER.size)
-        fields = ("received", "lost", "duplicates", "reordered", "host_drops")
-        counts = dict(zip(fields, counts))
-        counts["held"] = REPORT_HELD.unpack_from(data, held)[0] if flags & HELD_COUNT else None
-        counts["shared_drops"] = bool(flags & SHARED_DROPS)
-        arrival = REPORT_ARRIVAL.unpack_from(data, arrived) if flags & ARRIVAL else None
-        name = data[after:][:MAX_NAME].decode("utf-8", "replace")
-        return ("report", session, sequence, counts, name, instance, arrival)
-    return ("malformed", f"message kind {kind} of {len(data)} bytes")
+        return "malformed", f"protocol version {version}"
+    record = unpack_ack(data) if kind == ACK else unpack_report(data) if kind == REPORT else None
+    if record is None:
+        return "malformed", f"message kind {kind} of {len(data)} bytes"
+    return ("ack" if kind == ACK else "report"), record
 
 
 def parse_expectation(text):
@@ -649,7 +748,7 @@ def receivers(sender):
 def count_reply(sender, reply, address, now_ns):
     """Count one parsed reply (parse_reply) from address, arrived at now_ns: the
     mirror of the receiver's classify()."""
-    kind = reply[0]
+    kind, record = reply
     if kind == "plain":  # a textbook receiver: counted for the latest message
         if sender.ended or sender.sequence == 0:  # its answer to our end of run, or stray
             sender.counts["end_acks" if sender.ended else "stray"] += 1
@@ -657,39 +756,32 @@ def count_reply(sender, reply, address, now_ns):
         if sender.args.rate is not None:  # throughput: a b'ack' names none of many messages
             count_plain(sender, address)
             return
-        reply = ("ack", 0, sender.session, sender.sequence, sender.last_send_ns, 0.0, "", 0,
-                 None)
+        kind, record = "ack", Ack(0, sender.session, sender.sequence, sender.last_send_ns)
     elif kind in ("malformed", "unauthenticated", "bad_tag"):
         sender.counts[kind] += 1  # forged or rubbish: never makes a receiver "answered"
         return
-    session, sequence = reply[2 if reply[0] == "ack" else 1:][:2]
-    if session != sender.session:  # meant for another sender: check this first
+    if record.session != sender.session:  # meant for another sender: check this first
         sender.counts["stray"] += 1
         return
+    sequence = record.sequence if kind == "ack" else record.last_seq
     if not 0 < sequence <= sender.sequence:
         sender.counts["malformed"] += 1
         return
-    if reply[0] == "report":
-        _, _, sequence, counts, name, instance, arrival = reply
-        peer = find_peer(sender, address, name, instance, now_ns / 1e9)
-        if peer is not None:
-            peer.last_heard = now_ns / 1e9
-            peer.report = {**counts, "last_seq": sequence}
-            if arrival is not None:
-                peer.take_arrival(arrival, sender.args.ttl, sender.first_send_ns)
-        return
-    _, flags, _, sequence, sent_ns, held_ms, name, instance, ttl = reply
-    peer = find_peer(sender, address, name, instance, now_ns / 1e9)
+    name = record.name.decode("utf-8", "replace")
+    peer = find_peer(sender, address, name, record.instance, now_ns / 1e9)
     if peer is None:
         return
     peer.last_heard = now_ns / 1e9
-    if ttl is not None:
-        peer.ttl_received = ttl
+    if kind == "report":
+        peer.take_report(record, sender.args.ttl, sender.first_send_ns)
+        return
+    if record.ttl is not None:
+        peer.ttl_received = record.ttl
     sender.close_expired(now_ns)  # so that an ack too late is one for a closed message
-    elapsed_ns = now_ns - sent_ns
-    rtt_ms = max(0.0, elapsed_ns / 1e6 - held_ms)
+    elapsed_ns = now_ns - record.sent_ns
+    rtt_ms = max(0.0, elapsed_ns / 1e6 - record.held_us / 1000)
     verdict = peer.take(sequence, rtt_ms, elapsed_ns <= sender.timeout_ns,
-                        bool(flags & REORDERED), sender.closed_through)
+                        bool(record.flags & REORDERED), sender.closed_through)
     # A round lists only the acks of its own message that came while it was open; one
     # that comes after its round line (with --expect a round ends once the expected
     # have answered) still counts, but in no round's line.
@@ -804,9 +896,9 @@ def where_lost(entry):
                      f"the network" + ("; its socket took other traffic too, whose drops "
                                        "count there as well" if loss["host_shared"] else "")
                      + ")")
-    if loss["held"]:
-        parts.append(f"{loss['held']} acks held back by its rate limit (--max-ack-rate: "
-                     f"not the network)")
+    if loss["unsent"]:
+        parts.append(f"{loss['unsent']} acks it did not send (its rate limit, --max-ack-rate, "
+                     f"or a full send buffer: not the network)")
     return ", ".join(parts)
 
 

@@ -128,9 +128,9 @@ class SenderCountingTest(unittest.TestCase):
     def test_a_plain_ack_to_the_end_of_run_is_not_a_duplicate(self):
         sender = make_sender()
         sender.sequence, sender.last_send_ns = 1, time.monotonic_ns()
-        sender.on_reply(("plain",), "10.0.0.2", time.monotonic_ns())
+        sender.on_reply(("plain", None), "10.0.0.2", time.monotonic_ns())
         sender.ended = True
-        sender.on_reply(("plain",), "10.0.0.2", time.monotonic_ns())
+        sender.on_reply(("plain", None), "10.0.0.2", time.monotonic_ns())
         [peer] = sender.peers.values()
         self.assertEqual((peer.acks, peer.duplicates, sender.counts["end_acks"]), (1, 0, 1))
 
@@ -139,7 +139,7 @@ def report(session, last, received, lost, host_drops=0, held=0, name=b"r", insta
     header = bytearray(HEADER.pack(MAGIC, 1, 4, 0x04 | 0x08, session, last, 0))
     header[7] = instance
     return (bytes(header) + sender_module.REPORT_EXTRA.pack(0, received, lost, 0, 0, host_drops)
-            + sender_module.REPORT_HELD.pack(held) + name)
+            + sender_module.REPORT_UNSENT.pack(held) + name)
 
 
 class VerdictTest(unittest.TestCase):
@@ -174,13 +174,13 @@ class VerdictTest(unittest.TestCase):
         self.assertIn("100 on the way back (acks)", reasons[0])
         self.assertNotIn("on the way there", reasons[0])
 
-    def test_host_drops_and_held_acks_are_named_not_blamed_on_the_network(self):
+    def test_host_drops_and_unsent_acks_are_named_not_blamed_on_the_network(self):
         acked = range(1, 801)  # 100 held back by its rate limit, 100 its host dropped
         reasons, text, fields = self.run_of(1000, acked, [(900, 100, 100, 100)], max_loss=0.0)
         self.assertEqual(reasons, [])
         self.assertIn("100 dropped by its own host (a full socket buffer: not the network)",
                       text)
-        self.assertIn("100 acks held back by its rate limit", text)
+        self.assertIn("100 acks it did not send (its rate limit", text)
         self.assertEqual(fields["receivers"][0]["lost"], 0)
 
     def test_a_pass_never_stands_bare_beside_loss(self):
@@ -328,9 +328,10 @@ class ClassifyTest(unittest.TestCase):
         self.assertEqual(table.evicted, 100_000 - receiver_module.MAX_SESSIONS + 1)
         for sequence in range(3, 11):
             receiver_module.classify(message(1, sequence), real, table, None)
-        what, (_, counts), stats = receiver_module.classify(message(1, 10, kind=3), real,
-                                                             table, None)
-        self.assertEqual((what, counts), ("end", (10, 0, 0, 0)))
+        what, report, stats = receiver_module.classify(message(1, 10, kind=3), real, table,
+                                                       None)
+        self.assertEqual((what, report.received, report.lost, report.duplicates,
+                          report.reordered), ("end", 10, 0, 0, 0))
         fresh = ("10.0.0.2", 5000)  # a sender that starts after the flood gets a place
         receiver_module.classify(message(2, 1), fresh, table, None)
         self.assertIn((fresh[0], 2), {(s.address, s.session) for s in table.values()})
@@ -478,7 +479,8 @@ class ArrivalTest(unittest.TestCase):
         receiver.handle(message(sender.session, 1), ("10.0.0.1", 5000), False, ttl=5)
         (data, _), = receiver.sock.sent
         reply = sender_module.parse_reply(data)
-        self.assertEqual((reply[0], reply[-1], reply[6]), ("ack", 5, "r"))
+        kind, record = reply
+        self.assertEqual((kind, record.ttl, record.name), ("ack", 5, b"r"))
         sender.on_reply(reply, "10.0.0.2", 0)
         entry = next(iter(sender.peers.values())).as_dict(1, True, 8)
         self.assertEqual((entry["ttl_received"], entry["hops"]), (5, 3))
@@ -488,7 +490,7 @@ class ArrivalTest(unittest.TestCase):
         receiver.handle(message(7, 1), ("10.0.0.1", 5000), False)
         (data, _), = receiver.sock.sent
         self.assertEqual(data, ack(7, 1))
-        self.assertIsNone(sender_module.parse_reply(data)[-1])
+        self.assertIsNone(sender_module.parse_reply(data)[1].ttl)
 
     def test_a_report_tells_the_ttl_and_the_join_delay_of_a_receiver_that_came_late(self):
         receiver = make_receiver()
@@ -497,15 +499,15 @@ class ArrivalTest(unittest.TestCase):
         first = HEADER.pack(MAGIC, 1, 1, 0, session, 5, first_sent) + bytes(40)
         receiver.handle(first, ("10.0.0.1", 5000), False, ttl=3)
         receiver.handle(message(session, 5, kind=3), ("10.0.0.1", 5000), False, ttl=3)
-        reply = sender_module.parse_reply(receiver.sock.sent[-1][0])
-        ttl, join_us, echoed = reply[-1]
-        self.assertEqual((reply[0], ttl, echoed), ("report", 3, first_sent))
+        kind, report = sender_module.parse_reply(receiver.sock.sent[-1][0])
+        ttl, join_us, echoed = report.arrival
+        self.assertEqual((kind, ttl, echoed), ("report", 3, first_sent))
         self.assertAlmostEqual(join_us / 1e6, 0.25, delta=0.05)
         late = sender_module.Peer("10.0.0.1", "r")
-        late.take_arrival(reply[-1], 8, first_sent - 10**9)  # we began a second before
+        late.take_report(report, 8, first_sent - 10**9)  # we began a second before
         self.assertEqual((late.ttl_received, round(late.join_to_first_ms / 250)), (3, 1))
         early = sender_module.Peer("10.0.0.1", "r")
-        early.take_arrival(reply[-1], 8, first_sent - 10**6)  # it was there before we began
+        early.take_report(report, 8, first_sent - 10**6)  # it was there before we began
         self.assertIsNone(early.join_to_first_ms)
 
 

@@ -221,6 +221,40 @@ class TooLateTest(unittest.TestCase):
         self.assertEqual(len(receiver.answers.sock.sent), 1, "the old one is not answered")
 
 
+class UnsentTest(unittest.TestCase):
+    def test_an_ack_a_full_send_buffer_refused_is_told_in_the_report(self):
+        import errno
+        from .test_counting import FakeSocket, make_receiver, message
+
+        class FullBuffer(FakeSocket):
+            def sendto(self, data, destination):
+                if data[5] == 2:  # acks: the buffer is full; the report gets through
+                    raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+                super().sendto(data, destination)
+
+        receiver = make_receiver()
+        receiver.answers.sock = FullBuffer()
+        for sequence in (1, 2, 3):
+            receiver.handle(message(7, sequence), ("10.0.0.1", 5000), False)
+        receiver.handle(message(7, 3, kind=3), ("10.0.0.1", 5000), False)
+        [(data, _)] = receiver.answers.sock.sent
+        kind, report = sender_module.parse_reply(data)
+        self.assertEqual((kind, report.received, report.unsent), ("report", 3, 3))
+        self.assertEqual(receiver.answers.not_sent, 3)
+
+    def test_records_pack_and_unpack_to_themselves(self):
+        arrival = sender_module.Arrival(3, 250, 10**12)
+        report = sender_module.Report(0x04, 7, 9, 11, 5, 12, 8, 1, 0, 2, 3, 4, arrival, b"r")
+        self.assertEqual(sender_module.unpack_report(sender_module.pack_report(report)),
+                         report._replace(flags=report.flags | 0x08 | 0x10))
+        ack = sender_module.Ack(0x02, 7, 9, 11, 5, 12, 64, "é".encode() * 3)
+        self.assertEqual(sender_module.unpack_ack(sender_module.pack_ack(ack)),
+                         ack._replace(flags=0x12))
+        cut = sender_module.pack_ack(ack, sender_module.HEADER.size + 5 + 3)  # 1.5 characters
+        self.assertEqual(sender_module.unpack_ack(cut).name, "é".encode())
+        self.assertIsNone(sender_module.pack_ack(ack, sender_module.HEADER.size))
+
+
 class HostDropsTest(unittest.TestCase):
     def test_host_drops_explain_no_more_than_the_sessions_own_loss(self):
         sender = make_sender(no_ack=True, rate=100.0, max_loss=1.0)
