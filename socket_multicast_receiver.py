@@ -17,6 +17,17 @@ answers with its own report of the session. Anything else is counted as
 malformed and not answered. The summary is printed when it stops (Ctrl-C,
 SIGTERM, or --count messages taken).
 Exit status: 0 success, 1 a socket error, 2 bad usage.
+
+Top to bottom:
+    constants          every setting of the program's own, named
+    shared blocks      the code both socket scripts hold alike, written from blocks/ by sync.py
+    the socket         the UDP socket that joins the group, as each system lays out its options
+    sessions           what the receiver counts: Session, SessionTable, classify, HostDrops
+    answers            the acks and reports it sends back: HeldAcks, RateLimit, Answerer, FastLane
+    the receiver       Receiver (classify, answer, count, print), read_some and run, its loop
+    printing           a line per datagram (paced), the reports and the summary
+    the command line   the options, their validators and checks, the Settings the core takes
+    main               parse, check, open the socket, run, print the summary
 """
 
 import argparse
@@ -37,6 +48,7 @@ import sys
 import time
 import typing
 
+# ==== constants ====
 DEFAULT_GROUP = "224.10.10.10"
 DEFAULT_PORT = 10000
 MAX_DATAGRAM = 65535  # the largest IPv4 datagram: a buffer this size never cuts one short
@@ -70,8 +82,22 @@ MAX_SEQUENCE = 2**64 - 1  # the highest sequence number the header holds: no nex
 ARRIVAL_TTL = {("linux", 4): (0, 12, 2), ("linux", 6): (41, 51, 52),        # IP_RECVTTL
                ("darwin", 4): (0, 24, 24), ("darwin", 6): (41, 37, 47),     # IPV6_RECV-
                ("freebsd", 4): (0, 65, 65), ("freebsd", 6): (41, 37, 47)}   # HOPLIMIT
+# Source-specific joins, where Python does not name the options (it names
+# IP_ADD_SOURCE_MEMBERSHIP from 3.12 on): each system's own numbers, from its
+# headers (Linux <linux/in.h>, macOS and FreeBSD <netinet/in.h>, Windows <ws2ipdef.h>).
+IP_ADD_SOURCE_MEMBERSHIP = {"linux": 39, "darwin": 70, "freebsd": 70, "win32": 15}
+MCAST_JOIN_SOURCE_GROUP = {"linux": 46, "darwin": 82, "freebsd": 82, "win32": 45}
+# AF_INET6 inside a sockaddr_in6 that is packed for another system (tests build those).
+AF_INET6_OF = {"linux": 10, "darwin": 30, "freebsd": 28, "win32": 23}
+# Room for two control messages of an int each: the drop count and the TTL.
+ANCILLARY_SPACE = 2 * socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
+# A plain int: arithmetic on socket.MSG_TRUNC (an enum.IntFlag) runs Python code,
+# microseconds per datagram before the answer goes out.
+MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0))
 
 
+# ==== shared blocks: protocol, authentication, output, arguments, signals, pipe ====
+# Generated from blocks/ by python3 blocks/sync.py: edit them there, never here.
 # ---- block protocol: generated from blocks/protocol.py (python3 blocks/sync.py) ----
 # The wire protocol, version 1. Every message starts with this header, in
 # network byte order: magic, version, kind, flags, one byte (0 in a message; in an
@@ -303,1048 +329,6 @@ def printable(text):
     """text with control characters escaped, so a name cannot forge output lines."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 # ---- end of block output ----
-
-
-class Session:
-    """One sender's session as seen from here, in constant memory: its highest
-    sequence number and a window of bits for the SEQUENCE_WINDOW numbers up to
-    it (bit i set: highest - i came), as IPsec's anti-replay window. The one
-    window serves counting (lost: the numbers of the session's span that never
-    came), reordering (a number below the highest whose bit is clear) and replay
-    (a bit already set). A number older than the window cannot be told: it came
-    late, or again; it is counted as too late (not lost, not a duplicate), and with
-    a key refused, as a replay may be."""
-
-    __slots__ = ("address", "session", "highest", "lowest", "window", "received",
-                 "duplicates", "reordered", "too_late", "end", "ends", "datagrams", "part",
-                 "unsent", "first_heard", "first_sent", "drops_at_first", "datagrams_before",
-                 "drops_at_report", "shared_at_report")
-
-    def __init__(self, address, session):
-        self.address, self.session = address, session
-        self.highest = self.lowest = self.window = 0
-        self.received = self.duplicates = self.reordered = self.too_late = 0
-        self.end = None  # the last sequence number, once the sender's end of run came
-        self.ends = self.datagrams = 0  # ends of run answered; datagrams of the session
-        self.unsent = 0  # acks for its messages not sent: the rate limit, a full send buffer
-        self.part = None  # the part of the session table it is in
-        self.first_heard = None  # when its first message came (our monotonic clock)
-        self.first_sent = 0  # and when the sender sent that one (its clock, nanoseconds)
-        # The host's drops while the session lasts (Receiver.session_drops): the socket's
-        # drop count when its first datagram was queued and the socket's datagrams before
-        # it; then, at its latest report, the drops it told and whether other traffic
-        # had come to the socket since its first datagram.
-        self.drops_at_first = self.datagrams_before = None
-        self.drops_at_report = self.shared_at_report = None
-
-    def state(self, sequence):
-        """'new' above the highest, 'gap' below it and not come, 'seen' came, 'old'
-        older than the window: cannot tell."""
-        if sequence > self.highest:
-            return "new"
-        offset = self.highest - sequence
-        if offset >= SEQUENCE_WINDOW:
-            return "old"
-        return "seen" if self.window >> offset & 1 else "gap"
-
-    def take(self, sequence):
-        """Count one message; return 'new', 'reordered', 'duplicate' or 'too_late'."""
-        state = self.state(sequence)
-        if state == "seen":
-            self.duplicates += 1
-            return "duplicate"
-        if state == "old":
-            self.too_late += 1
-            return "too_late"
-        if state == "new":
-            self.slide(sequence)
-            self.window |= 1
-        else:
-            self.window |= 1 << (self.highest - sequence)
-            self.reordered += 1
-        self.lowest = min(self.lowest, sequence) if self.received else sequence
-        self.received += 1
-        return "new" if state == "new" else "reordered"
-
-    def slide(self, highest):
-        """Move the window up to a new highest number (its bit still clear)."""
-        shift = highest - self.highest
-        self.window = (self.window << shift) & WINDOW_MASK if shift < SEQUENCE_WINDOW else 0
-        self.highest = highest
-
-    def finish(self, last):
-        """The sender's end of run: every number from 1 to last that never came is lost."""
-        if self.end is None:
-            self.end = last
-            if last > self.highest:
-                self.slide(last)
-
-    @property
-    def lost(self):
-        """Numbers of the session's span that never came: from 1 to the end of run once
-        it came, before that from the first number that came to the highest."""
-        came = self.received + self.too_late  # too late to tell is not lost
-        if self.end is not None:
-            return max(0, max(self.end, self.highest) - came)
-        return max(0, self.highest - self.lowest + 1 - came) if self.received else 0
-
-    def as_dict(self):
-        expected = self.received + self.lost
-        return {"address": self.address, "session": f"{self.session:016x}",
-                "received": self.received, "lost": self.lost,
-                "duplicates": self.duplicates, "reordered": self.reordered,
-                "too_late": self.too_late,
-                "loss_pct": round(100.0 * self.lost / expected, 2) if expected else 0.0,
-                "end_seen": self.end is not None, "last_seq": self.end}
-
-
-class SessionTable:
-    """The sessions heard: at most MAX_SESSIONS, each in constant memory.
-
-    When it is full, a new session takes the place of the one least recently
-    heard among those with one datagram so far (a made-up session id costs one
-    datagram), else among the finished ones (end of run seen), else among the
-    live ones: no flood of ids locks a real sender out. Each eviction is counted.
-    With a key a session is known by its id alone (the id is signed, the source
-    address is not), and an evicted session's id goes into a filter of fixed
-    size (RETIRED_BITS), so that no message of it is ever answered again."""
-
-    def __init__(self, keyed):
-        self.keyed = keyed
-        self.parts = {"probation": {}, "finished": {}, "live": {}}  # in eviction order
-        self.evicted = 0
-        self.retired = bytearray(RETIRED_BITS // 8) if keyed else None
-
-    def key(self, address, session):
-        return session if self.keyed else (address, session)
-
-    def __len__(self):
-        return sum(len(part) for part in self.parts.values())
-
-    def values(self):
-        """Every session, live ones last."""
-        return [stats for part in self.parts.values() for stats in part.values()]
-
-    def get(self, address, session):
-        """The session's statistics, made if new (evicting one if the table is full);
-        None for a session retired from a keyed table."""
-        key = self.key(address, session)
-        for part in self.parts.values():
-            stats = part.get(key)
-            if stats is not None:
-                return stats
-        if self.retired is not None and self.was_retired(session):
-            return None
-        if len(self) >= MAX_SESSIONS:
-            self.evict()
-        stats = Session(address, session)
-        self.place(key, stats, "probation")
-        return stats
-
-    def heard(self, stats):
-        """One more datagram of this session: it is now the most recently heard of its part."""
-        stats.datagrams += 1
-        key = self.key(stats.address, stats.session)
-        del self.parts[stats.part][key]
-        self.place(key, stats, "probation" if stats.datagrams == 1 else
-                   "finished" if stats.end is not None else "live")
-
-    def place(self, key, stats, part):
-        stats.part = part
-        self.parts[part][key] = stats  # a dict keeps the order of insertion: oldest first
-
-    def evict(self):
-        for part in self.parts.values():
-            if part:
-                key = next(iter(part))
-                del part[key]
-                self.evicted += 1
-                if self.retired is not None:
-                    for bit in self.bits(key):
-                        self.retired[bit >> 3] |= 1 << (bit & 7)
-                return
-
-    def was_retired(self, session):
-        return all(self.retired[bit >> 3] >> (bit & 7) & 1 for bit in self.bits(session))
-
-    @staticmethod
-    def bits(session):
-        digest = hashlib.blake2b(session.to_bytes(8, "big"), digest_size=16).digest()
-        return [int.from_bytes(digest[i:i + 4], "big") % RETIRED_BITS for i in (0, 4, 8, 12)]
-
-
-def classify(data, address, table, key):
-    """What one datagram is and what to answer: the receiver's whole reading of the
-    protocol, the mirror of the sender's parse_reply(). It counts the datagram in the
-    table and returns (what, answer, detail):
-    - ("plain", b"ack" or None, text): text, as the textbook sender sends;
-    - ("message", an Ack or None, (session, sequence, verdict, stats)): a data message;
-    - ("end", a Report or None, stats): a sender's end of run (the report's counts;
-      its host drops, unsent acks and arrival are filled in by the Receiver);
-    - ("malformed", None, reason) and ("refused", None, reason): never answered.
-    An answer is never larger than the datagram it answers (Answerer cuts the name
-    to fit), so nobody can use a receiver to amplify their traffic."""
-    if data[:4] != MAGIC:
-        if key is not None:  # text carries no tag: with a key it is not answered
-            return "refused", None, "unauthenticated"
-        try:
-            text = bytes(data).decode("utf-8")
-        except UnicodeDecodeError:
-            return "malformed", None, "not text"
-        return "plain", PLAIN_ACK if len(data) >= len(PLAIN_ACK) else None, text
-    if len(data) < HEADER.size:
-        return "malformed", None, f"a header of {len(data)} bytes"
-    _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
-    if version != VERSION or kind not in (DATA, END) or sequence == 0:
-        return "malformed", None, (f"protocol version {version}" if version != VERSION
-                                   else f"message kind {kind}" if kind not in (DATA, END)
-                                   else "sequence 0")
-    if key is not None and (not flags & AUTHENTICATED or verify(data, key) is None):
-        return "refused", None, "bad_tag" if flags & AUTHENTICATED else "unauthenticated"
-    signed = AUTHENTICATED if key is not None else 0  # the flag our answers carry
-    stats = table.get(address[0], session)
-    if stats is None:
-        return "refused", None, "replayed"  # a session retired from the table
-    if (stats.received or stats.end is not None) and sequence > stats.highest + MAX_JUMP:
-        return "malformed", None, f"sequence {sequence} jumps more than {MAX_JUMP} ahead"
-    if stats.first_heard is None:
-        stats.first_heard, stats.first_sent = time.monotonic(), sent_ns
-    if kind == END:
-        if sequence < stats.highest and stats.end is None:
-            return "malformed", None, f"end of run at {sequence}, below seq {stats.highest}"
-        if key is not None and stats.ends >= END_REPEATS:
-            return "refused", None, "replayed"  # more ends than a sender sends
-        stats.finish(sequence)
-        stats.ends += 1
-        table.heard(stats)
-        return "end", Report(END_SEEN | signed, session, stats.end, sent_ns,
-                             received=stats.received, lost=stats.lost,
-                             duplicates=stats.duplicates, reordered=stats.reordered), stats
-    state = stats.state(sequence)
-    if key is not None and state in ("seen", "old"):
-        return "refused", None, "replayed"  # a signed message taken before: never again
-    answer = None if flags & NO_ACK else Ack(
-        (REORDERED if state == "gap" else 0) | signed, session, sequence, sent_ns)
-    verdict = stats.take(sequence)
-    table.heard(stats)
-    return "message", answer, (session, sequence, verdict, stats)
-
-
-class HeldAcks:
-    """Answers held back by a random delay, so many receivers do not answer at once."""
-
-    def __init__(self):
-        self.queue = []  # heap of (due time, order, queued at, datagram, destination)
-        self.order = 0
-
-    def hold(self, datagram, destination, delay):
-        now = time.monotonic()
-        self.order += 1
-        heapq.heappush(self.queue, (now + delay, self.order, now, datagram, destination))
-
-    def due(self, now):
-        """Take every answer whose time has come: (datagram, destination, held seconds)."""
-        while self.queue and self.queue[0][0] <= now:
-            _, _, queued, datagram, destination = heapq.heappop(self.queue)
-            yield datagram, destination, now - queued
-
-    def next_due(self):
-        return self.queue[0][0] if self.queue else None
-
-    def all(self, now):
-        """Take every answer, due or not: on the way out, late beats never."""
-        while self.queue:
-            _, _, queued, datagram, destination = heapq.heappop(self.queue)
-            yield datagram, destination, now - queued
-
-
-class LinePacer:
-    """Lets through at most LINES_PER_SECOND lines a second and counts the rest."""
-
-    def __init__(self, out):
-        self.out = out
-        self.window_start = time.monotonic()
-        self.printed = 0
-        self.unprinted = 0  # since the last note
-        self.unprinted_total = 0
-
-    def allow(self, now):
-        if now - self.window_start >= 1.0:
-            self.note(now)
-        if self.printed < LINES_PER_SECOND:
-            self.printed += 1
-            return True
-        self.unprinted += 1
-        self.unprinted_total += 1
-        return False
-
-    def note(self, now, at_once=False):
-        """Once a second is over (or at_once), say how many datagrams went unprinted in it."""
-        if now - self.window_start < 1.0 and not at_once:
-            return
-        if self.unprinted:
-            self.out.event("unprinted", f"... and {self.unprinted} more datagrams, not "
-                           f"printed: more than {LINES_PER_SECOND} a second (--quiet prints "
-                           f"none)", count=self.unprinted)
-        self.unprinted = 0
-        self.window_start, self.printed = now, 0
-
-
-class RateLimit:
-    """At most rate answers a second to each address (a token bucket per address).
-
-    allow() comes before an answer and is cheap while a bucket has tokens (they
-    only grow with time, so no clock is needed); spend() comes after it.
-
-    The table holds at most MAX_SESSIONS addresses, the least recently used first
-    (a dict keeps the order of insertion, and each use puts its address last).
-    A bucket idle for a second is full again, as good as none: it is the first to
-    make room. When every address in the table was used within the last second (a
-    flood from many sources, perhaps spoofed), a new address still gets a place,
-    the least recently used one's: nobody is locked out. It starts with one
-    answer's worth instead of a second's, so that churning the table buys nobody
-    a burst of answers; the answers that costs it are counted apart (table_full)."""
-
-    def __init__(self, rate):
-        self.rate = rate
-        self.buckets = {}  # address -> (tokens, when they were counted, started short)
-        self.evicted = 0  # addresses used within the last second that made room
-        self.rate_limited = 0  # answers refused: more than rate a second to one address
-        self.table_full = 0  # answers refused to an address that came to a full table
-
-    def allow(self, address):
-        """Whether one more answer may go to address (refilling its bucket if empty)."""
-        if self.has_token(address):
-            return True
-        now = time.monotonic()
-        tokens, started_short = self.refill(address, now)
-        if tokens >= 1:
-            return True
-        if started_short:
-            self.table_full += 1
-        else:
-            self.rate_limited += 1
-        return False
-
-    def has_token(self, address):
-        """Whether address's bucket holds a token (it can only fill up from here)."""
-        return self.buckets.get(address, (0,))[0] >= 1
-
-    def spend(self, address):
-        """One answer went (or is held) to address: refill the bucket to now, take a token."""
-        now = time.monotonic()
-        tokens, started_short = self.refill(address, now)
-        self.buckets[address] = (tokens - 1, now, started_short)
-
-    def refill(self, address, now):
-        """Refill address's bucket (made if new) up to now and make it the most recently
-        used; return its tokens and whether it started short and has not been full since."""
-        bucket = self.buckets.pop(address, None)
-        tokens, then, started_short = bucket if bucket is not None else self.new_bucket(now)
-        tokens = min(self.rate, tokens + (now - then) * self.rate)
-        started_short = started_short and tokens < self.rate
-        self.buckets[address] = (tokens, now, started_short)  # last: the most recent
-        return tokens, started_short
-
-    def new_bucket(self, now):
-        """A bucket for a new address, with room made for it if the table is full."""
-        if len(self.buckets) < MAX_SESSIONS:
-            return self.rate, now, False  # one second's worth
-        oldest = next(iter(self.buckets))
-        _, then, _ = self.buckets.pop(oldest)
-        if now - then >= 1.0:  # idle for a second: its bucket was full, nothing is lost
-            return self.rate, now, False
-        self.evicted += 1  # every address was used within the last second
-        return 1, now, True  # one answer's worth: churning the table buys no burst
-
-
-def send_without_waiting(sock, datagram, destination):
-    """Send datagram now, or raise OSError (EAGAIN, ENOBUFS: see NOT_NOW) at once.
-
-    On Linux the receiver's socket blocks (it waits in its receive), and a send on a
-    blocking socket waits for room in its send buffer, for as long as a slow link
-    takes to drain it: a stop request would wait too. Elsewhere the socket is
-    non-blocking already; a stand-in for a socket (the tests') takes no flags."""
-    if NO_WAIT and isinstance(sock, socket.socket):
-        # MSG_DONTWAIT: this one send does not wait; a full buffer is an error instead.
-        return sock.sendto(datagram, NO_WAIT, destination)
-    return sock.sendto(datagram, destination)
-
-
-class Answerer:
-    """Sends the answers: at once, or held back by a random delay up to --ack-jitter."""
-
-    def __init__(self, sock, name, jitter, out, key=None, max_rate=0, instance=0):
-        self.sock = sock
-        self.name = name
-        self.instance = instance  # the header's INSTANCE byte in our answers
-        self.jitter = jitter
-        self.out = out
-        self.key = key
-        self.limit = RateLimit(max_rate) if max_rate else None  # with a key too
-        self.held = HeldAcks()
-        self.answered = {}  # destination address -> [acks, reports] sent there
-        self.too_big = 0  # answers not sent: larger than the datagram they answer
-        self.not_sent = 0  # answers not sent: no room in the socket's send buffer then
-
-    @property
-    def rate_limited(self):
-        """Answers not sent: more than max_rate a second to one address."""
-        return self.limit.rate_limited if self.limit is not None else 0
-
-    @property
-    def table_full(self):
-        """Answers not sent: to an address that came while the rate limit's table was full."""
-        return self.limit.table_full if self.limit is not None else 0
-
-    def send(self, answer, destination, room, hold=True, session=None):
-        """Answer now, or hold the answer back by a random delay: an Ack, a Report or
-        b'ack'. room is the size of the datagram answered, which the answer may not
-        exceed; session the Session whose count of unsent acks a full buffer adds to."""
-        if self.limit is not None and not self.limit.allow(destination[0]):
-            return False  # at most max_rate answers a second to one address (counted there)
-        if hold and self.jitter > 0:
-            self.held.hold((answer, room, session), destination, random.uniform(0, self.jitter))
-        else:
-            self.answer((answer, room, session), destination, 0.0)
-        if self.limit is not None:
-            self.limit.spend(destination[0])  # after the answer: the sender's clock runs
-        return True
-
-    def answer(self, pending, destination, held):
-        """Send one answer, saying how long it was held back, with as much of our name
-        as fits in the size of the datagram answered."""
-        answer, room, session = pending
-        if answer == PLAIN_ACK:
-            datagram, slot = answer, 0
-        else:
-            tag = TAG_SIZE if self.key is not None else 0
-            record = answer._replace(instance=self.instance, name=self.name,
-                                     held_us=min(int(held * 1e6), 2**32 - 1))
-            slot = 0 if isinstance(answer, Ack) else 1
-            datagram = (pack_ack if slot == 0 else pack_report)(record, room - tag)
-            if datagram is None:  # no answer larger than what it answers
-                self.too_big += 1
-                return
-            if self.key is not None:
-                datagram = sign(datagram, self.key)
-        try:
-            send_without_waiting(self.sock, datagram, destination)
-        except OSError as error:
-            if error.errno in NOT_NOW:  # a full send buffer (a slow link): not waited for
-                self.not_sent += 1
-                if session is not None:
-                    session.unsent += 1
-                return
-            # One unreachable sender must not stop the others' acks.
-            self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
-                           address=destination[0], error=error.strerror)
-            return
-        self.count(destination[0], slot)
-
-    def count(self, address, slot):
-        """One more ack (slot 0) or report (slot 1) went to address."""
-        if address in self.answered or len(self.answered) < MAX_SESSIONS:
-            self.answered.setdefault(address, [0, 0])[slot] += 1
-
-    def may_answer(self, address):
-        """Whether an answer to address would pass the rate limit, now and later."""
-        return self.limit is None or self.limit.has_token(address)
-
-    def acked_at_once(self, address):
-        """The fast lane sent an ack to address, past send(): take its token, count it."""
-        if self.limit is not None:
-            self.limit.spend(address)
-        self.count(address, 0)
-
-    def send_due(self):
-        """Send every held answer whose time has come; return when the next is due."""
-        now = time.monotonic()
-        for answer, destination, held in self.held.due(now):
-            self.answer(answer, destination, held)
-        return self.held.next_due()
-
-    def send_all(self):
-        """Send every held answer now: on the way out, late beats never."""
-        now = time.monotonic()
-        for answer, destination, held in self.held.all(now):
-            self.answer(answer, destination, held)
-
-
-class FastLane:
-    """The round trip's fast lane: answers the message the receiver expects
-    next at once, before anything else is done with it, as a blocking echo
-    would; handle() then only counts it. After an idle wait the CPU's caches
-    are cold and every step costs a microsecond or more on the sender's clock
-    (measured from the receive to the ack: 48 us the long way, 17 us here, 1.4
-    in a six-line echo), so the lane unpacks nothing: it compares the
-    datagram's first 24 bytes with the prediction, and the ack is the
-    message's own header with another kind. Everything else goes the long way.
-    tests/test_counting.py checks that both ways send the same answers."""
-
-    TTL_AT = HEADER.size + ACK_EXTRA.size  # where the ack says the TTL it arrived with
-
-    def __init__(self, sock, answers, name, instance, usable):
-        self.sock = sock
-        self.answers = answers
-        self.usable = usable  # no key to check and no jitter to wait
-        self.expected = None  # (host, first 24 bytes) of the message it may answer
-        # The ack, held back for 0 microseconds; its session, sequence, send time and TTL
-        # are written in for each message answered.
-        self.ack = bytearray(pack_ack(Ack(0, 0, 0, 0, instance, 0, 0, name)))
-
-    def expect(self, host, session, sequence, size):
-        """After a new message of a session (of size bytes, without flags), predict the
-        next one. The invariant, kept here alone: the lane answers only where the long
-        way would send the very same ack: no key, no jitter, a token left in the rate
-        limit, the same host, the next sequence number, no flags, room for the whole ack
-        in the datagram (the next one is checked for that too), and its TTL known."""
-        if (self.usable and sequence < MAX_SEQUENCE and size >= len(self.ack)
-                and self.answers.may_answer(host)):
-            self.expected = (host, HEADER.pack(MAGIC, VERSION, DATA, 0, session, sequence + 1,
-                                               0)[:24])
-
-    def ack_at_once(self, buffer, size, address, ttl):
-        """Answer the datagram in buffer, which arrived with ttl, if it is the one
-        expected; whether it did."""
-        expected = self.expected
-        if (expected is None or size < len(self.ack) or not buffer.startswith(expected[1])
-                or address[0] != expected[0] or ttl is None):
-            return False
-        ack = self.ack
-        ack[8:HEADER.size] = buffer[8:HEADER.size]  # session, sequence, send time
-        ack[self.TTL_AT] = ttl
-        try:
-            send_without_waiting(self.sock, ack, address)
-        except OSError:
-            return False  # the long way tries again, and counts or says why it failed
-        self.answers.acked_at_once(address[0])
-        return True
-
-
-class Receiver:
-    """Reads datagrams, answers them as classify() says, counts them and prints them."""
-
-    def __init__(self, sock, args, out):
-        self.sock, self.args, self.out = sock, args, out
-        self.name = args.name.encode("utf-8")
-        self.key = args.key
-        self.table = SessionTable(keyed=args.key is not None)
-        self.auth = collections.Counter()  # unauthenticated, bad_tag, replayed: not answered
-        self.instance = random.randrange(1, 256)  # tells us apart from a namesake here
-        self.answers = Answerer(sock, self.name, args.ack_jitter, out, args.key,
-                                args.max_ack_rate, self.instance)
-        self.pacer = LinePacer(out)
-        self.buffer = bytearray(MAX_DATAGRAM)  # every datagram is read into this one buffer
-        # Linux: the socket blocks (up to IDLE_WAIT), and reads that must not wait say so.
-        self.blocking = isinstance(sock, socket.socket) and sock.gettimeout() is None
-        self.received = 0  # new and reordered messages and plain datagrams, not duplicates
-        self.taken = 0  # every datagram answered or counted, duplicates included
-        self.malformed = self.plain = 0
-        self.datagrams = 0  # every datagram the socket brought, whatever it was
-        # Datagrams this host dropped because our buffer was full, since the socket
-        # opened: as the latest datagram was stamped when it was queued (SO_RXQ_OVFL),
-        # and as the kernel counted them at our latest look (SO_MEMINFO, host_drops()).
-        self.drops_stamped = self.drops_read = 0
-        self.started = self.joined = time.monotonic()  # the socket joined just before
-        arrival = ARRIVAL_TTL.get((system_of(sys.platform), 6 if ":" in args.group else 4))
-        self.ttl_message = arrival and (arrival[0], arrival[2])  # (level, kind) bringing it
-        self.last_report = (self.started, 0)
-        self.lane = FastLane(sock, self.answers, self.name, self.instance,
-                             args.key is None and not args.ack_jitter)
-
-    @property
-    def sessions(self):
-        """Every session's statistics, by its key in the table."""
-        return {self.table.key(stats.address, stats.session): stats
-                for stats in self.table.values()}
-
-    def handle(self, data, address, truncated, answered=False, ttl=None, drops=None):
-        """Classify one datagram, answer it (unless the fast lane did), count it, print it.
-
-        data is bytes, or a memoryview of the receive buffer (no copy); ttl is the TTL
-        (IPv6: hop limit) it arrived with, None where the system does not tell; drops
-        the socket's drop count when it was queued (None: as the datagram before)."""
-        self.lane.expected = None  # anything may change what comes next: predicted anew
-        self.datagrams += 1
-        if drops is not None:
-            self.drops_stamped = drops
-        if truncated:
-            self.reject(address, f"cut to {len(data)} bytes")
-            return
-        what, answer, detail = classify(data, address, self.table, self.key)
-        if what == "malformed":
-            self.reject(address, detail)
-        elif what == "refused":
-            self.auth[detail] += 1
-        elif what == "end":
-            self.taken += 1
-            self.mark_start(detail)
-            if answer is not None:
-                drops, shared = self.session_drops(detail, self.host_drops())
-                detail.drops_at_report, detail.shared_at_report = drops, shared
-                # If other traffic came, some of these drops may have been its.
-                report = answer._replace(flags=answer.flags | (SHARED_DROPS if shared else 0),
-                                         host_drops=drops, unsent=detail.unsent,
-                                         arrival=self.arrival(detail, ttl))
-                self.answers.send(report, address, len(data))
-            if detail.ends == 1 and not self.args.quiet:
-                self.print_end(detail, address)
-        else:
-            self.taken += 1
-            if answer is not None and not answered:  # answer first: the sender's clock runs
-                if what == "message":
-                    stats = detail[3]
-                    if not self.answers.send(answer._replace(ttl=ttl), address, len(data),
-                                             session=stats):
-                        stats.unsent += 1  # the rate limit refused it
-                else:
-                    self.answers.send(answer, address, len(data), hold=False)
-            if what == "plain":
-                self.plain += 1
-                self.received += 1
-                if self.may_print():
-                    self.out.event("plain", f"received {len(data)} bytes from {address[0]}:"
-                                   f"{address[1]}: {bytes(data)!r}", address=address[0],
-                                   port=address[1], bytes=len(data), text=detail)
-                return
-            session, sequence, verdict, stats = detail
-            self.mark_start(stats)
-            self.received += verdict != "duplicate"
-            if verdict == "new" and not data[6]:  # no flags: the next one may be predicted
-                self.lane.expect(address[0], session, sequence, len(data))
-            if self.may_print():
-                message = bytes(data[HEADER.size:]).rstrip(b"\0")
-                note = "" if verdict == "new" else f" ({verdict})"
-                arrived = "" if ttl is None else f", ttl {ttl}"
-                self.out.event("message", f"received seq {sequence} from {address[0]}:"
-                               f"{address[1]}{note}, session {session:016x}, {len(data)} "
-                               f"bytes{arrived}: {message!r}", address=address[0],
-                               port=address[1], session=f"{session:016x}", seq=sequence,
-                               bytes=len(data), ttl=ttl, verdict=verdict)
-
-    def mark_start(self, stats):
-        """At a session's first datagram: where its span of host drops starts."""
-        if stats.drops_at_first is None:
-            stats.drops_at_first = self.drops_stamped
-            stats.datagrams_before = self.datagrams - 1
-
-    def host_drops(self):
-        """Datagrams this host dropped since the socket opened because our buffer was
-        full. The stamps lag: a datagram carries the count of when it was queued, so
-        drops while the buffer stays full are seen only when a later one is queued;
-        where the kernel tells its count as it is now, that count is taken."""
-        now = kernel_drops(self.sock)
-        if now is not None:
-            self.drops_read = now
-        return max(self.drops_stamped, self.drops_read)
-
-    def session_drops(self, stats, drops_now):
-        """A session's host drops, from its first datagram up to now (drops_now: the
-        socket's count now), and whether other datagrams came to the socket meanwhile
-        (another session's, text, anything), so that some of those drops may be theirs."""
-        others = self.datagrams - stats.datagrams_before - stats.datagrams
-        return max(0, drops_now - stats.drops_at_first), others > 0
-
-    def close(self):
-        """Close the socket (which also leaves the group), reading its drops one last time."""
-        self.host_drops()
-        self.sock.close()
-
-    def arrival(self, stats, ttl):
-        """A report's Arrival: the TTL its end of run came with (0: not known), the
-        time from our join to the session's first message, and that one's send time."""
-        if stats.first_heard is None:
-            return Arrival(ttl or 0, NOT_MEASURED, 0)
-        join_to_first_us = int((stats.first_heard - self.joined) * 1e6)
-        return Arrival(ttl or 0, min(join_to_first_us, NOT_MEASURED - 1), stats.first_sent)
-
-    def print_end(self, stats, address):
-        self.pacer.note(time.monotonic(), at_once=True)
-        entry = stats.as_dict()
-        self.out.event("end", f"end of session {entry['session']} from {address[0]}: last seq "
-                       f"{stats.end}, {entry['received']} received, {entry['lost']} lost "
-                       f"({entry['loss_pct']}%)", address=address[0], session=entry["session"],
-                       last_seq=stats.end, received=entry["received"], lost=entry["lost"])
-
-    def may_print(self):
-        return not self.args.quiet and self.pacer.allow(time.monotonic())
-
-    def reject(self, address, reason):
-        """Count a datagram that is neither the protocol nor text; never answer it."""
-        self.malformed += 1
-        if self.may_print():  # under a flood of rubbish a line each would add to it
-            self.out.event("malformed", f"malformed datagram from {address[0]}:{address[1]}: "
-                           f"{reason}", address=address[0], reason=reason)
-
-
-def print_report(receiver, now):
-    """One line of rate and loss since the last report."""
-    since, received_then = receiver.last_report
-    rate = (receiver.received - received_then) / (now - since) if now > since else 0.0
-    lost = sum(stats.lost for stats in receiver.table.values())
-    host_drops = receiver.host_drops()
-    receiver.out.event(
-        "report", f"{now - receiver.started:7.1f} s: {receiver.received} received "
-        f"({rate:.1f}/s), {lost} lost, {receiver.malformed} malformed, "
-        f"{host_drops} dropped by this host since the start",
-        seconds=round(now - receiver.started, 3), received=receiver.received,
-        rate_pps=round(rate, 1), lost=lost, malformed=receiver.malformed,
-        host_drops=host_drops)
-    receiver.last_report = (now, receiver.received)
-
-
-def print_summary(receiver):
-    """The totals, each sender's session, and whom we answered."""
-    args = receiver.args
-    if not args.quiet:
-        receiver.pacer.note(time.monotonic(), at_once=True)
-    host_drops = receiver.host_drops()  # the kernel's own count, if the socket is open
-    sessions = []
-    for stats in receiver.table.values():
-        entry = stats.as_dict()
-        if stats.drops_at_report is not None:  # as its latest report told the sender
-            drops, shared = stats.drops_at_report, stats.shared_at_report
-        else:  # still going: up to now
-            drops, shared = receiver.session_drops(stats, host_drops)
-        entry.update(host_drops=drops, shared_drops=shared)
-        sessions.append(entry)
-    totals = {field: sum(entry[field] for entry in sessions)
-              for field in ("lost", "duplicates", "reordered")}
-    elapsed = time.monotonic() - receiver.started
-    lines = [f"--- {args.group}:{args.port} receiver statistics ---",
-             f"{receiver.received} received, {totals['lost']} lost, "
-             f"{totals['duplicates']} duplicates, {totals['reordered']} reordered, "
-             f"{receiver.malformed} malformed, {receiver.plain} plain, in {elapsed:.1f} s"]
-    if host_drops:
-        lines.append(f"this host dropped {host_drops} datagrams since the socket opened, "
-                     f"because the receive buffer was full (a session's own are counted in "
-                     f"its lost; the network did not lose them)")
-    for entry in sessions:
-        end = (f"end of run seen at seq {entry['last_seq']}" if entry["end_seen"] else
-               "no end of run seen: loss after the last message that came is not counted")
-        drops = ""
-        if host_drops:  # from its first datagram to its report (or to now)
-            drops = (f", {entry['host_drops']} dropped by this host while it lasted"
-                     + (" (other traffic came too: some may have been that traffic's)"
-                        if entry["shared_drops"] and entry["host_drops"] else ""))
-        lines.append(f"from {entry['address']} session {entry['session']}: "
-                     f"{entry['received']} received, {entry['lost']} lost "
-                     f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
-                     f"{entry['reordered']} reordered{drops}"
-                     + (f", {entry['too_late']} too late to tell (more than {SEQUENCE_WINDOW} "
-                        f"behind: late or again; not lost)" if entry["too_late"] else "")
-                     + f"; {end}")
-    answered = [{"address": address, "acks": acks, "reports": reports}
-                for address, (acks, reports) in receiver.answers.answered.items()]
-    if answered:
-        lines.append("answered " + ", ".join(
-            f"{entry['address']} with {entry['acks']} acks and {entry['reports']} reports"
-            for entry in answered))
-    else:
-        lines.append("answered nobody")
-    auth = {reason: receiver.auth[reason]
-            for reason in ("unauthenticated", "bad_tag", "replayed")}
-    if any(auth.values()):
-        lines.append(f"not answered, for the key: {auth['unauthenticated']} unsigned, "
-                     f"{auth['bad_tag']} with a bad tag, {auth['replayed']} replayed"
-                     + (" (a bad tag: the sender signs with another key)"
-                        if auth["bad_tag"] else ""))
-    answers = receiver.answers
-    if answers.rate_limited:
-        lines.append(f"{answers.rate_limited} answers held back: more than "
-                     f"{args.max_ack_rate} a second to one address (--max-ack-rate)")
-    addresses_evicted = answers.limit.evicted if answers.limit is not None else 0
-    if addresses_evicted or answers.table_full:
-        lines.append(f"the rate limit's table was full ({MAX_SESSIONS} addresses, each "
-                     f"heard from within the last second): {addresses_evicted} addresses made "
-                     f"room for new ones, and {answers.table_full} answers were held back "
-                     f"from newcomers (they start with one answer's worth, not a second's)")
-    if answers.not_sent:
-        lines.append(f"{answers.not_sent} answers not sent: the socket's send buffer was "
-                     f"full (a slow link?); dropped at once, not waited for")
-    if receiver.table.evicted:
-        lines.append(f"{receiver.table.evicted} sessions evicted to make room (at most "
-                     f"{MAX_SESSIONS} at once; those with one datagram go first)")
-    if receiver.answers.too_big:
-        lines.append(f"{receiver.answers.too_big} answers not sent: larger than the "
-                     f"datagram they answer (a sender of an older version)")
-    if receiver.pacer.unprinted_total:
-        lines.append(f"{receiver.pacer.unprinted_total} datagrams were counted but not "
-                     f"printed (more than {LINES_PER_SECOND} a second)")
-    receiver.out.event("summary", "\n".join(lines), received=receiver.received, **totals,
-                       malformed=receiver.malformed, plain=receiver.plain,
-                       host_drops=host_drops, evicted=receiver.table.evicted,
-                       too_big=receiver.answers.too_big,
-                       unprinted=receiver.pacer.unprinted_total, seconds=round(elapsed, 3),
-                       senders=sessions, answered=answered, auth=auth,
-                       rate_limited=answers.rate_limited, table_full=answers.table_full,
-                       addresses_evicted=addresses_evicted, not_sent=answers.not_sent)
-
-
-def make_receiver_socket(group, port, interface, platform=sys.platform, sources=()):
-    """A non-blocking UDP socket bound to the group's port that has joined the group."""
-    sock = socket.socket(family_of(group), socket.SOCK_DGRAM)  # IPv4 or IPv6, as the group
-    share_port(sock, platform)  # SO_REUSEADDR: more than one receiver per host
-    # SO_RCVBUF: a bigger queue for datagrams that arrive while we are busy
-    # (the kernel caps it at net.core.rmem_max).
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    if platform.startswith("linux"):
-        # SO_RXQ_OVFL: tell us how many datagrams the kernel dropped because
-        # this socket's queue was full, so that loss is not blamed on the network.
-        sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
-    address = bind_address(group, platform)
-    # An IPv6 link-local group is bound with its link (the interface index).
-    sock.bind((address, port, 0, interface) if ":" in group else (address, port))
-    join(sock, group, interface, sources, platform)  # IP_ADD_MEMBERSHIP and its kin
-    arrival = ARRIVAL_TTL.get((system_of(platform), 6 if ":" in group else 4))
-    if arrival is not None:
-        # IP_RECVTTL (IPv6: IPV6_RECVHOPLIMIT): each datagram comes with the TTL it
-        # arrived with; the sender's TTL minus this is the routers it crossed.
-        try:
-            sock.setsockopt(arrival[0], arrival[1], 1)
-        except OSError:  # a system that refuses it: no TTL to tell, all else works
-            pass
-    if platform.startswith("linux"):
-        # SO_RCVTIMEO: a blocking receive returns after IDLE_WAIT at the latest,
-        # so the loop can wait in the receive call itself (one system call per
-        # datagram, not a poll and then a read) and still see a stop request.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, receive_timeout(IDLE_WAIT))
-    else:
-        sock.setblocking(False)
-    return sock
-
-
-def kernel_drops(sock, platform=sys.platform):
-    """The datagrams the kernel has dropped for this socket so far, counted now (the
-    same count as the drops column of /proc/net/udp); None where it cannot tell:
-    another system, a Linux older than 4.12, a closed socket, a stand-in for one."""
-    if not platform.startswith("linux") or not isinstance(sock, socket.socket):
-        return None
-    size = 4 * (SK_MEMINFO_DROPS + 1)
-    try:
-        # SO_MEMINFO: the socket's memory counters as the kernel has them now; the
-        # drops among them are not stamped on a datagram, so they never lag.
-        meminfo = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, size)
-    except OSError:  # a kernel without it, or the socket is closed
-        return None
-    if len(meminfo) < size:  # a kernel whose counters end before the drops
-        return None
-    return struct.unpack_from("=I", meminfo, 4 * SK_MEMINFO_DROPS)[0]
-
-
-def receive_timeout(seconds):
-    """SO_RCVTIMEO's value, a struct timeval; never zero, which would mean forever."""
-    microseconds = max(1, int(seconds * 1e6))
-    return struct.pack("@ll", microseconds // 1_000_000, microseconds % 1_000_000)
-
-
-# Source-specific joins, where Python does not name the options (it names
-# IP_ADD_SOURCE_MEMBERSHIP from 3.12 on): each system's own numbers, from its
-# headers (Linux <linux/in.h>, macOS and FreeBSD <netinet/in.h>, Windows <ws2ipdef.h>).
-IP_ADD_SOURCE_MEMBERSHIP = {"linux": 39, "darwin": 70, "freebsd": 70, "win32": 15}
-MCAST_JOIN_SOURCE_GROUP = {"linux": 46, "darwin": 82, "freebsd": 82, "win32": 45}
-# AF_INET6 inside a sockaddr_in6 that is packed for another system (tests build those).
-AF_INET6_OF = {"linux": 10, "darwin": 30, "freebsd": 28, "win32": 23}
-
-
-def system_of(platform):
-    """The system whose layouts a platform uses: the BSDs lay out as FreeBSD."""
-    for system in ("linux", "darwin", "win32"):
-        if platform.startswith(system):
-            return system
-    return "freebsd"
-
-
-def join(sock, group, interface, sources=(), platform=sys.platform):
-    """Join the group on one interface: from any source, or only from sources (SSM)."""
-    for level, option, request in membership_requests(group, interface, sources, platform):
-        sock.setsockopt(level, option, request)
-
-
-def membership_requests(group, interface, sources=(), platform=sys.platform):
-    """The (level, option, bytes) of each setsockopt that joins the group, as the
-    platform's headers lay them out; each layout is checked byte for byte by tests."""
-    system = system_of(platform)
-    if family_of(group) == socket.AF_INET6:
-        if not sources:
-            # IPV6_JOIN_GROUP: join on one interface, named by its index (0: the
-            # system's choice): a struct ipv6_mreq, the group's 16 bytes, then the index.
-            request = socket.inet_pton(socket.AF_INET6, group) + struct.pack("=I", interface)
-            return [(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)]
-        # MCAST_JOIN_SOURCE_GROUP: join, taking only this source's datagrams. A
-        # struct group_source_req: the interface index, padding up to 8 bytes where
-        # a sockaddr_storage is aligned to 8 (macOS packs the struct to 4: none), then
-        # the group and the source, each a sockaddr_in6 in 128 bytes of sockaddr_storage.
-        padding = {"darwin": 0, "win32": 4}.get(system, struct.calcsize("@P") - 4)
-        head = struct.pack("=I", interface) + bytes(padding)
-        return [(socket.IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP[system],
-                 head + sockaddr_in6(group, system) + sockaddr_in6(source, system))
-                for source in sources]
-    group_bytes = socket.inet_aton(group)
-    interface_bytes = socket.inet_aton(interface or "0.0.0.0")
-    if not sources:
-        # IP_ADD_MEMBERSHIP: ask the kernel to join the group on one interface,
-        # which also tells the switches and routers (IGMP) to forward it here.
-        # A struct ip_mreq: the group's 4 bytes, then the interface's (0.0.0.0:
-        # the interface the routing table picks for the group).
-        return [(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group_bytes + interface_bytes)]
-    # IP_ADD_SOURCE_MEMBERSHIP: join, taking only this source's datagrams.
-    # A struct ip_mreq_source, whose fields Linux orders group, interface,
-    # source, and macOS, the BSDs and Windows group, source, interface.
-    return [(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP[system],
-             group_bytes + interface_bytes + socket.inet_aton(source) if system == "linux"
-             else group_bytes + socket.inet_aton(source) + interface_bytes)
-            for source in sources]
-
-
-def sockaddr_in6(address, system):
-    """A struct sockaddr_in6 (port, flow info and scope 0) in a 128-byte sockaddr_storage.
-    macOS and the BSDs start it with its length (28) and a one-byte family."""
-    family = (struct.pack("=BB", 28, AF_INET6_OF[system]) if system in ("darwin", "freebsd")
-              else struct.pack("=H", AF_INET6_OF[system]))
-    return (family + bytes(6) + socket.inet_pton(socket.AF_INET6, address)
-            + bytes(4)).ljust(128, b"\0")
-
-
-def source_address(text):
-    """A source for a source-specific join: a unicast IPv4 or IPv6 address."""
-    if "%" in text:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give the source without its %zone; the interface is --interface")
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        address = None
-    if address is None or address.is_multicast or address.is_unspecified:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a source address (valid: the unicast address of a sender)")
-    return str(address)
-
-
-def settle_sources(parser, args, program, environ=os.environ):
-    """Check the sources (a flag wins over MULTICAST_SOURCE, sources separated by
-    commas) against the group's family; warn about an SSM group without them."""
-    if args.source is None:
-        try:
-            args.source = [source_address(text.strip()) for text in
-                           environ.get("MULTICAST_SOURCE", "").split(",") if text.strip()]
-        except argparse.ArgumentTypeError as error:
-            parser.error(f"MULTICAST_SOURCE: {error}")
-    ipv6 = family_of(args.group) == socket.AF_INET6
-    for source in args.source:
-        if (":" in source) != ipv6:
-            parser.error(f"source {source} and group {args.group} are not of one family "
-                         f"(give an IPv{6 if ipv6 else 4} source)")
-    group = ipaddress.ip_address(args.group)
-    ssm = (group in ipaddress.ip_network("232.0.0.0/8") if not ipv6
-           else group.packed[0] == 0xFF and group.packed[1] >> 4 == 3)
-    if ssm and not args.source:
-        print(f"{program}: warning: {args.group} is a source-specific (SSM) group: a network "
-              f"that enforces SSM delivers it only to a join that names the source "
-              f"(--source ADDRESS), so nothing may arrive", file=sys.stderr)
-
-
-def share_port(sock, platform=sys.platform):
-    """Let several receivers on one host listen on the same port."""
-    # SO_REUSEADDR: several sockets may bind one port; each of them gets its
-    # own copy of every multicast datagram.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if platform == "darwin" or "bsd" in platform:
-        # SO_REUSEPORT: macOS and the BSDs want this one too before a second
-        # socket may bind the same port.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-
-
-def bind_address(group, platform=sys.platform):
-    """The address a receiver binds to: the group on Linux, elsewhere any address.
-
-    On Linux a socket bound to the wildcard address ('') gets the datagrams of
-    every group that any program on the host joined on that port
-    (IP_MULTICAST_ALL); bound to the group, it gets only its own group's.
-    Windows refuses to bind a multicast address, and macOS would then send
-    the acks from the group address; both give a socket only the groups it
-    joined itself, so there the wildcard address isolates as well."""
-    return group if platform.startswith("linux") else ""
-
-
-def read_some(receiver, block=False):
-    """Read what is queued on the socket, at most READS_PER_WAKEUP datagrams;
-    or with block, wait for one datagram (up to the receive timeout) and read it.
-
-    The bound keeps a flood from starving the rest of the loop: a stop
-    request, the held acks and the reports are looked at between batches.
-    Each datagram lands in one preallocated buffer (recvmsg_into): no
-    allocation per datagram."""
-    sock, args, buffer = receiver.sock, receiver.args, receiver.buffer
-    view, handle, ack_at_once = memoryview(buffer), receiver.handle, receiver.lane.ack_at_once
-    ttl_message = receiver.ttl_message
-    fast = hasattr(sock, "recvmsg_into")
-    wait = 0 if block else NO_WAIT  # no wait: only what is queued
-    for _ in range(1 if block else READS_PER_WAKEUP):
-        if args.count and receiver.taken >= args.count:
-            return
-        try:
-            if fast:
-                size, ancillary, flags, address = sock.recvmsg_into([buffer], ANCILLARY_SPACE,
-                                                                    wait)
-            else:  # Windows has no recvmsg: no drop count, no sign of a cut datagram
-                size, address = sock.recvfrom_into(buffer)
-                ancillary, flags = (), 0
-        except BlockingIOError:
-            return
-        ttl = None
-        drops = 0 if fast else None  # Linux adds the drop count once it is above 0
-        for level, kind, value in ancillary:
-            if (level, kind) == ttl_message and value:  # an int, or on BSD one byte
-                ttl = value[0] if len(value) == 1 else int.from_bytes(value[:4], sys.byteorder)
-            elif (level, kind) == (socket.SOL_SOCKET, SO_RXQ_OVFL) and len(value) >= 4:
-                drops = struct.unpack("=I", value[:4])[0]
-        # The message the receiver expects next is answered first (see FastLane).
-        answered = not flags & MSG_TRUNC and ack_at_once(buffer, size, address, ttl)
-        handle(view[:size], address, bool(flags & MSG_TRUNC), answered, ttl, drops)
-
-
-# Room for two control messages of an int each: the drop count and the TTL.
-ANCILLARY_SPACE = 2 * socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
-# A plain int: arithmetic on socket.MSG_TRUNC (an enum.IntFlag) runs Python code,
-# microseconds per datagram before the answer goes out.
-MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0))
-
-
-def run(receiver, selector, stop):
-    """Serve until stopped or until --count messages are taken."""
-    args = receiver.args
-    next_report = time.monotonic() + args.report_interval if args.report_interval else None
-    timeout = IDLE_WAIT  # the receive timeout set now (SO_RCVTIMEO, Linux)
-    while not stop.requested and not (args.count and receiver.taken >= args.count):
-        deadlines = [receiver.answers.send_due(), next_report]
-        if not args.quiet and receiver.pacer.unprinted:
-            deadlines.append(receiver.pacer.window_start + 1.0)
-        deadlines = [d for d in deadlines if d is not None]
-        wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-        if receiver.blocking and (wait is None or wait > TIMER_SLACK):
-            # Nothing due soon: wait in the receive call itself (one system call
-            # per datagram, as a blocking echo), waking early enough for what is due.
-            wanted = IDLE_WAIT if wait is None else min(IDLE_WAIT, wait - TIMER_SLACK)
-            if abs(wanted - timeout) >= 0.001:  # a system call only on a change
-                timeout = wanted
-                receiver.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                                         receive_timeout(timeout))
-            read_some(receiver, block=True)
-            read_some(receiver)  # and what else has come meanwhile
-        else:
-            for key, _ in selector.select(wait):
-                if key.fileobj is receiver.sock:
-                    read_some(receiver)
-                else:
-                    key.fileobj.recv(64)  # the signal's wake-up byte
-        now = time.monotonic()
-        receiver.pacer.note(now)
-        if next_report is not None and now >= next_report:
-            print_report(receiver, now)
-            next_report = max(next_report + args.report_interval, now)
-    receiver.answers.send_all()  # answer everything that was taken
 
 
 # ---- block arguments: generated from blocks/arguments.py (python3 blocks/sync.py) ----
@@ -1597,6 +581,1056 @@ def quiet_on_closed_pipe():
 # ---- end of block pipe ----
 
 
+# ==== the socket ====
+def make_receiver_socket(group, port, interface, platform=sys.platform, sources=()):
+    """A non-blocking UDP socket bound to the group's port that has joined the group."""
+    sock = socket.socket(family_of(group), socket.SOCK_DGRAM)  # IPv4 or IPv6, as the group
+    share_port(sock, platform)  # SO_REUSEADDR: more than one receiver per host
+    # SO_RCVBUF: a bigger queue for datagrams that arrive while we are busy
+    # (the kernel caps it at net.core.rmem_max).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    if platform.startswith("linux"):
+        # SO_RXQ_OVFL: tell us how many datagrams the kernel dropped because
+        # this socket's queue was full, so that loss is not blamed on the network.
+        sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+    address = bind_address(group, platform)
+    # An IPv6 link-local group is bound with its link (the interface index).
+    sock.bind((address, port, 0, interface) if ":" in group else (address, port))
+    join(sock, group, interface, sources, platform)  # IP_ADD_MEMBERSHIP and its kin
+    arrival = ARRIVAL_TTL.get((system_of(platform), 6 if ":" in group else 4))
+    if arrival is not None:
+        # IP_RECVTTL (IPv6: IPV6_RECVHOPLIMIT): each datagram comes with the TTL it
+        # arrived with; the sender's TTL minus this is the routers it crossed.
+        try:
+            sock.setsockopt(arrival[0], arrival[1], 1)
+        except OSError:  # a system that refuses it: no TTL to tell, all else works
+            pass
+    if platform.startswith("linux"):
+        # SO_RCVTIMEO: a blocking receive returns after IDLE_WAIT at the latest,
+        # so the loop can wait in the receive call itself (one system call per
+        # datagram, not a poll and then a read) and still see a stop request.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, receive_timeout(IDLE_WAIT))
+    else:
+        sock.setblocking(False)
+    return sock
+
+
+def share_port(sock, platform=sys.platform):
+    """Let several receivers on one host listen on the same port."""
+    # SO_REUSEADDR: several sockets may bind one port; each of them gets its
+    # own copy of every multicast datagram.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if platform == "darwin" or "bsd" in platform:
+        # SO_REUSEPORT: macOS and the BSDs want this one too before a second
+        # socket may bind the same port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+
+
+def bind_address(group, platform=sys.platform):
+    """The address a receiver binds to: the group on Linux, elsewhere any address.
+
+    On Linux a socket bound to the wildcard address ('') gets the datagrams of
+    every group that any program on the host joined on that port
+    (IP_MULTICAST_ALL); bound to the group, it gets only its own group's.
+    Windows refuses to bind a multicast address, and macOS would then send
+    the acks from the group address; both give a socket only the groups it
+    joined itself, so there the wildcard address isolates as well."""
+    return group if platform.startswith("linux") else ""
+
+
+def join(sock, group, interface, sources=(), platform=sys.platform):
+    """Join the group on one interface: from any source, or only from sources (SSM)."""
+    for level, option, request in membership_requests(group, interface, sources, platform):
+        sock.setsockopt(level, option, request)
+
+
+def membership_requests(group, interface, sources=(), platform=sys.platform):
+    """The (level, option, bytes) of each setsockopt that joins the group, as the
+    platform's headers lay them out; each layout is checked byte for byte by tests."""
+    system = system_of(platform)
+    if family_of(group) == socket.AF_INET6:
+        if not sources:
+            # IPV6_JOIN_GROUP: join on one interface, named by its index (0: the
+            # system's choice): a struct ipv6_mreq, the group's 16 bytes, then the index.
+            request = socket.inet_pton(socket.AF_INET6, group) + struct.pack("=I", interface)
+            return [(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)]
+        # MCAST_JOIN_SOURCE_GROUP: join, taking only this source's datagrams. A
+        # struct group_source_req: the interface index, padding up to 8 bytes where
+        # a sockaddr_storage is aligned to 8 (macOS packs the struct to 4: none), then
+        # the group and the source, each a sockaddr_in6 in 128 bytes of sockaddr_storage.
+        padding = {"darwin": 0, "win32": 4}.get(system, struct.calcsize("@P") - 4)
+        head = struct.pack("=I", interface) + bytes(padding)
+        return [(socket.IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP[system],
+                 head + sockaddr_in6(group, system) + sockaddr_in6(source, system))
+                for source in sources]
+    group_bytes = socket.inet_aton(group)
+    interface_bytes = socket.inet_aton(interface or "0.0.0.0")
+    if not sources:
+        # IP_ADD_MEMBERSHIP: ask the kernel to join the group on one interface,
+        # which also tells the switches and routers (IGMP) to forward it here.
+        # A struct ip_mreq: the group's 4 bytes, then the interface's (0.0.0.0:
+        # the interface the routing table picks for the group).
+        return [(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group_bytes + interface_bytes)]
+    # IP_ADD_SOURCE_MEMBERSHIP: join, taking only this source's datagrams.
+    # A struct ip_mreq_source, whose fields Linux orders group, interface,
+    # source, and macOS, the BSDs and Windows group, source, interface.
+    return [(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP[system],
+             group_bytes + interface_bytes + socket.inet_aton(source) if system == "linux"
+             else group_bytes + socket.inet_aton(source) + interface_bytes)
+            for source in sources]
+
+
+def sockaddr_in6(address, system):
+    """A struct sockaddr_in6 (port, flow info and scope 0) in a 128-byte sockaddr_storage.
+    macOS and the BSDs start it with its length (28) and a one-byte family."""
+    family = (struct.pack("=BB", 28, AF_INET6_OF[system]) if system in ("darwin", "freebsd")
+              else struct.pack("=H", AF_INET6_OF[system]))
+    return (family + bytes(6) + socket.inet_pton(socket.AF_INET6, address)
+            + bytes(4)).ljust(128, b"\0")
+
+
+def system_of(platform):
+    """The system whose layouts a platform uses: the BSDs lay out as FreeBSD."""
+    for system in ("linux", "darwin", "win32"):
+        if platform.startswith(system):
+            return system
+    return "freebsd"
+
+
+def receive_timeout(seconds):
+    """SO_RCVTIMEO's value, a struct timeval; never zero, which would mean forever."""
+    microseconds = max(1, int(seconds * 1e6))
+    return struct.pack("@ll", microseconds // 1_000_000, microseconds % 1_000_000)
+
+
+def kernel_drops(sock, platform=sys.platform):
+    """The datagrams the kernel has dropped for this socket so far, counted now (the
+    same count as the drops column of /proc/net/udp); None where it cannot tell:
+    another system, a Linux older than 4.12, a closed socket, a stand-in for one."""
+    if not platform.startswith("linux") or not isinstance(sock, socket.socket):
+        return None
+    size = 4 * (SK_MEMINFO_DROPS + 1)
+    try:
+        # SO_MEMINFO: the socket's memory counters as the kernel has them now; the
+        # drops among them are not stamped on a datagram, so they never lag.
+        meminfo = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, size)
+    except OSError:  # a kernel without it, or the socket is closed
+        return None
+    if len(meminfo) < size:  # a kernel whose counters end before the drops
+        return None
+    return struct.unpack_from("=I", meminfo, 4 * SK_MEMINFO_DROPS)[0]
+
+
+# ==== sessions ====
+class Session:
+    """One sender's session as seen from here, in constant memory: its highest
+    sequence number and a window of bits for the SEQUENCE_WINDOW numbers up to
+    it (bit i set: highest - i came), as IPsec's anti-replay window. The one
+    window serves counting (lost: the numbers of the session's span that never
+    came), reordering (a number below the highest whose bit is clear) and replay
+    (a bit already set). A number older than the window cannot be told: it came
+    late, or again; it is counted as too late (not lost, not a duplicate), and with
+    a key refused, as a replay may be."""
+
+    __slots__ = ("address", "session", "highest", "lowest", "window", "received",
+                 "duplicates", "reordered", "too_late", "end", "ends", "datagrams", "part",
+                 "unsent", "first_heard", "first_sent", "drops_at_first", "datagrams_before",
+                 "drops_at_report", "shared_at_report")
+
+    def __init__(self, address, session):
+        self.address, self.session = address, session
+        self.highest = self.lowest = self.window = 0
+        self.received = self.duplicates = self.reordered = self.too_late = 0
+        self.end = None  # the last sequence number, once the sender's end of run came
+        self.ends = self.datagrams = 0  # ends of run answered; datagrams of the session
+        self.unsent = 0  # acks for its messages not sent: the rate limit, a full send buffer
+        self.part = None  # the part of the session table it is in
+        self.first_heard = None  # when its first message came (our monotonic clock)
+        self.first_sent = 0  # and when the sender sent that one (its clock, nanoseconds)
+        # The host's drops while the session lasts (HostDrops.during_session): the socket's
+        # drop count when its first datagram was queued and the socket's datagrams before
+        # it; then, at its latest report, the drops it told and whether other traffic
+        # had come to the socket since its first datagram.
+        self.drops_at_first = self.datagrams_before = None
+        self.drops_at_report = self.shared_at_report = None
+
+    def state(self, sequence):
+        """'new' above the highest, 'gap' below it and not come, 'seen' came, 'old'
+        older than the window: cannot tell."""
+        if sequence > self.highest:
+            return "new"
+        offset = self.highest - sequence
+        if offset >= SEQUENCE_WINDOW:
+            return "old"
+        return "seen" if self.window >> offset & 1 else "gap"
+
+    def take(self, sequence):
+        """Count one message; return 'new', 'reordered', 'duplicate' or 'too_late'."""
+        state = self.state(sequence)
+        if state == "seen":
+            self.duplicates += 1
+            return "duplicate"
+        if state == "old":
+            self.too_late += 1
+            return "too_late"
+        if state == "new":
+            self.slide(sequence)
+            self.window |= 1
+        else:
+            self.window |= 1 << (self.highest - sequence)
+            self.reordered += 1
+        self.lowest = min(self.lowest, sequence) if self.received else sequence
+        self.received += 1
+        return "new" if state == "new" else "reordered"
+
+    def slide(self, highest):
+        """Move the window up to a new highest number (its bit still clear)."""
+        shift = highest - self.highest
+        self.window = (self.window << shift) & WINDOW_MASK if shift < SEQUENCE_WINDOW else 0
+        self.highest = highest
+
+    def finish(self, last):
+        """The sender's end of run: every number from 1 to last that never came is lost."""
+        if self.end is None:
+            self.end = last
+            if last > self.highest:
+                self.slide(last)
+
+    @property
+    def lost(self):
+        """Numbers of the session's span that never came: from 1 to the end of run once
+        it came, before that from the first number that came to the highest."""
+        came = self.received + self.too_late  # too late to tell is not lost
+        if self.end is not None:
+            return max(0, max(self.end, self.highest) - came)
+        return max(0, self.highest - self.lowest + 1 - came) if self.received else 0
+
+    def as_dict(self):
+        expected = self.received + self.lost
+        return {"address": self.address, "session": f"{self.session:016x}",
+                "received": self.received, "lost": self.lost,
+                "duplicates": self.duplicates, "reordered": self.reordered,
+                "too_late": self.too_late,
+                "loss_pct": round(100.0 * self.lost / expected, 2) if expected else 0.0,
+                "end_seen": self.end is not None, "last_seq": self.end}
+
+
+class SessionTable:
+    """The sessions heard: at most MAX_SESSIONS, each in constant memory.
+
+    When it is full, a new session takes the place of the one least recently
+    heard among those with one datagram so far (a made-up session id costs one
+    datagram), else among the finished ones (end of run seen), else among the
+    live ones: no flood of ids locks a real sender out. Each eviction is counted.
+    With a key a session is known by its id alone (the id is signed, the source
+    address is not), and an evicted session's id goes into a filter of fixed
+    size (RETIRED_BITS), so that no message of it is ever answered again."""
+
+    def __init__(self, keyed):
+        self.keyed = keyed
+        self.parts = {"probation": {}, "finished": {}, "live": {}}  # in eviction order
+        self.evicted = 0
+        self.retired = bytearray(RETIRED_BITS // 8) if keyed else None
+
+    def key(self, address, session):
+        return session if self.keyed else (address, session)
+
+    def __len__(self):
+        return sum(len(part) for part in self.parts.values())
+
+    def values(self):
+        """Every session, live ones last."""
+        return [stats for part in self.parts.values() for stats in part.values()]
+
+    def get(self, address, session):
+        """The session's statistics, made if new (evicting one if the table is full);
+        None for a session retired from a keyed table."""
+        key = self.key(address, session)
+        for part in self.parts.values():
+            stats = part.get(key)
+            if stats is not None:
+                return stats
+        if self.retired is not None and self.was_retired(session):
+            return None
+        if len(self) >= MAX_SESSIONS:
+            self.evict()
+        stats = Session(address, session)
+        self.place(key, stats, "probation")
+        return stats
+
+    def heard(self, stats):
+        """One more datagram of this session: it is now the most recently heard of its part."""
+        stats.datagrams += 1
+        key = self.key(stats.address, stats.session)
+        del self.parts[stats.part][key]
+        self.place(key, stats, "probation" if stats.datagrams == 1 else
+                   "finished" if stats.end is not None else "live")
+
+    def place(self, key, stats, part):
+        stats.part = part
+        self.parts[part][key] = stats  # a dict keeps the order of insertion: oldest first
+
+    def evict(self):
+        for part in self.parts.values():
+            if part:
+                key = next(iter(part))
+                del part[key]
+                self.evicted += 1
+                if self.retired is not None:
+                    for bit in self.bits(key):
+                        self.retired[bit >> 3] |= 1 << (bit & 7)
+                return
+
+    def was_retired(self, session):
+        return all(self.retired[bit >> 3] >> (bit & 7) & 1 for bit in self.bits(session))
+
+    @staticmethod
+    def bits(session):
+        digest = hashlib.blake2b(session.to_bytes(8, "big"), digest_size=16).digest()
+        return [int.from_bytes(digest[i:i + 4], "big") % RETIRED_BITS for i in (0, 4, 8, 12)]
+
+
+def classify(data, address, table, key):
+    """What one datagram is and what to answer: the receiver's whole reading of the
+    protocol, the mirror of the sender's parse_reply(). It counts the datagram in the
+    table and returns (what, answer, detail):
+    - ("plain", b"ack" or None, text): text, as the textbook sender sends;
+    - ("message", an Ack or None, (session, sequence, verdict, stats)): a data message;
+    - ("end", a Report or None, stats): a sender's end of run (the report's counts;
+      its host drops, unsent acks and arrival are filled in by the Receiver);
+    - ("malformed", None, reason) and ("refused", None, reason): never answered.
+    An answer is never larger than the datagram it answers (Answerer cuts the name
+    to fit), so nobody can use a receiver to amplify their traffic."""
+    if data[:4] != MAGIC:
+        if key is not None:  # text carries no tag: with a key it is not answered
+            return "refused", None, "unauthenticated"
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            return "malformed", None, "not text"
+        return "plain", PLAIN_ACK if len(data) >= len(PLAIN_ACK) else None, text
+    if len(data) < HEADER.size:
+        return "malformed", None, f"a header of {len(data)} bytes"
+    _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
+    if version != VERSION or kind not in (DATA, END) or sequence == 0:
+        return "malformed", None, (f"protocol version {version}" if version != VERSION
+                                   else f"message kind {kind}" if kind not in (DATA, END)
+                                   else "sequence 0")
+    if key is not None and (not flags & AUTHENTICATED or verify(data, key) is None):
+        return "refused", None, "bad_tag" if flags & AUTHENTICATED else "unauthenticated"
+    signed = AUTHENTICATED if key is not None else 0  # the flag our answers carry
+    stats = table.get(address[0], session)
+    if stats is None:
+        return "refused", None, "replayed"  # a session retired from the table
+    if (stats.received or stats.end is not None) and sequence > stats.highest + MAX_JUMP:
+        return "malformed", None, f"sequence {sequence} jumps more than {MAX_JUMP} ahead"
+    if stats.first_heard is None:
+        stats.first_heard, stats.first_sent = time.monotonic(), sent_ns
+    if kind == END:
+        if sequence < stats.highest and stats.end is None:
+            return "malformed", None, f"end of run at {sequence}, below seq {stats.highest}"
+        if key is not None and stats.ends >= END_REPEATS:
+            return "refused", None, "replayed"  # more ends than a sender sends
+        stats.finish(sequence)
+        stats.ends += 1
+        table.heard(stats)
+        return "end", Report(END_SEEN | signed, session, stats.end, sent_ns,
+                             received=stats.received, lost=stats.lost,
+                             duplicates=stats.duplicates, reordered=stats.reordered), stats
+    state = stats.state(sequence)
+    if key is not None and state in ("seen", "old"):
+        return "refused", None, "replayed"  # a signed message taken before: never again
+    answer = None if flags & NO_ACK else Ack(
+        (REORDERED if state == "gap" else 0) | signed, session, sequence, sent_ns)
+    verdict = stats.take(sequence)
+    table.heard(stats)
+    return "message", answer, (session, sequence, verdict, stats)
+
+
+def report_arrival(stats, ttl, joined):
+    """A report's Arrival: the TTL its end of run came with (0: not known), the time
+    from our join (joined, on our monotonic clock) to the session's first message, and
+    that one's send time."""
+    if stats.first_heard is None:
+        return Arrival(ttl or 0, NOT_MEASURED, 0)
+    join_to_first_us = int((stats.first_heard - joined) * 1e6)
+    return Arrival(ttl or 0, min(join_to_first_us, NOT_MEASURED - 1), stats.first_sent)
+
+
+class HostDrops:
+    """The datagrams this host dropped because our receive buffer was full: since the
+    socket opened, and while each session lasted, from its first datagram to its report
+    (Session.drops_at_first...). Every datagram the socket brings is counted here too,
+    so that a session can tell whether other traffic shared the socket meanwhile."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.datagrams = 0  # every datagram the socket brought, whatever it was
+        # Dropped since the socket opened: as the latest datagram was stamped when it was
+        # queued (SO_RXQ_OVFL), and as the kernel counted them at our latest look
+        # (SO_MEMINFO, since_open()).
+        self.stamped = self.read = 0
+
+    def arrived(self, drops):
+        """One more datagram; drops is the socket's drop count when it was queued (None:
+        as the datagram before)."""
+        self.datagrams += 1
+        if drops is not None:
+            self.stamped = drops
+
+    def mark_start(self, stats):
+        """At a session's first datagram: where its span of host drops starts."""
+        if stats.drops_at_first is None:
+            stats.drops_at_first = self.stamped
+            stats.datagrams_before = self.datagrams - 1
+
+    def since_open(self):
+        """Datagrams this host dropped since the socket opened because our buffer was
+        full. The stamps lag: a datagram carries the count of when it was queued, so
+        drops while the buffer stays full are seen only when a later one is queued;
+        where the kernel tells its count as it is now, that count is taken."""
+        now = kernel_drops(self.sock)
+        if now is not None:
+            self.read = now
+        return max(self.stamped, self.read)
+
+    def during_session(self, stats, drops_now):
+        """A session's host drops, from its first datagram up to now (drops_now: the
+        socket's count now), and whether other datagrams came to the socket meanwhile
+        (another session's, text, anything), so that some of those drops may be theirs."""
+        others = self.datagrams - stats.datagrams_before - stats.datagrams
+        return max(0, drops_now - stats.drops_at_first), others > 0
+
+
+# ==== answers ====
+class HeldAcks:
+    """Answers held back by a random delay, so many receivers do not answer at once."""
+
+    def __init__(self):
+        self.queue = []  # heap of (due time, order, queued at, datagram, destination)
+        self.order = 0
+
+    def hold(self, datagram, destination, delay):
+        now = time.monotonic()
+        self.order += 1
+        heapq.heappush(self.queue, (now + delay, self.order, now, datagram, destination))
+
+    def due(self, now):
+        """Take every answer whose time has come: (datagram, destination, held seconds)."""
+        while self.queue and self.queue[0][0] <= now:
+            _, _, queued, datagram, destination = heapq.heappop(self.queue)
+            yield datagram, destination, now - queued
+
+    def next_due(self):
+        return self.queue[0][0] if self.queue else None
+
+    def all(self, now):
+        """Take every answer, due or not: on the way out, late beats never."""
+        while self.queue:
+            _, _, queued, datagram, destination = heapq.heappop(self.queue)
+            yield datagram, destination, now - queued
+
+
+class RateLimit:
+    """At most rate answers a second to each address (a token bucket per address).
+
+    allow() comes before an answer and is cheap while a bucket has tokens (they
+    only grow with time, so no clock is needed); spend() comes after it.
+
+    The table holds at most MAX_SESSIONS addresses, the least recently used first
+    (a dict keeps the order of insertion, and each use puts its address last).
+    A bucket idle for a second is full again, as good as none: it is the first to
+    make room. When every address in the table was used within the last second (a
+    flood from many sources, perhaps spoofed), a new address still gets a place,
+    the least recently used one's: nobody is locked out. It starts with one
+    answer's worth instead of a second's, so that churning the table buys nobody
+    a burst of answers; the answers that costs it are counted apart (table_full)."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.buckets = {}  # address -> (tokens, when they were counted, started short)
+        self.evicted = 0  # addresses used within the last second that made room
+        self.rate_limited = 0  # answers refused: more than rate a second to one address
+        self.table_full = 0  # answers refused to an address that came to a full table
+
+    def allow(self, address):
+        """Whether one more answer may go to address (refilling its bucket if empty)."""
+        if self.has_token(address):
+            return True
+        now = time.monotonic()
+        tokens, started_short = self.refill(address, now)
+        if tokens >= 1:
+            return True
+        if started_short:
+            self.table_full += 1
+        else:
+            self.rate_limited += 1
+        return False
+
+    def has_token(self, address):
+        """Whether address's bucket holds a token (it can only fill up from here)."""
+        return self.buckets.get(address, (0,))[0] >= 1
+
+    def spend(self, address):
+        """One answer went (or is held) to address: refill the bucket to now, take a token."""
+        now = time.monotonic()
+        tokens, started_short = self.refill(address, now)
+        self.buckets[address] = (tokens - 1, now, started_short)
+
+    def refill(self, address, now):
+        """Refill address's bucket (made if new) up to now and make it the most recently
+        used; return its tokens and whether it started short and has not been full since."""
+        bucket = self.buckets.pop(address, None)
+        tokens, then, started_short = bucket if bucket is not None else self.new_bucket(now)
+        tokens = min(self.rate, tokens + (now - then) * self.rate)
+        started_short = started_short and tokens < self.rate
+        self.buckets[address] = (tokens, now, started_short)  # last: the most recent
+        return tokens, started_short
+
+    def new_bucket(self, now):
+        """A bucket for a new address, with room made for it if the table is full."""
+        if len(self.buckets) < MAX_SESSIONS:
+            return self.rate, now, False  # one second's worth
+        oldest = next(iter(self.buckets))
+        _, then, _ = self.buckets.pop(oldest)
+        if now - then >= 1.0:  # idle for a second: its bucket was full, nothing is lost
+            return self.rate, now, False
+        self.evicted += 1  # every address was used within the last second
+        return 1, now, True  # one answer's worth: churning the table buys no burst
+
+
+def send_without_waiting(sock, datagram, destination):
+    """Send datagram now, or raise OSError (EAGAIN, ENOBUFS: see NOT_NOW) at once.
+
+    On Linux the receiver's socket blocks (it waits in its receive), and a send on a
+    blocking socket waits for room in its send buffer, for as long as a slow link
+    takes to drain it: a stop request would wait too. Elsewhere the socket is
+    non-blocking already; a stand-in for a socket (the tests') takes no flags."""
+    if NO_WAIT and isinstance(sock, socket.socket):
+        # MSG_DONTWAIT: this one send does not wait; a full buffer is an error instead.
+        return sock.sendto(datagram, NO_WAIT, destination)
+    return sock.sendto(datagram, destination)
+
+
+class Answerer:
+    """Sends the answers: at once, or held back by a random delay up to --ack-jitter."""
+
+    def __init__(self, sock, name, jitter, out, key=None, max_rate=0, instance=0):
+        self.sock = sock
+        self.name = name
+        self.instance = instance  # the header's INSTANCE byte in our answers
+        self.jitter = jitter
+        self.out = out
+        self.key = key
+        self.limit = RateLimit(max_rate) if max_rate else None  # with a key too
+        self.held = HeldAcks()
+        self.answered = {}  # destination address -> [acks, reports] sent there
+        self.too_big = 0  # answers not sent: larger than the datagram they answer
+        self.not_sent = 0  # answers not sent: no room in the socket's send buffer then
+
+    @property
+    def rate_limited(self):
+        """Answers not sent: more than max_rate a second to one address."""
+        return self.limit.rate_limited if self.limit is not None else 0
+
+    @property
+    def table_full(self):
+        """Answers not sent: to an address that came while the rate limit's table was full."""
+        return self.limit.table_full if self.limit is not None else 0
+
+    def send(self, answer, destination, room, hold=True, session=None):
+        """Answer now, or hold the answer back by a random delay: an Ack, a Report or
+        b'ack'. room is the size of the datagram answered, which the answer may not
+        exceed; session the Session whose count of unsent acks a full buffer adds to."""
+        if self.limit is not None and not self.limit.allow(destination[0]):
+            return False  # at most max_rate answers a second to one address (counted there)
+        if hold and self.jitter > 0:
+            self.held.hold((answer, room, session), destination, random.uniform(0, self.jitter))
+        else:
+            self.answer((answer, room, session), destination, 0.0)
+        if self.limit is not None:
+            self.limit.spend(destination[0])  # after the answer: the sender's clock runs
+        return True
+
+    def answer(self, pending, destination, held):
+        """Send one answer, saying how long it was held back, with as much of our name
+        as fits in the size of the datagram answered."""
+        answer, room, session = pending
+        if answer == PLAIN_ACK:
+            datagram, slot = answer, 0
+        else:
+            tag = TAG_SIZE if self.key is not None else 0
+            record = answer._replace(instance=self.instance, name=self.name,
+                                     held_us=min(int(held * 1e6), 2**32 - 1))
+            slot = 0 if isinstance(answer, Ack) else 1
+            datagram = (pack_ack if slot == 0 else pack_report)(record, room - tag)
+            if datagram is None:  # no answer larger than what it answers
+                self.too_big += 1
+                return
+            if self.key is not None:
+                datagram = sign(datagram, self.key)
+        try:
+            send_without_waiting(self.sock, datagram, destination)
+        except OSError as error:
+            if error.errno in NOT_NOW:  # a full send buffer (a slow link): not waited for
+                self.not_sent += 1
+                if session is not None:
+                    session.unsent += 1
+                return
+            # One unreachable sender must not stop the others' acks.
+            self.out.event("error", f"could not answer {destination[0]}: {error.strerror}",
+                           address=destination[0], error=error.strerror)
+            return
+        self.count(destination[0], slot)
+
+    def count(self, address, slot):
+        """One more ack (slot 0) or report (slot 1) went to address."""
+        if address in self.answered or len(self.answered) < MAX_SESSIONS:
+            self.answered.setdefault(address, [0, 0])[slot] += 1
+
+    def may_answer(self, address):
+        """Whether an answer to address would pass the rate limit, now and later."""
+        return self.limit is None or self.limit.has_token(address)
+
+    def acked_at_once(self, address):
+        """The fast lane sent an ack to address, past send(): take its token, count it."""
+        if self.limit is not None:
+            self.limit.spend(address)
+        self.count(address, 0)
+
+    def send_due(self):
+        """Send every held answer whose time has come; return when the next is due."""
+        now = time.monotonic()
+        for answer, destination, held in self.held.due(now):
+            self.answer(answer, destination, held)
+        return self.held.next_due()
+
+    def send_all(self):
+        """Send every held answer now: on the way out, late beats never."""
+        now = time.monotonic()
+        for answer, destination, held in self.held.all(now):
+            self.answer(answer, destination, held)
+
+
+class FastLane:
+    """The round trip's fast lane: answers the message the receiver expects
+    next at once, before anything else is done with it, as a blocking echo
+    would; handle() then only counts it. After an idle wait the CPU's caches
+    are cold and every step costs a microsecond or more on the sender's clock
+    (measured from the receive to the ack: 48 us the long way, 17 us here, 1.4
+    in a six-line echo), so the lane unpacks nothing: it compares the
+    datagram's first 24 bytes with the prediction, and the ack is the
+    message's own header with another kind. Everything else goes the long way.
+    tests/test_counting.py checks that both ways send the same answers."""
+
+    TTL_AT = HEADER.size + ACK_EXTRA.size  # where the ack says the TTL it arrived with
+
+    def __init__(self, sock, answers, name, instance, usable):
+        self.sock = sock
+        self.answers = answers
+        self.usable = usable  # no key to check and no jitter to wait
+        self.expected = None  # (host, first 24 bytes) of the message it may answer
+        # The ack, held back for 0 microseconds; its session, sequence, send time and TTL
+        # are written in for each message answered.
+        self.ack = bytearray(pack_ack(Ack(0, 0, 0, 0, instance, 0, 0, name)))
+
+    def expect(self, host, session, sequence, size):
+        """After a new message of a session (of size bytes, without flags), predict the
+        next one. The invariant, kept here alone: the lane answers only where the long
+        way would send the very same ack: no key, no jitter, a token left in the rate
+        limit, the same host, the next sequence number, no flags, room for the whole ack
+        in the datagram (the next one is checked for that too), and its TTL known."""
+        if (self.usable and sequence < MAX_SEQUENCE and size >= len(self.ack)
+                and self.answers.may_answer(host)):
+            self.expected = (host, HEADER.pack(MAGIC, VERSION, DATA, 0, session, sequence + 1,
+                                               0)[:24])
+
+    def ack_at_once(self, buffer, size, address, ttl):
+        """Answer the datagram in buffer, which arrived with ttl, if it is the one
+        expected; whether it did."""
+        expected = self.expected
+        if (expected is None or size < len(self.ack) or not buffer.startswith(expected[1])
+                or address[0] != expected[0] or ttl is None):
+            return False
+        ack = self.ack
+        ack[8:HEADER.size] = buffer[8:HEADER.size]  # session, sequence, send time
+        ack[self.TTL_AT] = ttl
+        try:
+            send_without_waiting(self.sock, ack, address)
+        except OSError:
+            return False  # the long way tries again, and counts or says why it failed
+        self.answers.acked_at_once(address[0])
+        return True
+
+
+# ==== the receiver ====
+class Receiver:
+    """Reads datagrams, answers them as classify() says, counts them and prints them."""
+
+    def __init__(self, sock, settings, out):
+        self.sock, self.settings, self.out = sock, settings, out
+        self.name = settings.name.encode("utf-8")
+        self.key = settings.key
+        self.table = SessionTable(keyed=settings.key is not None)
+        self.auth = collections.Counter()  # unauthenticated, bad_tag, replayed: not answered
+        self.instance = random.randrange(1, 256)  # tells us apart from a namesake here
+        self.answers = Answerer(sock, self.name, settings.ack_jitter, out, settings.key,
+                                settings.max_ack_rate, self.instance)
+        self.printer = DatagramPrinter(out, settings.quiet)
+        self.buffer = bytearray(MAX_DATAGRAM)  # every datagram is read into this one buffer
+        # Linux: the socket blocks (up to IDLE_WAIT), and reads that must not wait say so.
+        self.blocking = isinstance(sock, socket.socket) and sock.gettimeout() is None
+        self.received = 0  # new and reordered messages and plain datagrams, not duplicates
+        self.taken = 0  # every datagram answered or counted, duplicates included
+        self.malformed = self.plain = 0
+        self.drops = HostDrops(sock)  # every datagram, and those this host dropped
+        self.started = self.joined = time.monotonic()  # the socket joined just before
+        arrival = ARRIVAL_TTL.get((system_of(sys.platform), 6 if ":" in settings.group else 4))
+        self.ttl_message = arrival and (arrival[0], arrival[2])  # (level, kind) bringing it
+        self.last_report = (self.started, 0)
+        self.lane = FastLane(sock, self.answers, self.name, self.instance,
+                             settings.key is None and not settings.ack_jitter)
+
+    @property
+    def sessions(self):
+        """Every session's statistics, by its key in the table."""
+        return {self.table.key(stats.address, stats.session): stats
+                for stats in self.table.values()}
+
+    def handle(self, data, address, truncated, answered=False, ttl=None, drops=None):
+        """Classify one datagram, answer it (unless the fast lane did), count it, print it.
+
+        data is bytes, or a memoryview of the receive buffer (no copy); ttl is the TTL
+        (IPv6: hop limit) it arrived with, None where the system does not tell; drops
+        the socket's drop count when it was queued (None: as the datagram before)."""
+        self.lane.expected = None  # anything may change what comes next: predicted anew
+        self.drops.arrived(drops)
+        if truncated:
+            self.reject(address, f"cut to {len(data)} bytes")
+            return
+        what, answer, detail = classify(data, address, self.table, self.key)
+        if what == "malformed":
+            self.reject(address, detail)
+        elif what == "refused":
+            self.auth[detail] += 1
+        elif what == "end":
+            self.taken += 1
+            self.drops.mark_start(detail)
+            if answer is not None:
+                drops, shared = self.drops.during_session(detail, self.drops.since_open())
+                detail.drops_at_report, detail.shared_at_report = drops, shared
+                # If other traffic came, some of these drops may have been its.
+                report = answer._replace(flags=answer.flags | (SHARED_DROPS if shared else 0),
+                                         host_drops=drops, unsent=detail.unsent,
+                                         arrival=report_arrival(detail, ttl, self.joined))
+                self.answers.send(report, address, len(data))
+            if detail.ends == 1:
+                self.printer.end(detail, address)
+        else:
+            self.taken += 1
+            if answer is not None and not answered:  # answer first: the sender's clock runs
+                if what == "message":
+                    stats = detail[3]
+                    if not self.answers.send(answer._replace(ttl=ttl), address, len(data),
+                                             session=stats):
+                        stats.unsent += 1  # the rate limit refused it
+                else:
+                    self.answers.send(answer, address, len(data), hold=False)
+            if what == "plain":
+                self.plain += 1
+                self.received += 1
+                self.printer.plain(data, address, detail)
+                return
+            session, sequence, verdict, stats = detail
+            self.drops.mark_start(stats)
+            self.received += verdict != "duplicate"
+            if verdict == "new" and not data[6]:  # no flags: the next one may be predicted
+                self.lane.expect(address[0], session, sequence, len(data))
+            self.printer.message(data, address, session, sequence, verdict, ttl)
+
+    def close(self):
+        """Close the socket (which also leaves the group), reading its drops one last time."""
+        self.drops.since_open()
+        self.sock.close()
+
+    def reject(self, address, reason):
+        """Count a datagram that is neither the protocol nor text; never answer it."""
+        self.malformed += 1
+        self.printer.malformed(address, reason)
+
+
+def read_some(receiver, block=False):
+    """Read what is queued on the socket, at most READS_PER_WAKEUP datagrams;
+    or with block, wait for one datagram (up to the receive timeout) and read it.
+
+    The bound keeps a flood from starving the rest of the loop: a stop
+    request, the held acks and the reports are looked at between batches.
+    Each datagram lands in one preallocated buffer (recvmsg_into): no
+    allocation per datagram."""
+    sock, buffer, count = receiver.sock, receiver.buffer, receiver.settings.count
+    view, handle, ack_at_once = memoryview(buffer), receiver.handle, receiver.lane.ack_at_once
+    ttl_message = receiver.ttl_message
+    fast = hasattr(sock, "recvmsg_into")
+    wait = 0 if block else NO_WAIT  # no wait: only what is queued
+    for _ in range(1 if block else READS_PER_WAKEUP):
+        if count and receiver.taken >= count:
+            return
+        try:
+            if fast:
+                size, ancillary, flags, address = sock.recvmsg_into([buffer], ANCILLARY_SPACE,
+                                                                    wait)
+            else:  # Windows has no recvmsg: no drop count, no sign of a cut datagram
+                size, address = sock.recvfrom_into(buffer)
+                ancillary, flags = (), 0
+        except BlockingIOError:
+            return
+        ttl = None
+        drops = 0 if fast else None  # Linux adds the drop count once it is above 0
+        for level, kind, value in ancillary:
+            if (level, kind) == ttl_message and value:  # an int, or on BSD one byte
+                ttl = value[0] if len(value) == 1 else int.from_bytes(value[:4], sys.byteorder)
+            elif (level, kind) == (socket.SOL_SOCKET, SO_RXQ_OVFL) and len(value) >= 4:
+                drops = struct.unpack("=I", value[:4])[0]
+        # The message the receiver expects next is answered first (see FastLane).
+        answered = not flags & MSG_TRUNC and ack_at_once(buffer, size, address, ttl)
+        handle(view[:size], address, bool(flags & MSG_TRUNC), answered, ttl, drops)
+
+
+def run(receiver, selector, stop):
+    """Serve until stopped or until --count messages are taken."""
+    settings, pacer = receiver.settings, receiver.printer.pacer
+    interval, count = settings.report_interval, settings.count
+    next_report = time.monotonic() + interval if interval else None
+    timeout = IDLE_WAIT  # the receive timeout set now (SO_RCVTIMEO, Linux)
+    while not stop.requested and not (count and receiver.taken >= count):
+        deadlines = [receiver.answers.send_due(), next_report]
+        if not settings.quiet and pacer.unprinted:
+            deadlines.append(pacer.window_start + 1.0)
+        deadlines = [d for d in deadlines if d is not None]
+        wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        if receiver.blocking and (wait is None or wait > TIMER_SLACK):
+            # Nothing due soon: wait in the receive call itself (one system call
+            # per datagram, as a blocking echo), waking early enough for what is due.
+            wanted = IDLE_WAIT if wait is None else min(IDLE_WAIT, wait - TIMER_SLACK)
+            if abs(wanted - timeout) >= 0.001:  # a system call only on a change
+                timeout = wanted
+                receiver.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                         receive_timeout(timeout))
+            read_some(receiver, block=True)
+            read_some(receiver)  # and what else has come meanwhile
+        else:
+            for key, _ in selector.select(wait):
+                if key.fileobj is receiver.sock:
+                    read_some(receiver)
+                else:
+                    key.fileobj.recv(64)  # the signal's wake-up byte
+        now = time.monotonic()
+        pacer.note(now)
+        if next_report is not None and now >= next_report:
+            print_report(receiver, now)
+            next_report = max(next_report + interval, now)
+    receiver.answers.send_all()  # answer everything that was taken
+
+
+# ==== printing ====
+class LinePacer:
+    """Lets through at most LINES_PER_SECOND lines a second and counts the rest."""
+
+    def __init__(self, out):
+        self.out = out
+        self.window_start = time.monotonic()
+        self.printed = 0
+        self.unprinted = 0  # since the last note
+        self.unprinted_total = 0
+
+    def allow(self, now):
+        if now - self.window_start >= 1.0:
+            self.note(now)
+        if self.printed < LINES_PER_SECOND:
+            self.printed += 1
+            return True
+        self.unprinted += 1
+        self.unprinted_total += 1
+        return False
+
+    def note(self, now, at_once=False):
+        """Once a second is over (or at_once), say how many datagrams went unprinted in it."""
+        if now - self.window_start < 1.0 and not at_once:
+            return
+        if self.unprinted:
+            self.out.event("unprinted", f"... and {self.unprinted} more datagrams, not "
+                           f"printed: more than {LINES_PER_SECOND} a second (--quiet prints "
+                           f"none)", count=self.unprinted)
+        self.unprinted = 0
+        self.window_start, self.printed = now, 0
+
+
+class DatagramPrinter:
+    """The line for each datagram: none with --quiet; else at most LINES_PER_SECOND a
+    second (the pacer counts the rest), and a session's end of run whatever the pace."""
+
+    def __init__(self, out, quiet):
+        self.out = out
+        self.quiet = quiet
+        self.pacer = LinePacer(out)
+
+    def may_print(self):
+        return not self.quiet and self.pacer.allow(time.monotonic())
+
+    def message(self, data, address, session, sequence, verdict, ttl):
+        if self.may_print():
+            message = bytes(data[HEADER.size:]).rstrip(b"\0")
+            note = "" if verdict == "new" else f" ({verdict})"
+            arrived = "" if ttl is None else f", ttl {ttl}"
+            self.out.event("message", f"received seq {sequence} from {address[0]}:"
+                           f"{address[1]}{note}, session {session:016x}, {len(data)} "
+                           f"bytes{arrived}: {message!r}", address=address[0],
+                           port=address[1], session=f"{session:016x}", seq=sequence,
+                           bytes=len(data), ttl=ttl, verdict=verdict)
+
+    def plain(self, data, address, text):
+        if self.may_print():
+            self.out.event("plain", f"received {len(data)} bytes from {address[0]}:"
+                           f"{address[1]}: {bytes(data)!r}", address=address[0],
+                           port=address[1], bytes=len(data), text=text)
+
+    def malformed(self, address, reason):
+        if self.may_print():  # under a flood of rubbish a line each would add to it
+            self.out.event("malformed", f"malformed datagram from {address[0]}:{address[1]}: "
+                           f"{reason}", address=address[0], reason=reason)
+
+    def end(self, stats, address):
+        """A session's end of run, the first one that came."""
+        if self.quiet:
+            return
+        self.pacer.note(time.monotonic(), at_once=True)
+        entry = stats.as_dict()
+        self.out.event("end", f"end of session {entry['session']} from {address[0]}: last seq "
+                       f"{stats.end}, {entry['received']} received, {entry['lost']} lost "
+                       f"({entry['loss_pct']}%)", address=address[0], session=entry["session"],
+                       last_seq=stats.end, received=entry["received"], lost=entry["lost"])
+
+
+def print_report(receiver, now):
+    """One line of rate and loss since the last report."""
+    since, received_then = receiver.last_report
+    rate = (receiver.received - received_then) / (now - since) if now > since else 0.0
+    lost = sum(stats.lost for stats in receiver.table.values())
+    host_drops = receiver.drops.since_open()
+    receiver.out.event(
+        "report", f"{now - receiver.started:7.1f} s: {receiver.received} received "
+        f"({rate:.1f}/s), {lost} lost, {receiver.malformed} malformed, "
+        f"{host_drops} dropped by this host since the start",
+        seconds=round(now - receiver.started, 3), received=receiver.received,
+        rate_pps=round(rate, 1), lost=lost, malformed=receiver.malformed,
+        host_drops=host_drops)
+    receiver.last_report = (now, receiver.received)
+
+
+def print_summary(receiver):
+    """The totals, each sender's session, and whom we answered."""
+    settings, pacer = receiver.settings, receiver.printer.pacer
+    if not settings.quiet:
+        pacer.note(time.monotonic(), at_once=True)
+    host_drops = receiver.drops.since_open()  # the kernel's own count, if the socket is open
+    sessions = []
+    for stats in receiver.table.values():
+        entry = stats.as_dict()
+        if stats.drops_at_report is not None:  # as its latest report told the sender
+            drops, shared = stats.drops_at_report, stats.shared_at_report
+        else:  # still going: up to now
+            drops, shared = receiver.drops.during_session(stats, host_drops)
+        entry.update(host_drops=drops, shared_drops=shared)
+        sessions.append(entry)
+    totals = {field: sum(entry[field] for entry in sessions)
+              for field in ("lost", "duplicates", "reordered")}
+    elapsed = time.monotonic() - receiver.started
+    lines = [f"--- {settings.group}:{settings.port} receiver statistics ---",
+             f"{receiver.received} received, {totals['lost']} lost, "
+             f"{totals['duplicates']} duplicates, {totals['reordered']} reordered, "
+             f"{receiver.malformed} malformed, {receiver.plain} plain, in {elapsed:.1f} s"]
+    if host_drops:
+        lines.append(f"this host dropped {host_drops} datagrams since the socket opened, "
+                     f"because the receive buffer was full (a session's own are counted in "
+                     f"its lost; the network did not lose them)")
+    for entry in sessions:
+        end = (f"end of run seen at seq {entry['last_seq']}" if entry["end_seen"] else
+               "no end of run seen: loss after the last message that came is not counted")
+        drops = ""
+        if host_drops:  # from its first datagram to its report (or to now)
+            drops = (f", {entry['host_drops']} dropped by this host while it lasted"
+                     + (" (other traffic came too: some may have been that traffic's)"
+                        if entry["shared_drops"] and entry["host_drops"] else ""))
+        lines.append(f"from {entry['address']} session {entry['session']}: "
+                     f"{entry['received']} received, {entry['lost']} lost "
+                     f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
+                     f"{entry['reordered']} reordered{drops}"
+                     + (f", {entry['too_late']} too late to tell (more than {SEQUENCE_WINDOW} "
+                        f"behind: late or again; not lost)" if entry["too_late"] else "")
+                     + f"; {end}")
+    answered = [{"address": address, "acks": acks, "reports": reports}
+                for address, (acks, reports) in receiver.answers.answered.items()]
+    if answered:
+        lines.append("answered " + ", ".join(
+            f"{entry['address']} with {entry['acks']} acks and {entry['reports']} reports"
+            for entry in answered))
+    else:
+        lines.append("answered nobody")
+    auth = {reason: receiver.auth[reason]
+            for reason in ("unauthenticated", "bad_tag", "replayed")}
+    if any(auth.values()):
+        lines.append(f"not answered, for the key: {auth['unauthenticated']} unsigned, "
+                     f"{auth['bad_tag']} with a bad tag, {auth['replayed']} replayed"
+                     + (" (a bad tag: the sender signs with another key)"
+                        if auth["bad_tag"] else ""))
+    answers = receiver.answers
+    if answers.rate_limited:
+        lines.append(f"{answers.rate_limited} answers held back: more than "
+                     f"{settings.max_ack_rate} a second to one address (--max-ack-rate)")
+    addresses_evicted = answers.limit.evicted if answers.limit is not None else 0
+    if addresses_evicted or answers.table_full:
+        lines.append(f"the rate limit's table was full ({MAX_SESSIONS} addresses, each "
+                     f"heard from within the last second): {addresses_evicted} addresses made "
+                     f"room for new ones, and {answers.table_full} answers were held back "
+                     f"from newcomers (they start with one answer's worth, not a second's)")
+    if answers.not_sent:
+        lines.append(f"{answers.not_sent} answers not sent: the socket's send buffer was "
+                     f"full (a slow link?); dropped at once, not waited for")
+    if receiver.table.evicted:
+        lines.append(f"{receiver.table.evicted} sessions evicted to make room (at most "
+                     f"{MAX_SESSIONS} at once; those with one datagram go first)")
+    if receiver.answers.too_big:
+        lines.append(f"{receiver.answers.too_big} answers not sent: larger than the "
+                     f"datagram they answer (a sender of an older version)")
+    if pacer.unprinted_total:
+        lines.append(f"{pacer.unprinted_total} datagrams were counted but not "
+                     f"printed (more than {LINES_PER_SECOND} a second)")
+    receiver.out.event("summary", "\n".join(lines), received=receiver.received, **totals,
+                       malformed=receiver.malformed, plain=receiver.plain,
+                       host_drops=host_drops, evicted=receiver.table.evicted,
+                       too_big=receiver.answers.too_big,
+                       unprinted=pacer.unprinted_total, seconds=round(elapsed, 3),
+                       senders=sessions, answered=answered, auth=auth,
+                       rate_limited=answers.rate_limited, table_full=answers.table_full,
+                       addresses_evicted=addresses_evicted, not_sent=answers.not_sent)
+
+
+# ==== the command line ====
+def source_address(text):
+    """A source for a source-specific join: a unicast IPv4 or IPv6 address."""
+    if "%" in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the source without its %zone; the interface is --interface")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        address = None
+    if address is None or address.is_multicast or address.is_unspecified:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a source address (valid: the unicast address of a sender)")
+    return str(address)
+
+
 def receiver_name(text):
     """A name for the acks: 1 to MAX_NAME bytes of UTF-8."""
     if not 1 <= len(text.encode("utf-8")) <= MAX_NAME:
@@ -1667,6 +1701,55 @@ def build_parser(environ=os.environ):
     return parser
 
 
+def check_options(parser, args, program, environ=os.environ):
+    """The checks of one option against another, once all are parsed: each failure ends
+    with its one-line error, exit status 2. The interface must suit the group's family
+    (settle_interface turns it into what the sockets want); so must the sources (a flag
+    wins over MULTICAST_SOURCE, sources separated by commas); an SSM group without them
+    gets a warning."""
+    settle_interface(parser, args)
+    if args.source is None:
+        try:
+            args.source = [source_address(text.strip()) for text in
+                           environ.get("MULTICAST_SOURCE", "").split(",") if text.strip()]
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"MULTICAST_SOURCE: {error}")
+    ipv6 = family_of(args.group) == socket.AF_INET6
+    for source in args.source:
+        if (":" in source) != ipv6:
+            parser.error(f"source {source} and group {args.group} are not of one family "
+                         f"(give an IPv{6 if ipv6 else 4} source)")
+    group = ipaddress.ip_address(args.group)
+    ssm = (group in ipaddress.ip_network("232.0.0.0/8") if not ipv6
+           else group.packed[0] == 0xFF and group.packed[1] >> 4 == 3)
+    if ssm and not args.source:
+        print(f"{program}: warning: {args.group} is a source-specific (SSM) group: a network "
+              f"that enforces SSM delivers it only to a join that names the source "
+              f"(--source ADDRESS), so nothing may arrive", file=sys.stderr)
+
+
+class Settings(typing.NamedTuple):
+    """What the receiver's core (Receiver, read_some, run, print_summary) takes from the
+    command line, checked: one field per value, and nothing it does not use."""
+    group: str  # the multicast group joined, IPv4 or IPv6 (--group)
+    port: int  # the UDP port it listens on (--port)
+    name: str  # the name our answers carry, 1 to MAX_NAME bytes of UTF-8 (--name)
+    key: typing.Optional[Key]  # answer only what it signs, sign every answer (--key-file)
+    ack_jitter: float  # seconds an answer is held back at most, at random (--ack-jitter)
+    max_ack_rate: int  # answers a second to one address at most, 0: no limit (--max-ack-rate)
+    count: int  # messages to take before stopping, 0: no limit (--count)
+    report_interval: float  # seconds between rate-and-loss reports, 0: none (--report-interval)
+    quiet: bool  # no line for each datagram (--quiet)
+
+
+def settings_from(args):
+    """The Settings in the parsed command line (checked by check_options)."""
+    return Settings(group=args.group, port=args.port, name=args.name, key=args.key,
+                    ack_jitter=args.ack_jitter, max_ack_rate=args.max_ack_rate,
+                    count=args.count, report_interval=args.report_interval, quiet=args.quiet)
+
+
+# ==== main ====
 def explain(error, port, group):
     """One line that says what a socket error means and what to do about it."""
     if error.errno in (errno.ENETUNREACH, errno.ENODEV, errno.EADDRNOTAVAIL):
@@ -1682,8 +1765,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     program = os.path.basename(sys.argv[0])
-    settle_interface(parser, args)
-    settle_sources(parser, args, program)
+    check_options(parser, args, program)
     sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
     out = Output(args.json)
     selector = selectors.DefaultSelector()
@@ -1700,7 +1782,7 @@ def main(argv=None):
         where, _ = describe_interface(args.group, args.port, args.interface)
         keyed = ", answering only messages signed with the key" if args.key else ""
         only = f", only from {', '.join(args.source)}" if args.source else ""
-        receiver = Receiver(sock, args, out)
+        receiver = Receiver(sock, settings_from(args), out)
         out.event("start", f"listening on {args.group}:{args.port}, joined on {where}{only}, "
                   f"as {printable(args.name)}{keyed}", group=args.group, port=args.port,
                   name=args.name, instance=receiver.instance, interface=where,

@@ -22,6 +22,18 @@ Exit status: 0 success; 1 when the verdict fails (a round heard from fewer
 than --expect receivers, a listed receiver never answered, a receiver lost
 more than --max-loss percent or its loss is unknown) or on a socket error;
 2 bad usage.
+
+Top to bottom:
+    constants         every setting of the program's own, named
+    shared blocks     what both scripts need, one source each in blocks/ (and the board's page)
+    the socket        make_sender_socket: the multicast options, one teaching comment each
+    receivers' rows   RttStats, Peer (one life of a receiver), merging lives, finding rows
+    the sender        Sender: sends the messages; parse_reply and count_reply count each reply
+    the run           waits that a stop wakes, round mode, throughput mode, the end of run
+    printing          the round lines, reports, the summary and the verdict
+    the board         --board's state, server and page, and --live in a terminal
+    the command line  Settings, the option checks, build_parser and each option's validator
+    main              sets it all up, runs, prints the summary, exits 0, 1 or 2
 """
 
 import argparse
@@ -46,6 +58,7 @@ import threading
 import time
 import typing
 
+# ==== constants ====
 DEFAULT_GROUP = "224.10.10.10"
 DEFAULT_PORT = 10000
 DEFAULT_MESSAGE = "very important data"
@@ -67,8 +80,17 @@ NEW_PEERS_PER_SECOND = 1000  # new receivers taken on per second at most (forged
 OPEN_ACKS_BUDGET = 1_000_000  # acks of open messages kept, all rows together (about 40 MB)
 END_GAP = 0.02  # seconds between the end-of-run messages (END_REPEATS of them)
 REPORT_WAIT = 0.5  # seconds to wait at least for the receivers' reports
+# The live board (--board): a page for the projector, and the same in a terminal.
+BOARD_EVERY = 0.5  # seconds between two states the board is given
+GONE_ROUNDS = 5  # rounds (throughput mode: seconds) a receiver is silent before it is gone
+MAX_BOARD_CLIENTS = 64  # connections at once; a new one beyond this closes the oldest
+BOARD_REQUEST_TIME = 5.0  # seconds a connection has to send its request and take the answer
+MAX_REQUEST = 8192  # bytes of a request's head
+MAX_BOARD_ROWS = 200  # receivers the board shows (a classroom fits; the rest are counted)
 
 
+# ==== shared blocks: protocol, authentication, output, arguments, signals, pipe, board_page ====
+# Generated from blocks/ by python3 blocks/sync.py: edit them there, never here.
 # ---- block protocol: generated from blocks/protocol.py (python3 blocks/sync.py) ----
 # The wire protocol, version 1. Every message starts with this header, in
 # network byte order: magic, version, kind, flags, one byte (0 in a message; in an
@@ -300,1223 +322,6 @@ def printable(text):
     """text with control characters escaped, so a name cannot forge output lines."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 # ---- end of block output ----
-
-
-class RttStats:
-    """Round-trip times: running min, max, mean and deviation, and a sample for percentiles."""
-
-    def __init__(self, room=RTT_SAMPLES[0]):
-        self.count = 0
-        self.total = 0.0
-        self.squares = 0.0
-        self.low = math.inf
-        self.high = 0.0
-        self.room = room  # RTTs the sample holds at most
-        self.sample = array.array("d")  # 8 bytes an RTT
-        self.latest = collections.deque(maxlen=LATEST_RTTS)  # for the board
-
-    def record(self, rtt_ms):
-        self.count += 1
-        self.total += rtt_ms
-        self.squares += rtt_ms * rtt_ms
-        self.low = min(self.low, rtt_ms)
-        self.high = max(self.high, rtt_ms)
-        self.latest.append(rtt_ms)
-        if len(self.sample) < self.room:
-            self.sample.append(rtt_ms)
-        else:  # keep a uniform random sample of all RTTs (reservoir sampling)
-            slot = random.randrange(self.count)
-            if slot < self.room:
-                self.sample[slot] = rtt_ms
-
-    @classmethod
-    def merged(cls, parts):
-        """One receiver's RTTs over its lives (restarts): the sums, and the samples
-        joined (each life's sample stands for its own RTTs, so a percentile of the join
-        leans to the lives with more of the sample: close enough to show)."""
-        whole = cls(sum(part.room for part in parts))
-        for part in parts:
-            whole.count += part.count
-            whole.total += part.total
-            whole.squares += part.squares
-            whole.low = min(whole.low, part.low)
-            whole.high = max(whole.high, part.high)
-            whole.sample.extend(part.sample)
-            whole.latest.extend(part.latest)
-        return whole
-
-    def latest_median(self):
-        """The median of the latest RTTs: cheap enough to work out twice a second."""
-        return round(sorted(self.latest)[len(self.latest) // 2], 3) if self.latest else None
-
-    def as_dict(self):
-        if not self.count:
-            return None
-        mean = self.total / self.count
-        ordered = sorted(self.sample)
-
-        def percentile(p):
-            return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-        deviation = math.sqrt(max(0.0, self.squares / self.count - mean * mean))
-        return {"min": round(self.low, 3), "avg": round(mean, 3), "max": round(self.high, 3),
-                "mdev": round(deviation, 3), "p50": round(percentile(50), 3),
-                "p99": round(percentile(99), 3)}
-
-
-class Peer:
-    """One life of one receiver as seen from here: its acks, and its own report at the
-    end. A receiver restarted is a new life (its instance changes); merged() joins
-    the lives of one receiver for what is printed."""
-
-    def __init__(self, address, name, instance=0, room=RTT_SAMPLES[0], now=0.0, tally=None):
-        self.address = address
-        self.name = name
-        self.instance = instance  # its header's INSTANCE byte (0: an older receiver)
-        self.namesake = False  # another receiver answers under this name from this host
-        self.restarts = 0  # in a merged row: the lives before its latest
-        self.acks = 0  # acks that came in time
-        self.open_acks = []  # heap: acked sequences of messages still open
-        self.tally = [0] if tally is None else tally  # open acks of all rows that share it
-        self.closed_acks = 0  # acks in time of messages whose time is over
-        self.duplicates = 0
-        self.reordered = 0
-        self.late = 0
-        self.unchecked = 0  # acks too far out of order to tell whether they are duplicates
-        self.highest = 0
-        self.lowest = math.inf  # the first sequence it acked
-        self.acked = 0  # bit i: the ack of highest - i came (SEQUENCE_WINDOW bits)
-        self.rtt = RttStats(room)
-        self.report = None  # the receiver's own counts, once its report came
-        self.first_heard = self.last_heard = now  # its first and latest reply (monotonic s)
-        self.ttl_received = None  # the TTL (hop limit) our latest message it told of came with
-        self.join_to_first_ms = None  # from its join to its first message, if it joined late
-
-    def label(self):
-        name = printable(self.name)
-        label = f"{self.address} ({name})" if name else self.address
-        return f"{label} #{self.instance}" if self.namesake else label
-
-    def take(self, sequence, rtt_ms, in_time, reordered, closed_through):
-        """Count one ack; return 'ack', 'late' or 'duplicate'. Late is by its send time
-        alone: an ack in time too far out of order to check counts, and is 'unchecked'.
-
-        Reordering is the receiver's to see (acks are spread out on purpose,
-        so their order here means nothing): it flags the ack."""
-        behind = self.highest - sequence
-        self.lowest = min(self.lowest, sequence)
-        if behind >= SEQUENCE_WINDOW:  # older than what we remember: cannot tell
-            self.unchecked += 1
-        elif behind >= 0:
-            if self.acked >> behind & 1:
-                self.duplicates += 1
-                return "duplicate"
-            self.acked |= 1 << behind
-        else:  # a new highest: the window slides ahead
-            self.acked = (self.acked << -behind | 1) & WINDOW_BITS
-            self.highest = sequence
-        if not in_time:
-            self.late += 1
-            return "late"
-        self.acks += 1
-        self.reordered += reordered
-        heapq.heappush(self.open_acks, sequence)
-        self.tally[0] += 1
-        self.close(closed_through)  # the heap holds only the acks of open messages
-        while self.tally[0] > OPEN_ACKS_BUDGET and self.open_acks:
-            # Over budget (forged acks under many names, or a vast run): count this
-            # row's oldest open acks as closed now. Only a report's "unacked so far"
-            # can be off by them, never the summary: by then every message is closed.
-            self.close(self.open_acks[0])
-        self.rtt.record(rtt_ms)
-        return "ack"
-
-    def close(self, closed_through):
-        """Count the acks of messages whose time is over (up to closed_through)."""
-        while self.open_acks and self.open_acks[0] <= closed_through:
-            heapq.heappop(self.open_acks)
-            self.closed_acks += 1
-            self.tally[0] -= 1
-
-    @classmethod
-    def merged(cls, lives, closed_through):
-        """One row for one receiver's lives, one after the other (it restarted): the
-        sums of their counts, the latest life's report and instance."""
-        if len(lives) == 1:
-            return lives[0]
-        latest = lives[-1]
-        whole = cls(latest.address, latest.name, latest.instance)
-        whole.restarts = len(lives) - 1
-        whole.namesake = latest.namesake
-        for life in lives:
-            life.close(closed_through)
-            for field in ("acks", "closed_acks", "duplicates", "reordered", "late",
-                          "unchecked"):
-                setattr(whole, field, getattr(whole, field) + getattr(life, field))
-            whole.open_acks += life.open_acks
-            whole.highest = max(whole.highest, life.highest)
-            whole.lowest = min(whole.lowest, life.lowest)
-            whole.ttl_received = life.ttl_received or whole.ttl_received
-            whole.join_to_first_ms = whole.join_to_first_ms or life.join_to_first_ms
-        heapq.heapify(whole.open_acks)
-        whole.rtt = RttStats.merged([life.rtt for life in lives])
-        whole.report = latest.report
-        whole.first_heard, whole.last_heard = lives[0].first_heard, latest.last_heard
-        return whole
-
-    def loss(self, closed_through, acks_asked):
-        """Where its messages were lost, as far as we can tell: from its report when it
-        came (the authority), else from the acks; all counted from our first message."""
-        self.close(closed_through)
-        report = self.report
-        if report is None or self.restarts and acks_asked:
-            # Lost: no ack at all; an ack that came late says the message got there.
-            either = max(0, closed_through - self.closed_acks - self.late) if acks_asked else None
-            return {"there": None, "back": None, "either_way": either, "host": None,
-                    "unsent": None, "host_shared": False}
-        # Its host's drops explain at most its own loss: beyond that they were other
-        # traffic's (its socket's drops are counted for all who send to it).
-        host = min(report["host_drops"], report["lost"])
-        there = report["lost"] - host
-        unsent = report["unsent"]
-        back = (max(0, report["received"] - self.closed_acks - self.late - (unsent or 0))
-                if acks_asked else None)
-        return {"there": there, "back": back, "either_way": None, "host": host, "unsent": unsent,
-                "host_shared": bool(report.get("shared_drops"))}
-
-    def take_report(self, report, ttl_sent, first_send_ns):
-        """Its report (a Report): its own counts, and how our messages came: the TTL
-        of the end of run, and the join delay (as RFC 3918's group join delay) if it
-        joined while we were already sending: from its join to the first message it got."""
-        self.report = {"received": report.received, "lost": report.lost,
-                       "duplicates": report.duplicates, "reordered": report.reordered,
-                       "host_drops": report.host_drops, "unsent": report.unsent,
-                       "shared_drops": bool(report.flags & SHARED_DROPS),
-                       "last_seq": report.last_seq}
-        arrival = report.arrival
-        if arrival is None:
-            return
-        if arrival.ttl:
-            self.ttl_received = arrival.ttl
-        if arrival.join_to_first_us != NOT_MEASURED and first_send_ns and arrival.first_sent_ns:
-            joined_ns = arrival.first_sent_ns - arrival.join_to_first_us * 1000  # our clock
-            if joined_ns > first_send_ns:  # it joined after our first message went out
-                self.join_to_first_ms = round(arrival.join_to_first_us / 1000, 3)
-
-    def as_dict(self, closed_through, acks_asked=True, ttl_sent=None, rtt=True):
-        """Its figures; without rtt, no RTT statistics (they sort a sample of 10,000)."""
-        loss = self.loss(closed_through, acks_asked)
-        parts = [loss[way] for way in ("there", "back", "either_way")]
-        lost = None if all(part is None for part in parts) else sum(p or 0 for p in parts)
-        sent = max(closed_through, (self.report or {}).get("last_seq") or 0)
-        return {"address": self.address, "name": self.name, "instance": self.instance,
-                "restarts": self.restarts, "namesake": self.namesake,
-                "acks": self.acks, "lost": lost, "duplicates": self.duplicates,
-                "reordered": self.reordered, "late": self.late, "unchecked": self.unchecked,
-                "loss_pct": None if lost is None else
-                round(100.0 * lost / sent, 2) if sent else 0.0,
-                "loss": loss, "rtt_ms": self.rtt.as_dict() if rtt else None,
-                "report": self.report,
-                "ttl_received": self.ttl_received,
-                "hops": None if ttl_sent is None else hops_of(self, ttl_sent),
-                "join_to_first_ms": self.join_to_first_ms}
-
-
-def parse_reply(data, key=None):
-    """What a reply is, as (kind, what): ('ack', Ack), ('report', Report), ('plain',
-    None), ('malformed', why), or with a key ('unauthenticated', None) or ('bad_tag',
-    None). Pure: no socket."""
-    signed = data.startswith(MAGIC) and len(data) > HEADER.size and data[6] & AUTHENTICATED
-    if key is not None:  # only a reply with our key's tag counts
-        if not signed:
-            return "unauthenticated", None
-        data = verify(data, key)
-        if data is None:
-            return "bad_tag", None
-    elif signed:
-        data = data[:-TAG_SIZE]  # signed, but without a key we cannot check it
-    if data == PLAIN_ACK:
-        return "plain", None
-    if not data.startswith(MAGIC) or len(data) < HEADER.size:
-        return "malformed", "not the protocol"
-    version, kind = data[4], data[5]
-    if version != VERSION:
-        return "malformed", f"protocol version {version}"
-    record = unpack_ack(data) if kind == ACK else unpack_report(data) if kind == REPORT else None
-    if record is None:
-        return "malformed", f"message kind {kind} of {len(data)} bytes"
-    return ("ack" if kind == ACK else "report"), record
-
-
-def parse_expectation(text):
-    """--expect: a count, NAME,NAME,... (names or addresses), or @FILE (one per line)."""
-    text = text.strip()
-    if text.isdigit():
-        return count_number(text), []
-    if text.startswith("@"):
-        try:
-            with open(text[1:], encoding="utf-8") as roster_file:
-                lines = [line.split("#", 1)[0].strip() for line in roster_file]
-        except (OSError, UnicodeDecodeError) as error:
-            raise argparse.ArgumentTypeError(
-                f"cannot read the receiver list {text[1:]!r}: "
-                f"{getattr(error, 'strerror', None) or error}") from None
-        names = [line for line in lines if line]
-        if not names:
-            raise argparse.ArgumentTypeError(f"the receiver list {text[1:]!r} names no "
-                                             f"receiver (one name or address a line)")
-    else:
-        names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names or any(len(name.encode("utf-8")) > MAX_NAME for name in names):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a count or a list of receivers (valid: a number, NAME,NAME,... "
-            f"of names or addresses up to {MAX_NAME} bytes, or @FILE)")
-    return len(set(names)), sorted(set(names), key=names.index)
-
-
-class Sender:
-    """Sends the messages and counts every reply that comes back."""
-
-    def __init__(self, sock, args, out):
-        self.sock = sock
-        self.args = args
-        self.out = out
-        self.session = random.getrandbits(64)
-        self.expect = args.expect or (1, [])  # (count, names) that must answer
-        # With --expect a round ends once they have all answered (unless --wait-all).
-        self.end_rounds_early = args.expect is not None and not args.wait_all
-        self.key = args.key
-        self.flags = (NO_ACK if args.no_ack else 0) | (AUTHENTICATED if args.key else 0)
-        # --size, or room for the answer's name (see ACK_ROOM), whichever is more.
-        size = max(args.size or 0, 0 if args.no_ack else ACK_ROOM)
-        padding = b"\0" * max(0, size - HEADER.size - len(args.message))
-        # Every message in one buffer: the header is packed into its start, in place.
-        self.buffer = bytearray(HEADER.size) + args.message + padding
-        self.destination = destination(args.group, args.port, args.interface)
-        self.timeout_ns = int(args.timeout * 1e9)
-        self.sequence = 0
-        self.last_send_ns = 0
-        self.open = collections.deque()  # (send time, sequence) of messages still open
-        self.closed_through = 0  # every message up to this one has had its time
-        self.peers = {}  # (address, name, instance) -> Peer, a receiver's life
-        self.lives = {}  # (address, name) -> its lives, in the order first heard
-        self.new_peers = [0, 0]  # this second, and the rows it added
-        self.open_entries = [0]  # the rows' open acks, all together (OPEN_ACKS_BUDGET)
-        self.plain = collections.Counter()  # throughput mode: address -> b'ack' replies
-        self.round_acks = []  # (peer, rtt) of the round under way
-        self.round_open = False  # a round's message is out and its line not yet printed
-        self.round_cut_short = False  # it ended once the expected had answered
-        self.ended = False  # the end of run has gone out: plain acks now answer it
-        # stray, malformed, untracked, end_acks, send_errors, unauthenticated, bad_tag
-        self.counts = collections.Counter()
-        self.send_failed = None  # why the latest message could not go out
-        self.started = time.monotonic()
-        self.first_send_at = self.last_send_at = 0.0  # after the first and the last batch
-        self.first_send_ns = 0  # the first message's send time, with acks (the header's)
-        self.board = self.live = None  # --board's server, --live's terminal board
-        self.where = "the default interface"  # the interface we send from, in words
-        self.next_board = 0.0  # when the boards get the state next
-
-    def send(self, kind=DATA):
-        """Send the next message (or the end of run); False if the buffer is full for now."""
-        if kind == DATA:
-            return self.send_many(1) == 1
-        header = HEADER.pack(MAGIC, VERSION, kind, self.flags, self.session, self.sequence,
-                             time.monotonic_ns()) + bytes(REPORT_ROOM - HEADER.size)
-        try:
-            self.sock.sendto(header if self.key is None else sign(header, self.key),
-                             self.destination)
-        except OSError:  # the end of run is repeated: one that cannot go out is no fault
-            return False
-        return True
-
-    def send_many(self, count):
-        """Send up to count messages back to back; return how many went out.
-
-        The hot path: each datagram is built in place in one buffer (no
-        allocation), the loop works on local names, and the clock is read
-        only when acks will need it."""
-        buffer, pack, sendto, key = self.buffer, HEADER.pack_into, self.sock.sendto, self.key
-        flags, session, destination = self.flags, self.session, self.destination
-        # int() is 0: without acks no round-trip time is measured, so no clock read.
-        clock = time.monotonic_ns if not self.args.no_ack else int
-        sequence, done = self.sequence, 0
-        self.send_failed = None
-        try:
-            for done in range(count):
-                now_ns = clock()
-                pack(buffer, 0, MAGIC, VERSION, DATA, flags, session, sequence + 1, now_ns)
-                try:
-                    sendto(buffer if key is None else sign(bytes(buffer), key), destination)
-                except BlockingIOError:
-                    return done
-                except OSError as error:
-                    if sequence == 0:  # nothing ever went out: a set-up problem, not a fault
-                        raise
-                    # The network failed under us (a link went down): the message is
-                    # lost for every receiver, and we carry on.
-                    self.counts["send_errors"] += 1
-                    self.send_failed = error.strerror
-                sequence += 1
-                if now_ns:
-                    self.first_send_ns = self.first_send_ns or now_ns
-                    self.last_send_ns = now_ns
-                    self.open.append((now_ns, sequence))
-                    self.close_expired(now_ns)
-            return count
-        finally:
-            if sequence > self.sequence:  # the sending time, without the waits
-                self.last_send_at = time.monotonic()
-                self.first_send_at = self.first_send_at or self.last_send_at
-            self.sequence = sequence
-
-    def close_expired(self, now_ns):
-        """Messages older than the timeout can get no more acks that count."""
-        while self.open and now_ns - self.open[0][0] > self.timeout_ns:
-            self.closed_through = self.open.popleft()[1]
-
-    def close_all(self):
-        self.open.clear()
-        self.closed_through = self.sequence
-
-    def read_some(self):
-        """Read the replies waiting on the socket, at most READS_PER_WAKEUP of them."""
-        for _ in range(READS_PER_WAKEUP):
-            try:
-                data, address = self.sock.recvfrom(MAX_DATAGRAM)
-            except BlockingIOError:
-                return
-            now_ns = time.monotonic_ns()  # the arrival time, before any parsing
-            self.on_reply(parse_reply(data, self.key), address[0], now_ns)
-
-    def on_reply(self, reply, address, now_ns):
-        count_reply(self, reply, address, now_ns)
-
-
-def find_peer(sender, address, name, instance, now):
-    """The row of (address, name, instance), found by its key alone; a new one if
-    there is room (MAX_PEERS, NEW_PEERS_PER_SECOND), else None and counted.
-
-    With a key a receiver is known by its name and instance alone: they are
-    signed, the address is not, so a valid ack replayed from elsewhere is a
-    duplicate. A receiver restarted answers with a new instance: a new row, a new
-    life of it (receivers() tells lives from namesakes, by time)."""
-    key = (name, instance) if sender.key is not None else (address, name, instance)
-    peer = sender.peers.get(key)
-    if peer is not None:
-        return peer
-    second = int(now)
-    if sender.new_peers[0] != second:
-        sender.new_peers = [second, 0]
-    if len(sender.peers) >= MAX_PEERS or sender.new_peers[1] >= NEW_PEERS_PER_SECOND:
-        sender.counts["untracked"] += 1
-        return None
-    sender.new_peers[1] += 1
-    room = RTT_SAMPLES[bisect.bisect(SAMPLE_TIERS, len(sender.peers))]
-    peer = sender.peers[key] = Peer(address, name, instance, room, now, sender.open_entries)
-    sender.lives.setdefault(key[:-1], []).append(peer)
-    return peer
-
-
-def follows(life, before):
-    """Whether life began after before ended: first heard after before's last reply,
-    and answering only messages after the last one before answered."""
-    return before.last_heard < life.first_heard and before.highest < life.lowest
-
-
-def receivers(sender):
-    """One row per receiver, as (row, its lives): the lives of one name (from one
-    address) one after another, each first heard after the one before fell silent,
-    are one receiver restarted, merged; lives that overlap in time are namesakes,
-    two receivers, kept apart."""
-    rows = []
-    for lives in sender.lives.values():
-        chains = []
-        for life in lives:  # in the order they were first heard
-            before = [chain for chain in chains if follows(life, chain[-1])]
-            if before:
-                max(before, key=lambda chain: chain[-1].last_heard).append(life)
-            else:
-                chains.append([life])
-        for chain in chains:
-            for life in chain:
-                life.namesake = len(chains) > 1
-            rows.append((Peer.merged(chain, sender.closed_through), chain))
-    return rows
-
-
-def count_reply(sender, reply, address, now_ns):
-    """Count one parsed reply (parse_reply) from address, arrived at now_ns: the
-    mirror of the receiver's classify()."""
-    kind, record = reply
-    if kind == "plain":  # a textbook receiver: counted for the latest message
-        if sender.ended or sender.sequence == 0:  # its answer to our end of run, or stray
-            sender.counts["end_acks" if sender.ended else "stray"] += 1
-            return
-        if sender.args.rate is not None:  # throughput: a b'ack' names none of many messages
-            count_plain(sender, address)
-            return
-        kind, record = "ack", Ack(0, sender.session, sender.sequence, sender.last_send_ns)
-    elif kind in ("malformed", "unauthenticated", "bad_tag"):
-        sender.counts[kind] += 1  # forged or rubbish: never makes a receiver "answered"
-        return
-    if record.session != sender.session:  # meant for another sender: check this first
-        sender.counts["stray"] += 1
-        return
-    sequence = record.sequence if kind == "ack" else record.last_seq
-    if not 0 < sequence <= sender.sequence:
-        sender.counts["malformed"] += 1
-        return
-    name = record.name.decode("utf-8", "replace")
-    peer = find_peer(sender, address, name, record.instance, now_ns / 1e9)
-    if peer is None:
-        return
-    peer.last_heard = now_ns / 1e9
-    if kind == "report":
-        peer.take_report(record, sender.args.ttl, sender.first_send_ns)
-        return
-    if record.ttl is not None:
-        peer.ttl_received = record.ttl
-    sender.close_expired(now_ns)  # so that an ack too late is one for a closed message
-    elapsed_ns = now_ns - record.sent_ns
-    rtt_ms = max(0.0, elapsed_ns / 1e6 - record.held_us / 1000)
-    verdict = peer.take(sequence, rtt_ms, elapsed_ns <= sender.timeout_ns,
-                        bool(record.flags & REORDERED), sender.closed_through)
-    # A round lists only the acks of its own message that came while it was open; one
-    # that comes after its round line (with --expect a round ends once the expected
-    # have answered) still counts, but in no round's line.
-    if verdict == "ack" and sequence == sender.sequence and sender.round_open:
-        sender.round_acks.append((peer, rtt_ms))
-
-
-def count_plain(sender, address):
-    """Throughput mode: a textbook receiver's b'ack' carries no sequence number, so it
-    is counted per address only, with no loss, RTT or duplicate made up for it."""
-    if address in sender.plain or len(sender.plain) < MAX_PEERS:
-        sender.plain[address] += 1
-    else:
-        sender.counts["untracked"] += 1
-
-
-def listed_but_unheard(names, peers):
-    """The --expect names and addresses that none of these receivers matches."""
-    return [entry for entry in names
-            if not any(entry in (peer.name, peer.address) for peer in peers)]
-
-
-def heard_enough(sender):
-    """Whether this round has heard from every receiver --expect asks for."""
-    expect, names = sender.expect
-    heard = {peer for peer, _ in sender.round_acks}
-    return len(heard) >= expect and not listed_but_unheard(names, heard)
-
-
-def hops_of(peer, ttl_sent):
-    """The routers between us and a receiver: our TTL minus the TTL it got (None: not
-    known, or a TTL above ours, which no router gives)."""
-    ttl = peer.ttl_received
-    return ttl_sent - ttl if ttl is not None and ttl <= ttl_sent else None
-
-
-def print_round(sender):
-    """Print who answered this round; return whether the receivers expected did."""
-    expect, names = sender.expect
-    heard = {peer for peer, _ in sender.round_acks}
-    unheard = [row for row, lives in receivers(sender) if not any(l in heard for l in lives)]
-    # A round cut short did not wait for the others: they are not missing (yet).
-    missing, not_waited_for = ([], unheard) if sender.round_cut_short else (unheard, [])
-    never = listed_but_unheard(names, sender.peers.values())
-    enough = heard_enough(sender)
-    ttl = sender.args.ttl
-    answers = ", ".join(f"{peer.label()} {rtt:.3f} ms" + (
-        f" ({hops_of(peer, ttl)} hop{'s' * (hops_of(peer, ttl) != 1)})"
-        if hops_of(peer, ttl) else "") for peer, rtt in sender.round_acks)
-    text = f"seq {sender.sequence}: {len(heard)} receiver{'s' * (len(heard) != 1)}"
-    if sender.send_failed:
-        text += f" (not sent: {sender.send_failed})"
-    text += f": {answers}" if answers else ""
-    if not enough:
-        text += f" (expected {expect})"
-    if missing or never:
-        text += "; missing: " + ", ".join(
-            [peer.label() for peer in missing]
-            + [f"{printable(entry)} (never answered)" for entry in never])
-    if not_waited_for:
-        text += "; not waited for: " + ", ".join(peer.label() for peer in not_waited_for)
-    if not (sender.live and sender.live.in_place):  # the board in place shows the rounds
-        sender.out.event(
-            "round", text, seq=sender.sequence, expected=expect, ok=enough,
-            send_error=sender.send_failed,
-            acks=[{"address": peer.address, "name": peer.name, "instance": peer.instance,
-                   "rtt_ms": round(rtt, 3),
-                   "ttl_received": peer.ttl_received, "hops": hops_of(peer, ttl)}
-                  for peer, rtt in sender.round_acks],
-            missing=[{"address": peer.address, "name": peer.name} for peer in missing]
-            + [{"listed": entry} for entry in never],
-            not_waited_for=[{"address": peer.address, "name": peer.name}
-                            for peer in not_waited_for])
-    sender.round_acks, sender.round_open = [], False
-    return enough
-
-
-def print_report(sender, since, sent_then):
-    """Throughput mode: the rate since the last report, and each receiver's loss so far."""
-    now = time.monotonic()
-    rate = (sender.sequence - sent_then) / (now - since) if now > since else 0.0
-    peers = [row.as_dict(sender.closed_through, not sender.args.no_ack)
-             for row, _ in receivers(sender)]
-    text = f"{now - sender.started:7.1f} s: {sender.sequence} sent ({rate:.1f}/s)"
-    for entry in peers:
-        text += f"; {entry['address']} ({printable(entry['name'])}) {entry['acks']} acks" + (
-            f", {entry['lost']} unacked" if entry["lost"] is not None else "")
-    sender.out.event("report", text, seconds=round(now - sender.started, 3),
-                     sent=sender.sequence, rate_pps=round(rate, 1),
-                     receivers=[{k: e[k] for k in ("address", "name", "acks", "lost")}
-                                for e in peers])
-
-
-def report_loss(report):
-    """A receiver's own loss percentage from its report."""
-    expected = report["received"] + report["lost"]
-    return round(100.0 * report["lost"] / expected, 2) if expected else 0.0
-
-
-def where_lost(entry):
-    """In words, where a receiver's messages were lost, and what was not the network's."""
-    loss = entry["loss"]
-    parts = []
-    if loss["either_way"]:
-        parts.append(f"{loss['either_way']} unacked (no report came: on the way there or "
-                     f"back)")
-    for way, words in (("there", "on the way there"), ("back", "on the way back (acks)")):
-        if loss[way]:
-            parts.append(f"{loss[way]} {words}")
-    if loss["host"]:
-        parts.append(f"{loss['host']} dropped by its own host (a full socket buffer: not "
-                     f"the network" + ("; its socket took other traffic too, whose drops "
-                                       "count there as well" if loss["host_shared"] else "")
-                     + ")")
-    if loss["unsent"]:
-        parts.append(f"{loss['unsent']} acks it did not send (its rate limit, --max-ack-rate, "
-                     f"or a full send buffer: not the network)")
-    return ", ".join(parts)
-
-
-def judge(sender, short_rounds):
-    """The verdict: (reasons to fail, a note for a pass that saw loss)."""
-    args = sender.args
-    expect, names = sender.expect
-    peers = [row for row, _ in receivers(sender)]
-    reasons = []
-    if args.rate is None:
-        if short_rounds:
-            reasons.append(f"{short_rounds} of {sender.sequence} rounds heard from fewer "
-                           f"than {expect} receivers")
-    else:
-        answered = [peer for peer in peers if (peer.report if args.no_ack else peer.acks)]
-        answered += [] if args.no_ack else list(sender.plain)
-        if len(answered) < expect:
-            what = "sent a report" if args.no_ack else "answered"
-            reasons.append(f"{len(answered)} of {expect} expected receivers {what}")
-    reasons += [f"{printable(entry)} never answered"
-                for entry in listed_but_unheard(names, peers) if entry not in sender.plain]
-    lossy = []
-    for peer in peers:
-        entry = peer.as_dict(sender.closed_through, not args.no_ack, args.ttl)
-        if entry["lost"] is None:
-            if args.max_loss is not None:
-                reasons.append(f"{peer.label()}: no report came, so its loss is unknown")
-            continue
-        sent = max(sender.closed_through, 1)
-        if args.max_loss is not None and entry["lost"] * 100 > args.max_loss * sent:
-            reasons.append(f"{peer.label()} lost {entry['loss_pct']}% ({where_lost(entry)}; "
-                           f"above {args.max_loss:g}%)")
-        elif entry["lost"]:
-            lossy.append(entry["loss_pct"])
-    note = ""
-    if lossy and args.max_loss is None:
-        note = (f" ({len(lossy)} receiver{'s' * (len(lossy) != 1)} lost messages, at most "
-                f"{max(lossy)}%; no --max-loss given)")
-    return reasons, note
-
-
-def receiver_lines(peer, entry, acks_asked):
-    """The summary's lines for one receiver: the acks, its own report, where it lost."""
-    if acks_asked:
-        line = (f"{peer.label()}: {entry['acks']} acks, {entry['lost']} lost "
-                f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
-                f"{entry['reordered']} reordered, {entry['late']} late")
-    else:
-        line = f"{peer.label()}: no acks asked for (--no-ack)"
-    rtt = entry["rtt_ms"]
-    if rtt:
-        line += (f"; rtt min/avg/max/mdev = {rtt['min']}/{rtt['avg']}/{rtt['max']}/"
-                 f"{rtt['mdev']} ms, p50 {rtt['p50']} ms, p99 {rtt['p99']} ms")
-    report = entry["report"]
-    if peer.restarts:
-        line += (f" (restarted {peer.restarts} time{'s' * (peer.restarts != 1)} during the "
-                 f"run: its loss counts from the acks, its report from its latest start)")
-    arrival = []
-    if entry["ttl_received"] is not None:
-        arrival.append(f"ttl {entry['ttl_received']} on arrival" + (
-            "" if entry["hops"] is None else
-            f", {entry['hops']} hop{'s' * (entry['hops'] != 1)} (routers) on the way"))
-    if entry["join_to_first_ms"] is not None:
-        arrival.append(f"first message {entry['join_to_first_ms']} ms after it joined")
-    if arrival:
-        line += "; " + ", ".join(arrival)
-    lines = [line, "  its report: none came (a textbook receiver, or lost on the way)"
-             if report is None else
-             f"  its report: {report['received']} received, {report['lost']} lost "
-             f"({report_loss(report)}%), {report['duplicates']} duplicates, "
-             f"{report['reordered']} reordered, {report['host_drops']} dropped by its "
-             f"host, up to seq {report['last_seq']}"]
-    if entry["lost"] is not None and where_lost(entry):
-        lines.append(f"  lost {entry['lost']} ({entry['loss_pct']}%): {where_lost(entry)}")
-    return lines
-
-
-def print_summary(sender, short_rounds):
-    """The totals, every receiver's figures and report, and the verdict; return the reasons
-    it failed (none: it passed)."""
-    args = sender.args
-    elapsed = time.monotonic() - sender.started
-    sending = sender.last_send_at - sender.first_send_at
-    counts = sender.counts
-    acks_asked = not args.no_ack
-    rows = [row for row, _ in receivers(sender)]
-    entries = [row.as_dict(sender.closed_through, acks_asked, args.ttl) for row in rows]
-    rate = f" ({sender.sequence / sending:.1f}/s)" if sending > 0 else ""
-    answering = len(rows) + len(sender.plain)
-    lines = [f"--- {args.group}:{args.port} multicast statistics ---",
-             f"{sender.sequence} sent in {sending:.1f} s{rate}, the run took {elapsed:.1f} s; "
-             f"{answering} receiver{'s' * (answering != 1)}, {counts['stray']} stray, "
-             f"{counts['malformed']} malformed, {counts['send_errors']} send errors"]
-    for row, entry in zip(rows, entries):
-        lines += receiver_lines(row, entry, acks_asked)
-    namesakes = sorted({(row.address, row.name) for row in rows if row.namesake})
-    for address, name in namesakes:
-        lines.append(f"two or more receivers answer as {printable(name)!r} from {address} "
-                     f"(told apart by #instance): give each its own --name")
-    for address, replies in sender.plain.items():
-        lines.append(f"{address}: {replies} plain b'ack' replies (a textbook receiver: they "
-                     f"name no message, so throughput mode counts no loss or RTT for it)")
-    for entry in listed_but_unheard(sender.expect[1], sender.peers.values()):
-        if entry in sender.plain:
-            continue
-        lines.append(f"{printable(entry)}: 0 acks, {sender.sequence} lost (100.0%), "
-                     f"never answered")
-        entries.append({"address": None, "name": None, "listed": entry, "acks": 0,
-                          "lost": sender.sequence, "loss_pct": 100.0, "report": None})
-    forged = {"unauthenticated": counts["unauthenticated"], "bad_tag": counts["bad_tag"]}
-    if not sender.peers and not sender.plain and sender.sequence:
-        lines.append(no_answer_hint(sender, forged))
-    if any(forged.values()):
-        lines.append(f"{sum(forged.values())} replies without our key's tag, not counted: "
-                     f"{forged['unauthenticated']} unsigned, {forged['bad_tag']} with a bad tag")
-    if counts["untracked"]:
-        lines.append(f"{counts['untracked']} replies from receivers beyond the first "
-                     f"{MAX_PEERS}, or beyond {NEW_PEERS_PER_SECOND} new ones in a second, "
-                     f"were not counted")
-    reasons, note = judge(sender, short_rounds)
-    lines.append("verdict: " + ("pass" + note if not reasons else "FAIL: " + "; ".join(reasons)))
-    sender.out.event("summary", "\n".join(lines), sent=sender.sequence,
-                     seconds=round(elapsed, 3), send_seconds=round(sending, 3),
-                     receivers=entries, stray=counts["stray"],
-                     malformed=counts["malformed"], send_errors=counts["send_errors"],
-                     untracked=counts["untracked"], end_acks=counts["end_acks"], forged=forged,
-                     plain_acks=[{"address": address, "replies": replies}
-                                 for address, replies in sender.plain.items()],
-                     short_rounds=short_rounds,
-                     verdict={"ok": not reasons, "reasons": reasons, "note": note.strip(" ()"),
-                              "max_loss": args.max_loss})
-    return reasons
-
-
-def no_answer_hint(sender, forged):
-    """What to check when no receiver answered, pointing the way the facts point."""
-    if sender.counts["send_errors"] >= sender.sequence:
-        return ("nothing went out: every send failed (see the round lines): check the "
-                "interface and the route for the group")
-    if any(forged.values()):
-        return ("replies came, but none with our key's tag: do the receivers read the same "
-                "key file?")
-    return (f"no receiver answered: we sent from {sender.where} with ttl {sender.args.ttl}; "
-            f"check that one runs on this group and port on a network that interface "
-            f"reaches, that it joined on its interface facing us, and that its answers can "
-            f"come back (a firewall on the way back?)")
-
-
-def make_sender_socket(ttl, interface, family=socket.AF_INET):
-    """A non-blocking UDP socket set up to send multicast and read the acks."""
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    if family == socket.AF_INET6:
-        # IPV6_MULTICAST_HOPS: IPv6's name for the TTL, the hop limit (an int).
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
-        if interface:
-            # IPV6_MULTICAST_IF: send out of this interface, named by its index.
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface)
-    else:
-        # IP_MULTICAST_TTL: how many routers the datagrams may cross; one
-        # unsigned byte ('B', 0 to 255). 1 keeps them on the local network.
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, struct.pack("B", ttl))
-        if interface:
-            # IP_MULTICAST_IF: send out of this interface instead of the one the
-            # routing table picks for 224.0.0.0/4.
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                            socket.inet_aton(interface))
-    # SO_RCVBUF: room for many acks arriving together (capped by net.core.rmem_max).
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    sock.setblocking(False)
-    return sock
-
-
-def wait(sender, selector, stop, until, stoppable=True, done=lambda: False):
-    """Process replies until the monotonic time until, a stop request, or done()."""
-    while not (stoppable and stop.requested) and not done():
-        now = time.monotonic()
-        remaining = until - now
-        if remaining <= 0:
-            return
-        show_board(sender, now)
-        for key, _ in selector.select(min(remaining, BOARD_EVERY)):
-            if key.fileobj is sender.sock:
-                sender.read_some()
-            else:
-                key.fileobj.recv(64)  # the signal's wake-up byte
-
-
-def wait_in_receive(sender, seconds):
-    """Wait up to seconds for one reply in the receive call itself and take it;
-    False if none came. A round's wait is this, as in a blocking echo client:
-    the kernel wakes us straight into the read, with no event loop in between."""
-    sock = sender.sock
-    sock.settimeout(seconds)  # a wait in poll(), precise to the millisecond
-    try:
-        data, address = sock.recvfrom(MAX_DATAGRAM)
-    except socket.timeout:  # TimeoutError from Python 3.10 on
-        return False
-    finally:
-        sock.setblocking(False)  # sending must never wait
-    now_ns = time.monotonic_ns()  # the arrival time, before any parsing
-    sender.on_reply(parse_reply(data, sender.key), address[0], now_ns)
-    return True
-
-
-def end_run(sender, selector, stop):
-    """Tell the receivers the run is over, and wait a while for their reports."""
-    if sender.sequence == 0:
-        return
-    sender.ended = True
-    for _ in range(END_REPEATS):
-        sender.send(END)
-        wait(sender, selector, stop, time.monotonic() + END_GAP, stoppable=False)
-    # Whom to wait for: each receiver's latest life, if any of its lives answered.
-    ackers = [lives[-1] for row, lives in receivers(sender) if row.acks or row.late]
-    # An ack of the last message may still come in time (one held back by its
-    # receiver's --ack-jitter can come after its report): wait for it too, at most
-    # until the last message's time is over.
-    last_ack_due = 0.0 if sender.args.no_ack else sender.last_send_at + sender.args.timeout
-
-    def all_reported():  # with acks we know whom to wait for; without, wait it out
-        return (bool(ackers) and all(peer.report for peer in ackers)
-                and (stop.requested or time.monotonic() >= last_ack_due
-                     or all(peer.highest >= sender.sequence for peer in ackers)))
-
-    patience = REPORT_WAIT if stop.requested else max(REPORT_WAIT, sender.args.timeout)
-    wait(sender, selector, stop, time.monotonic() + patience, stoppable=False,
-         done=all_reported)
-
-
-def run_rounds(sender, selector, stop):
-    """Round mode: send, wait --timeout for acks, report; return the short rounds."""
-    args = sender.args
-    short_rounds = 0
-    while not stop.requested and (args.count == 0 or sender.sequence < args.count):
-        if sender.sequence:
-            wait(sender, selector, stop, time.monotonic() + args.interval)
-            if stop.requested:
-                break
-        sent = sender.send()
-        while not sent and not stop.requested:  # the buffer is full: wait until it drains
-            wait(sender, selector, stop, time.monotonic() + 0.001)
-            sent = sender.send()
-        if not sent:  # stopped while the link was still busy
-            break
-        sender.round_open, sender.round_cut_short = True, False
-        deadline = time.monotonic() + args.timeout
-        remaining = args.timeout
-        while not stop.requested and remaining > 0:  # the acks, as they come
-            if wait_in_receive(sender, min(remaining, IDLE_WAIT)):
-                sender.read_some()  # and the replies that came with it
-                if sender.end_rounds_early and heard_enough(sender):
-                    sender.round_cut_short = True
-                    break
-            remaining = deadline - time.monotonic()
-        if stop.requested:  # finish the round under way, if it ends within a second
-            wait(sender, selector, stop, min(deadline, time.monotonic() + 1.0), stoppable=False)
-        sender.read_some()
-        sender.close_all()
-        if not print_round(sender):
-            short_rounds += 1
-        show_board(sender, time.monotonic())
-    return short_rounds
-
-
-def run_rate(sender, selector, stop):
-    """Throughput mode: send at --rate without waiting for rounds.
-
-    Each turn sends what is due (at --rate 0: a batch of BATCH), then reads
-    the replies and looks at the clock: a few system calls per batch, not per
-    datagram."""
-    args = sender.args
-    gap = 1.0 / args.rate if args.rate else 0.0
-    next_send = time.monotonic()
-    next_report = next_send + args.report_interval if args.report_interval else None
-    last_report = (next_send, 0)
-    while not stop.requested and (args.count == 0 or sender.sequence < args.count):
-        now = time.monotonic()
-        # No burst to catch up after a stall: at most 0.1 s worth at once.
-        due = min(int((now - next_send) / gap) + 1, max(1, int(0.1 / gap))) if gap else BATCH
-        if args.count:
-            due = min(due, args.count - sender.sequence)
-        if now >= next_send:
-            sent = sender.send_many(due)
-            next_send = max(next_send + sent * gap, now - 0.1) if gap else now
-            if sent < due:
-                selector.select(0.001)  # the socket's buffer is full
-            sender.read_some()
-        else:
-            wait(sender, selector, stop, next_send)
-        show_board(sender, now)
-        if next_report is not None and now >= next_report:
-            sender.close_expired(time.monotonic_ns())
-            print_report(sender, *last_report)
-            last_report = (now, sender.sequence)
-            next_report = max(next_report + args.report_interval, now)
-    if not args.no_ack:  # the last messages' acks may still come: wait out their time
-        patience = min(args.timeout, 1.0) if stop.requested else args.timeout
-        wait(sender, selector, stop, time.monotonic() + patience, stoppable=False)
-        sender.read_some()
-    sender.close_all()
-    return 0
-
-
-# ---- the live board (--board): a page for the projector, and the same in a terminal ----
-BOARD_EVERY = 0.5  # seconds between two states the board is given
-GONE_ROUNDS = 5  # rounds (throughput mode: seconds) a receiver is silent before it is gone
-MAX_BOARD_CLIENTS = 64  # connections at once; a new one beyond this closes the oldest
-BOARD_REQUEST_TIME = 5.0  # seconds a connection has to send its request and take the answer
-MAX_REQUEST = 8192  # bytes of a request's head
-MAX_BOARD_ROWS = 200  # receivers the board shows (a classroom fits; the rest are counted)
-
-
-def board_state(sender, stopped=False):
-    """What the board shows, as a dict (/board.json): the run, and a row for each of
-    the first MAX_BOARD_ROWS receivers (the others are only counted: the state is
-    built on the sending path, and forged names must not slow it)."""
-    args, now = sender.args, time.monotonic()
-    rounds = args.rate is None
-    expect, names = sender.expect
-    rows, answering, shown = [], 0, receivers(sender)
-    for place, (peer, _) in enumerate(shown):
-        heard = now - peer.last_heard if peer.last_heard else None
-        silent = max(0, sender.closed_through - peer.highest) if rounds else (
-            int(heard) if heard is not None and heard >= 1 else 0)
-        state = ("answering" if silent == 0 and (peer.acks or not rounds)
-                 else "gone" if silent >= GONE_ROUNDS else "silent")
-        answering += state == "answering"
-        if place >= MAX_BOARD_ROWS:
-            continue
-        entry = peer.as_dict(sender.closed_through, not args.no_ack, args.ttl, rtt=False)
-        rows.append({"name": printable(peer.name), "address": peer.address, "state": state,
-                     "silent": silent, "acks": peer.acks, "loss_pct": entry["loss_pct"],
-                     "rtt_p50_ms": peer.rtt.latest_median(), "hops": entry["hops"],
-                     "last_heard_s": None if heard is None else round(heard, 1)})
-    return {"group": args.group, "port": args.port, "ttl": args.ttl,
-            "session": f"{sender.session:016x}", "mode": "rounds" if rounds else "rate",
-            "sent": sender.sequence, "answering": answering,
-            "expected": expect if args.expect is not None else None,
-            "never_heard": [printable(name) for name in
-                            listed_but_unheard(names, sender.peers.values())],
-            "not_shown": max(0, len(shown) - MAX_BOARD_ROWS),
-            "stopped": stopped, "receivers": rows}
-
-
-def board_lines(state):
-    """The board as text: a header line and one line per receiver."""
-    expected = f" of {state['expected']} expected" if state["expected"] is not None else ""
-    unit = "rounds" if state["mode"] == "rounds" else "s"
-    lines = [f"{state['group']}:{state['port']} ttl {state['ttl']}: {state['sent']} sent, "
-             f"{state['answering']} answering{expected}"
-             + (" (sender stopped)" if state["stopped"] else "")]
-    for row in state["receivers"]:
-        what = row["state"] if row["state"] != "silent" else f"silent {row['silent']} {unit}"
-        loss = "-" if row["loss_pct"] is None else f"{row['loss_pct']}%"
-        rtt = "-" if row["rtt_p50_ms"] is None else f"{row['rtt_p50_ms']} ms"
-        hops = "-" if row["hops"] is None else row["hops"]
-        lines.append(f"  {row['name'][:24] or '-':24} {row['address']:15} {what:16} "
-                     f"{row['acks']:7} acks  loss {loss:7} rtt {rtt:10} hops {hops}")
-    lines += [f"  {name[:24]:24} never heard" for name in state["never_heard"]]
-    if state["not_shown"]:
-        lines.append(f"  and {state['not_shown']} more receivers, not shown")
-    return lines
-
-
-class TerminalBoard:
-    """--live: the board redrawn in place on a terminal (instead of a line per
-    round), or elsewhere a `board` event every BOARD_EVERY seconds (plain lines,
-    or with --json one object with the board's state)."""
-
-    def __init__(self, out, stream=sys.stdout):
-        self.out, self.stream = out, stream
-        self.in_place = stream.isatty() and not out.as_json
-
-    def show(self, state):
-        lines = board_lines(state)
-        if self.in_place:  # home, clear the screen, draw
-            self.stream.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
-            self.stream.flush()
-        else:
-            self.out.event("board", "\n".join("board: " + line for line in lines), **state)
-
-
-class Board:
-    """--board: a small web server in a thread of its own, serving the page and the
-    latest state as JSON. The sending thread gives it the state (publish); the
-    server only ever reads those bytes, never the counts, and nothing it does
-    can block the sending: every socket is non-blocking, a connection has
-    BOARD_REQUEST_TIME seconds in all, and at most MAX_BOARD_CLIENTS are open."""
-
-    def __init__(self, address, port):
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        self.listener = socket.create_server((address, port), family=family, backlog=128)
-        self.listener.setblocking(False)
-        self.state = b"{}"
-        self.clients = {}  # socket -> [deadline, bytes received, bytes still to send]
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.listener, selectors.EVENT_READ)
-        threading.Thread(target=self.serve, name="board", daemon=True).start()
-
-    def publish(self, state):
-        self.state = json.dumps(state).encode("utf-8")  # one reference: swapped at once
-
-    def serve(self):
-        while True:
-            for key, events in self.selector.select(1.0):
-                try:
-                    if key.fileobj is self.listener:
-                        self.accept()
-                    elif events & selectors.EVENT_READ:
-                        self.read(key.fileobj)
-                    else:
-                        self.write(key.fileobj)
-                except Exception:  # whatever a client does, it loses only its connection
-                    if key.fileobj is not self.listener:
-                        self.close(key.fileobj)
-            now = time.monotonic()
-            for client, (deadline, _, _) in list(self.clients.items()):
-                if now > deadline:  # a client that never finishes its request
-                    self.close(client)
-
-    def accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            client.setblocking(False)
-            if len(self.clients) >= MAX_BOARD_CLIENTS:
-                self.close(min(self.clients, key=lambda c: self.clients[c][0]))
-            self.clients[client] = [time.monotonic() + BOARD_REQUEST_TIME, b"", b""]
-            self.selector.register(client, selectors.EVENT_READ)
-
-    def read(self, client):
-        data = client.recv(4096)
-        if not data:
-            return self.close(client)
-        entry = self.clients[client]
-        entry[1] += data
-        if b"\r\n\r\n" not in entry[1] and b"\n\n" not in entry[1]:
-            if len(entry[1]) > MAX_REQUEST:
-                self.answer(client, 431, "Request Header Fields Too Large", b"too large\n")
-            return
-        self.answer(client, *self.respond(entry[1]))
-
-    def respond(self, request):
-        """(status, reason, body, content type, head only) for a request's bytes."""
-        words = request.split(b"\n", 1)[0].split()
-        if len(words) != 3 or not words[2].startswith(b"HTTP/"):
-            return 400, "Bad Request", b"bad request\n"
-        method, path = words[0], words[1].split(b"?", 1)[0]
-        if path not in (b"/", b"/board.json"):
-            return 404, "Not Found", b"not found\n"
-        if method not in (b"GET", b"HEAD"):
-            return 405, "Method Not Allowed", b"only GET and HEAD\n"
-        if path == b"/":
-            return 200, "OK", BOARD_PAGE, "text/html; charset=utf-8", method == b"HEAD"
-        return 200, "OK", self.state, "application/json", method == b"HEAD"
-
-    def answer(self, client, status, reason, body, kind="text/plain; charset=utf-8",
-               head_only=False):
-        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\n"
-                f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
-                f"X-Content-Type-Options: nosniff\r\nConnection: close\r\n"
-                + ("Allow: GET, HEAD\r\n" if status == 405 else "") + "\r\n")
-        self.clients[client][2] = head.encode("ascii") + (b"" if head_only else body)
-        self.selector.modify(client, selectors.EVENT_WRITE)
-        self.write(client)
-
-    def write(self, client):
-        entry = self.clients[client]
-        sent = client.send(entry[2])
-        entry[2] = entry[2][sent:]
-        if not entry[2]:
-            self.close(client)
-
-    def close(self, client):
-        if self.clients.pop(client, None) is not None:
-            self.selector.unregister(client)
-        client.close()
-
-
-def board_address(text):
-    """--board: PORT (on the loopback only), or ADDRESS:PORT ([ADDRESS]:PORT for IPv6)."""
-    address, _, port = text.rpartition(":")
-    address = address.strip("[]") or "127.0.0.1"
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give PORT or ADDRESS:PORT, "
-                                         f"the address as digits") from None
-    return address, port_number(port)
-
-
-def show_board(sender, now, stopped=False):
-    """Give the board and the terminal board the state, at most every BOARD_EVERY."""
-    if (sender.board or sender.live) and (stopped or now >= sender.next_board):
-        sender.next_board = now + BOARD_EVERY
-        state = board_state(sender, stopped)
-        if sender.board:
-            sender.board.publish(state)
-        if sender.live:
-            sender.live.show(state)
-
-
-BOARD_PAGE = r"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>multicast board</title>
-<style>
-  /* As large as the rows allow: up to 30 fit on one screen, more scroll. */
-  body { margin: 0; padding: 1.2vw 2vw; background: #10151c; color: #e8edf2;
-         font: clamp(1vw, calc(80vh / (var(--rows, 1) + 3) / 1.55), 2.1vw)/1.3 system-ui,
-               sans-serif; }
-  header { display: flex; flex-wrap: wrap; gap: 0 2.5vw; align-items: baseline; }
-  h1 { font-size: 1.25em; margin: 0 1vw 0 0; }
-  .figure b { font-size: 1.25em; }
-  #banner { display: none; margin: .6vw 0; padding: .4vw 1vw; background: #8a2b2b;
-            font-weight: bold; }
-  body.stopped #banner { display: block; }
-  body.stopped table { opacity: .45; }
-  table { width: 100%; border-collapse: collapse; margin-top: .4em; table-layout: fixed; }
-  th { text-align: left; color: #9fb0c0; font-weight: normal; font-size: .7em; }
-  td, th { padding: .12em .6vw; white-space: nowrap; overflow: hidden;
-           text-overflow: ellipsis; }
-  td.num, th.num { text-align: right; }
-  tr.answering td.state { color: #5fd38a; }
-  tr.silent td { color: #f0c05a; }
-  tr.gone td { color: #6b7785; }
-  tr.lossy td.loss { color: #ff6b6b; font-weight: bold; }
-  tr.answering td:first-child { border-left: .5vw solid #5fd38a; }
-  tr.silent td:first-child { border-left: .5vw solid #f0c05a; }
-  tr.gone td:first-child { border-left: .5vw solid #3a4552; }
-  tr.never td { color: #ff6b6b; }
-  body.compact { font-size: 1vw; }  /* beyond 30 rows: small, and the page scrolls */
-  td.unnamed { font-style: italic; color: #9fb0c0; }
-</style></head>
-<body>
-<header><h1>multicast board</h1>
-  <span class="figure">group <b id="group">-</b></span>
-  <span class="figure">ttl <b id="ttl">-</b></span>
-  <span class="figure">sent <b id="sent">-</b></span>
-  <span class="figure">answering <b id="answering">-</b></span></header>
-<div id="banner">sender stopped</div>
-<table><colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
-<col style="width:8%"><col style="width:9%"><col style="width:13%"><col style="width:7%">
-<col style="width:9%"></colgroup>
-<thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
-<th class="num">loss</th><th class="num">rtt p50</th><th class="num">hops</th>
-<th class="num">heard</th></tr></thead><tbody id="rows"></tbody></table>
-<script>
-"use strict";
-// Names come from the network: they are only ever set as text, never as markup.
-function cell(row, text, kind) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (kind) td.className = kind;
-  row.appendChild(td);
-}
-function stateText(r, mode) {
-  if (r.state !== "silent") return r.state;
-  return "silent " + r.silent + (mode === "rounds" ? " round" + (r.silent === 1 ? "" : "s")
-                                                   : " s");
-}
-function show(s) {
-  document.body.classList.toggle("stopped", s.stopped);
-  document.getElementById("banner").textContent =
-    s.stopped ? "sender stopped: its run is over" : "sender stopped";
-  document.getElementById("group").textContent = s.group + ":" + s.port;
-  document.getElementById("ttl").textContent = s.ttl;
-  document.getElementById("sent").textContent = s.sent;
-  document.getElementById("answering").textContent =
-    s.answering + (s.expected === null ? "" : " / " + s.expected);
-  const rows = document.createDocumentFragment();
-  for (const r of s.receivers) {
-    const tr = document.createElement("tr");
-    tr.className = r.state + (r.loss_pct ? " lossy" : "");
-    cell(tr, r.name || "(no name)", r.name ? "" : "unnamed");
-    cell(tr, r.address);
-    cell(tr, stateText(r, s.mode), "state");
-    cell(tr, r.acks, "num");
-    cell(tr, r.loss_pct === null ? "-" : Math.round(r.loss_pct * 10) / 10 + "%", "num loss");
-    cell(tr, r.rtt_p50_ms === null ? "-" : r.rtt_p50_ms + " ms", "num");
-    cell(tr, r.hops === null ? "-" : r.hops, "num");
-    cell(tr, r.last_heard_s === null ? "-" : r.last_heard_s + " s", "num");
-    rows.appendChild(tr);
-  }
-  for (const name of s.never_heard) {
-    const tr = document.createElement("tr");
-    tr.className = "never";
-    cell(tr, name); cell(tr, "-"); cell(tr, "never heard", "state");
-    for (let i = 0; i < 5; i++) cell(tr, "-", "num");
-    rows.appendChild(tr);
-  }
-  if (s.not_shown) {
-    const tr = document.createElement("tr");
-    tr.className = "never";
-    cell(tr, "and " + s.not_shown + " more receivers, not shown");
-    rows.appendChild(tr);
-  }
-  const count = s.receivers.length + s.never_heard.length;
-  document.body.style.setProperty("--rows", count);
-  document.body.classList.toggle("compact", count > 30);
-  document.getElementById("rows").replaceChildren(rows);
-}
-async function update() {
-  try {
-    const answer = await fetch("board.json", {cache: "no-store"});
-    if (!answer.ok) throw new Error(answer.status);
-    show(await answer.json());
-  } catch (error) {
-    document.body.classList.add("stopped");  // no sender: say so, keep the old rows dim
-    document.getElementById("banner").textContent = "sender stopped";
-  }
-  setTimeout(update, 1000);
-}
-update();
-</script></body></html>
-""".encode("utf-8")
 
 
 # ---- block arguments: generated from blocks/arguments.py (python3 blocks/sync.py) ----
@@ -1769,52 +574,1237 @@ def quiet_on_closed_pipe():
 # ---- end of block pipe ----
 
 
-def ttl_number(text):
-    """A time-to-live, 0 to 255."""
-    if not text.strip().isdigit() or not 0 <= int(text) <= 255:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TTL (valid: 0 to 255)")
-    return int(text)
+# ---- block board_page: generated from blocks/board_page.py (python3 blocks/sync.py) ----
+# The live board's page (--board): HTML, style and script in one, served as it is.
+# It asks for /board.json every second and draws a row per receiver; names are
+# set as text only, so a name from the network cannot run as code.
+BOARD_PAGE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>multicast board</title>
+<style>
+  /* As large as the rows allow: up to 30 fit on one screen, more scroll. */
+  body { margin: 0; padding: 1.2vw 2vw; background: #10151c; color: #e8edf2;
+         font: clamp(1vw, calc(80vh / (var(--rows, 1) + 3) / 1.55), 2.1vw)/1.3 system-ui,
+               sans-serif; }
+  header { display: flex; flex-wrap: wrap; gap: 0 2.5vw; align-items: baseline; }
+  h1 { font-size: 1.25em; margin: 0 1vw 0 0; }
+  .figure b { font-size: 1.25em; }
+  #banner { display: none; margin: .6vw 0; padding: .4vw 1vw; background: #8a2b2b;
+            font-weight: bold; }
+  body.stopped #banner { display: block; }
+  body.stopped table { opacity: .45; }
+  table { width: 100%; border-collapse: collapse; margin-top: .4em; table-layout: fixed; }
+  th { text-align: left; color: #9fb0c0; font-weight: normal; font-size: .7em; }
+  td, th { padding: .12em .6vw; white-space: nowrap; overflow: hidden;
+           text-overflow: ellipsis; }
+  td.num, th.num { text-align: right; }
+  tr.answering td.state { color: #5fd38a; }
+  tr.silent td { color: #f0c05a; }
+  tr.gone td { color: #6b7785; }
+  tr.lossy td.loss { color: #ff6b6b; font-weight: bold; }
+  tr.answering td:first-child { border-left: .5vw solid #5fd38a; }
+  tr.silent td:first-child { border-left: .5vw solid #f0c05a; }
+  tr.gone td:first-child { border-left: .5vw solid #3a4552; }
+  tr.never td { color: #ff6b6b; }
+  body.compact { font-size: 1vw; }  /* beyond 30 rows: small, and the page scrolls */
+  td.unnamed { font-style: italic; color: #9fb0c0; }
+</style></head>
+<body>
+<header><h1>multicast board</h1>
+  <span class="figure">group <b id="group">-</b></span>
+  <span class="figure">ttl <b id="ttl">-</b></span>
+  <span class="figure">sent <b id="sent">-</b></span>
+  <span class="figure">answering <b id="answering">-</b></span></header>
+<div id="banner">sender stopped</div>
+<table><colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
+<col style="width:8%"><col style="width:9%"><col style="width:13%"><col style="width:7%">
+<col style="width:9%"></colgroup>
+<thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
+<th class="num">loss</th><th class="num">rtt p50</th><th class="num">hops</th>
+<th class="num">heard</th></tr></thead><tbody id="rows"></tbody></table>
+<script>
+"use strict";
+// Names come from the network: they are only ever set as text, never as markup.
+function cell(row, text, kind) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (kind) td.className = kind;
+  row.appendChild(td);
+}
+function stateText(r, mode) {
+  if (r.state !== "silent") return r.state;
+  return "silent " + r.silent + (mode === "rounds" ? " round" + (r.silent === 1 ? "" : "s")
+                                                   : " s");
+}
+function show(s) {
+  document.body.classList.toggle("stopped", s.stopped);
+  document.getElementById("banner").textContent =
+    s.stopped ? "sender stopped: its run is over" : "sender stopped";
+  document.getElementById("group").textContent = s.group + ":" + s.port;
+  document.getElementById("ttl").textContent = s.ttl;
+  document.getElementById("sent").textContent = s.sent;
+  document.getElementById("answering").textContent =
+    s.answering + (s.expected === null ? "" : " / " + s.expected);
+  const rows = document.createDocumentFragment();
+  for (const r of s.receivers) {
+    const tr = document.createElement("tr");
+    tr.className = r.state + (r.loss_pct ? " lossy" : "");
+    cell(tr, r.name || "(no name)", r.name ? "" : "unnamed");
+    cell(tr, r.address);
+    cell(tr, stateText(r, s.mode), "state");
+    cell(tr, r.acks, "num");
+    cell(tr, r.loss_pct === null ? "-" : Math.round(r.loss_pct * 10) / 10 + "%", "num loss");
+    cell(tr, r.rtt_p50_ms === null ? "-" : r.rtt_p50_ms + " ms", "num");
+    cell(tr, r.hops === null ? "-" : r.hops, "num");
+    cell(tr, r.last_heard_s === null ? "-" : r.last_heard_s + " s", "num");
+    rows.appendChild(tr);
+  }
+  for (const name of s.never_heard) {
+    const tr = document.createElement("tr");
+    tr.className = "never";
+    cell(tr, name); cell(tr, "-"); cell(tr, "never heard", "state");
+    for (let i = 0; i < 5; i++) cell(tr, "-", "num");
+    rows.appendChild(tr);
+  }
+  if (s.not_shown) {
+    const tr = document.createElement("tr");
+    tr.className = "never";
+    cell(tr, "and " + s.not_shown + " more receivers, not shown");
+    rows.appendChild(tr);
+  }
+  const count = s.receivers.length + s.never_heard.length;
+  document.body.style.setProperty("--rows", count);
+  document.body.classList.toggle("compact", count > 30);
+  document.getElementById("rows").replaceChildren(rows);
+}
+async function update() {
+  try {
+    const answer = await fetch("board.json", {cache: "no-store"});
+    if (!answer.ok) throw new Error(answer.status);
+    show(await answer.json());
+  } catch (error) {
+    document.body.classList.add("stopped");  // no sender: say so, keep the old rows dim
+    document.getElementById("banner").textContent = "sender stopped";
+  }
+  setTimeout(update, 1000);
+}
+update();
+</script></body></html>
+""".encode("utf-8")
+# ---- end of block board_page ----
 
 
-def timeout_seconds(text):
-    """A number of seconds above 0."""
-    value = seconds(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is too short (valid: more than 0 seconds)")
-    return value
+# ==== the socket ====
+def make_sender_socket(ttl, interface, family=socket.AF_INET):
+    """A non-blocking UDP socket set up to send multicast and read the acks."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    if family == socket.AF_INET6:
+        # IPV6_MULTICAST_HOPS: IPv6's name for the TTL, the hop limit (an int).
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
+        if interface:
+            # IPV6_MULTICAST_IF: send out of this interface, named by its index.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, interface)
+    else:
+        # IP_MULTICAST_TTL: how many routers the datagrams may cross; one
+        # unsigned byte ('B', 0 to 255). 1 keeps them on the local network.
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, struct.pack("B", ttl))
+        if interface:
+            # IP_MULTICAST_IF: send out of this interface instead of the one the
+            # routing table picks for 224.0.0.0/4.
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                            socket.inet_aton(interface))
+    # SO_RCVBUF: room for many acks arriving together (capped by net.core.rmem_max).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    sock.setblocking(False)
+    return sock
 
 
-def payload(text):
-    """A message that fits in one UDP datagram after the protocol's header."""
-    data = text.encode("utf-8")
-    if len(data) > MAX_PAYLOAD - HEADER.size:
-        raise argparse.ArgumentTypeError(
-            f"the message is {len(data)} bytes; one datagram holds at most "
-            f"{MAX_PAYLOAD - HEADER.size} after the {HEADER.size}-byte header")
-    return data
+# ==== receivers' rows ====
+class RttStats:
+    """Round-trip times: running min, max, mean and deviation, and a sample for percentiles."""
+
+    def __init__(self, room=RTT_SAMPLES[0]):
+        self.count = 0
+        self.total = 0.0
+        self.squares = 0.0
+        self.low = math.inf
+        self.high = 0.0
+        self.room = room  # RTTs the sample holds at most
+        self.sample = array.array("d")  # 8 bytes an RTT
+        self.latest = collections.deque(maxlen=LATEST_RTTS)  # for the board
+
+    def record(self, rtt_ms):
+        self.count += 1
+        self.total += rtt_ms
+        self.squares += rtt_ms * rtt_ms
+        self.low = min(self.low, rtt_ms)
+        self.high = max(self.high, rtt_ms)
+        self.latest.append(rtt_ms)
+        if len(self.sample) < self.room:
+            self.sample.append(rtt_ms)
+        else:  # keep a uniform random sample of all RTTs (reservoir sampling)
+            slot = random.randrange(self.count)
+            if slot < self.room:
+                self.sample[slot] = rtt_ms
+
+    @classmethod
+    def merged(cls, parts):
+        """One receiver's RTTs over its lives (restarts): the sums, and the samples
+        joined (each life's sample stands for its own RTTs, so a percentile of the join
+        leans to the lives with more of the sample: close enough to show)."""
+        whole = cls(sum(part.room for part in parts))
+        for part in parts:
+            whole.count += part.count
+            whole.total += part.total
+            whole.squares += part.squares
+            whole.low = min(whole.low, part.low)
+            whole.high = max(whole.high, part.high)
+            whole.sample.extend(part.sample)
+            whole.latest.extend(part.latest)
+        return whole
+
+    def latest_median(self):
+        """The median of the latest RTTs: cheap enough to work out twice a second."""
+        return round(sorted(self.latest)[len(self.latest) // 2], 3) if self.latest else None
+
+    def as_dict(self):
+        if not self.count:
+            return None
+        mean = self.total / self.count
+        ordered = sorted(self.sample)
+
+        def percentile(p):
+            return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+        deviation = math.sqrt(max(0.0, self.squares / self.count - mean * mean))
+        return {"min": round(self.low, 3), "avg": round(mean, 3), "max": round(self.high, 3),
+                "mdev": round(deviation, 3), "p50": round(percentile(50), 3),
+                "p99": round(percentile(99), 3)}
 
 
-def datagram_size(text):
-    """A UDP payload size, from the header's size up to one datagram."""
-    if not text.strip().isdigit() or not HEADER.size <= int(text) <= MAX_PAYLOAD:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a datagram size (valid: {HEADER.size} to {MAX_PAYLOAD})")
-    return int(text)
+class Peer:
+    """One life of one receiver as seen from here: its acks, and its own report at the
+    end. A receiver restarted is a new life (its instance changes); merge_lives()
+    joins the lives of one receiver for what is printed."""
+
+    def __init__(self, address, name, instance=0, room=RTT_SAMPLES[0], now=0.0, tally=None):
+        self.address = address
+        self.name = name
+        self.instance = instance  # its header's INSTANCE byte (0: an older receiver)
+        self.namesake = False  # another receiver answers under this name from this host
+        self.restarts = 0  # in a merged row: the lives before its latest
+        self.acks = 0  # acks that came in time
+        self.open_acks = []  # heap: acked sequences of messages still open
+        self.tally = [0] if tally is None else tally  # open acks of all rows that share it
+        self.closed_acks = 0  # acks in time of messages whose time is over
+        self.duplicates = 0
+        self.reordered = 0
+        self.late = 0
+        self.unchecked = 0  # acks too far out of order to tell whether they are duplicates
+        self.highest = 0
+        self.lowest = math.inf  # the first sequence it acked
+        self.acked = 0  # bit i: the ack of highest - i came (SEQUENCE_WINDOW bits)
+        self.rtt = RttStats(room)
+        self.report = None  # the receiver's own counts, once its report came
+        self.first_heard = self.last_heard = now  # its first and latest reply (monotonic s)
+        self.ttl_received = None  # the TTL (hop limit) our latest message it told of came with
+        self.join_to_first_ms = None  # from its join to its first message, if it joined late
+
+    def label(self):
+        name = printable(self.name)
+        label = f"{self.address} ({name})" if name else self.address
+        return f"{label} #{self.instance}" if self.namesake else label
+
+    def take(self, sequence, rtt_ms, in_time, reordered, closed_through):
+        """Count one ack; return 'ack', 'late' or 'duplicate'. Late is by its send time
+        alone: an ack in time too far out of order to check counts, and is 'unchecked'.
+
+        Reordering is the receiver's to see (acks are spread out on purpose,
+        so their order here means nothing): it flags the ack."""
+        behind = self.highest - sequence
+        self.lowest = min(self.lowest, sequence)
+        if behind >= SEQUENCE_WINDOW:  # older than what we remember: cannot tell
+            self.unchecked += 1
+        elif behind >= 0:
+            if self.acked >> behind & 1:
+                self.duplicates += 1
+                return "duplicate"
+            self.acked |= 1 << behind
+        else:  # a new highest: the window slides ahead
+            self.acked = (self.acked << -behind | 1) & WINDOW_BITS
+            self.highest = sequence
+        if not in_time:
+            self.late += 1
+            return "late"
+        self.acks += 1
+        self.reordered += reordered
+        heapq.heappush(self.open_acks, sequence)
+        self.tally[0] += 1
+        self.close(closed_through)  # the heap holds only the acks of open messages
+        while self.tally[0] > OPEN_ACKS_BUDGET and self.open_acks:
+            # Over budget (forged acks under many names, or a vast run): count this
+            # row's oldest open acks as closed now. Only a report's "unacked so far"
+            # can be off by them, never the summary: by then every message is closed.
+            self.close(self.open_acks[0])
+        self.rtt.record(rtt_ms)
+        return "ack"
+
+    def close(self, closed_through):
+        """Count the acks of messages whose time is over (up to closed_through)."""
+        while self.open_acks and self.open_acks[0] <= closed_through:
+            heapq.heappop(self.open_acks)
+            self.closed_acks += 1
+            self.tally[0] -= 1
+
+    def as_dict(self, closed_through, acks_asked=True, ttl_sent=None, rtt=True):
+        """Its figures; without rtt, no RTT statistics (they sort a sample of 10,000)."""
+        loss = loss_of(self, closed_through, acks_asked)
+        parts = [loss[way] for way in ("there", "back", "either_way")]
+        lost = None if all(part is None for part in parts) else sum(p or 0 for p in parts)
+        sent = max(closed_through, (self.report or {}).get("last_seq") or 0)
+        return {"address": self.address, "name": self.name, "instance": self.instance,
+                "restarts": self.restarts, "namesake": self.namesake,
+                "acks": self.acks, "lost": lost, "duplicates": self.duplicates,
+                "reordered": self.reordered, "late": self.late, "unchecked": self.unchecked,
+                "loss_pct": None if lost is None else
+                round(100.0 * lost / sent, 2) if sent else 0.0,
+                "loss": loss, "rtt_ms": self.rtt.as_dict() if rtt else None,
+                "report": self.report,
+                "ttl_received": self.ttl_received,
+                "hops": None if ttl_sent is None else hops_of(self, ttl_sent),
+                "join_to_first_ms": self.join_to_first_ms}
 
 
-def packet_rate(text):
-    """Messages per second: 0 for as fast as possible, else 1e-6 to 1e9."""
-    value = bounded_number(text, "a rate in messages per second, 0 for as fast as possible",
-                           1e9)
-    if 0 < value < 1e-6:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is too slow a rate (valid: 0, or 0.000001 to 1e+09 per second)")
-    return value
+def loss_of(peer, closed_through, acks_asked):
+    """Where a receiver's messages were lost, as far as we can tell: from its report when it
+    came (the authority), else from the acks; all counted from our first message."""
+    peer.close(closed_through)
+    report = peer.report
+    if report is None or peer.restarts and acks_asked:
+        # Lost: no ack at all; an ack that came late says the message got there.
+        either = max(0, closed_through - peer.closed_acks - peer.late) if acks_asked else None
+        return {"there": None, "back": None, "either_way": either, "host": None,
+                "unsent": None, "host_shared": False}
+    # Its host's drops explain at most its own loss: beyond that they were other
+    # traffic's (its socket's drops are counted for all who send to it).
+    host = min(report["host_drops"], report["lost"])
+    there = report["lost"] - host
+    unsent = report["unsent"]
+    back = (max(0, report["received"] - peer.closed_acks - peer.late - (unsent or 0))
+            if acks_asked else None)
+    return {"there": there, "back": back, "either_way": None, "host": host, "unsent": unsent,
+            "host_shared": bool(report.get("shared_drops"))}
 
 
-def loss_percent(text):
-    """A loss percentage, 0 to 100."""
-    return bounded_number(text, "a loss percentage", 100)
+def merge_lives(lives, closed_through):
+    """One row for one receiver's lives, one after the other (it restarted): the
+    sums of their counts, the latest life's report and instance."""
+    if len(lives) == 1:
+        return lives[0]
+    latest = lives[-1]
+    whole = Peer(latest.address, latest.name, latest.instance)
+    whole.restarts = len(lives) - 1
+    whole.namesake = latest.namesake
+    for life in lives:
+        life.close(closed_through)
+        for field in ("acks", "closed_acks", "duplicates", "reordered", "late",
+                      "unchecked"):
+            setattr(whole, field, getattr(whole, field) + getattr(life, field))
+        whole.open_acks += life.open_acks
+        whole.highest = max(whole.highest, life.highest)
+        whole.lowest = min(whole.lowest, life.lowest)
+        whole.ttl_received = life.ttl_received or whole.ttl_received
+        whole.join_to_first_ms = whole.join_to_first_ms or life.join_to_first_ms
+    heapq.heapify(whole.open_acks)
+    whole.rtt = RttStats.merged([life.rtt for life in lives])
+    whole.report = latest.report
+    whole.first_heard, whole.last_heard = lives[0].first_heard, latest.last_heard
+    return whole
+
+
+def find_peer(sender, address, name, instance, now):
+    """The row of (address, name, instance), found by its key alone; a new one if
+    there is room (MAX_PEERS, NEW_PEERS_PER_SECOND), else None and counted.
+
+    With a key a receiver is known by its name and instance alone: they are
+    signed, the address is not, so a valid ack replayed from elsewhere is a
+    duplicate. A receiver restarted answers with a new instance: a new row, a new
+    life of it (receivers() tells lives from namesakes, by time)."""
+    key = (name, instance) if sender.key is not None else (address, name, instance)
+    peer = sender.peers.get(key)
+    if peer is not None:
+        return peer
+    second = int(now)
+    if sender.new_peers[0] != second:
+        sender.new_peers = [second, 0]
+    if len(sender.peers) >= MAX_PEERS or sender.new_peers[1] >= NEW_PEERS_PER_SECOND:
+        sender.counts["untracked"] += 1
+        return None
+    sender.new_peers[1] += 1
+    room = RTT_SAMPLES[bisect.bisect(SAMPLE_TIERS, len(sender.peers))]
+    peer = sender.peers[key] = Peer(address, name, instance, room, now, sender.open_entries)
+    sender.lives.setdefault(key[:-1], []).append(peer)
+    return peer
+
+
+def follows(life, before):
+    """Whether life began after before ended: first heard after before's last reply,
+    and answering only messages after the last one before answered."""
+    return before.last_heard < life.first_heard and before.highest < life.lowest
+
+
+def receivers(sender):
+    """One row per receiver, as (row, its lives): the lives of one name (from one
+    address) one after another, each first heard after the one before fell silent,
+    are one receiver restarted, merged; lives that overlap in time are namesakes,
+    two receivers, kept apart."""
+    rows = []
+    for lives in sender.lives.values():
+        chains = []
+        for life in lives:  # in the order they were first heard
+            before = [chain for chain in chains if follows(life, chain[-1])]
+            if before:
+                max(before, key=lambda chain: chain[-1].last_heard).append(life)
+            else:
+                chains.append([life])
+        for chain in chains:
+            for life in chain:
+                life.namesake = len(chains) > 1
+            rows.append((merge_lives(chain, sender.closed_through), chain))
+    return rows
+
+
+# ==== the sender ====
+class Sender:
+    """Sends the messages and counts every reply that comes back."""
+
+    def __init__(self, sock, settings, out):
+        self.sock, self.settings, self.out = sock, settings, out
+        self.session = random.getrandbits(64)
+        self.expect = settings.expect or (1, [])  # (count, names) that must answer
+        # With --expect a round ends once they have all answered (unless --wait-all).
+        self.end_rounds_early = settings.expect is not None and not settings.wait_all
+        self.key = settings.key
+        self.flags = (NO_ACK if settings.no_ack else 0) | (AUTHENTICATED if settings.key else 0)
+        self.buffer = message_buffer(settings)
+        self.destination = destination(settings.group, settings.port, settings.interface)
+        self.timeout_ns = int(settings.timeout * 1e9)
+        self.sequence = self.last_send_ns = 0  # the latest message sent, and its send time
+        self.open = collections.deque()  # (send time, sequence) of messages still open
+        self.closed_through = 0  # every message up to this one has had its time
+        self.peers = {}  # (address, name, instance) -> Peer, a receiver's life
+        self.lives = {}  # (address, name) -> its lives, in the order first heard
+        self.new_peers = [0, 0]  # this second, and the rows it added
+        self.open_entries = [0]  # the rows' open acks, all together (OPEN_ACKS_BUDGET)
+        self.plain = collections.Counter()  # throughput mode: address -> b'ack' replies
+        self.round_acks = []  # (peer, rtt) of the round under way
+        self.round_open = False  # a round's message is out and its line not yet printed
+        self.round_cut_short = False  # it ended once the expected had answered
+        self.ended = False  # the end of run has gone out: plain acks now answer it
+        self.counts = collections.Counter()  # replies by kind: stray, malformed, untracked...
+        self.send_failed = None  # why the latest message could not go out
+        self.started = time.monotonic()
+        self.first_send_at = self.last_send_at = 0.0  # after the first and the last batch
+        self.first_send_ns = 0  # the first message's send time, with acks (the header's)
+        self.board = self.live = None  # --board's server, --live's terminal board
+        self.where = "the default interface"  # the interface we send from, in words
+        self.next_board = 0.0  # when the boards get the state next
+
+    def send(self):
+        """Send the next message; False if the socket's buffer is full for now."""
+        return self.send_many(1) == 1
+
+    def send_many(self, count):
+        """Send up to count messages back to back; return how many went out.
+
+        The hot path: each datagram is built in place in one buffer (no
+        allocation), the loop works on local names, and the clock is read
+        only when acks will need it."""
+        buffer, pack, sendto, key = self.buffer, HEADER.pack_into, self.sock.sendto, self.key
+        flags, session, destination = self.flags, self.session, self.destination
+        # int() is 0: without acks no round-trip time is measured, so no clock read.
+        clock = time.monotonic_ns if not self.settings.no_ack else int
+        sequence, done = self.sequence, 0
+        self.send_failed = None
+        try:
+            for done in range(count):
+                now_ns = clock()
+                pack(buffer, 0, MAGIC, VERSION, DATA, flags, session, sequence + 1, now_ns)
+                try:
+                    sendto(buffer if key is None else sign(bytes(buffer), key), destination)
+                except BlockingIOError:
+                    return done
+                except OSError as error:
+                    if sequence == 0:  # nothing ever went out: a set-up problem, not a fault
+                        raise
+                    # The network failed under us (a link went down): the message is
+                    # lost for every receiver, and we carry on.
+                    self.counts["send_errors"] += 1
+                    self.send_failed = error.strerror
+                sequence += 1
+                if now_ns:
+                    self.first_send_ns = self.first_send_ns or now_ns
+                    self.last_send_ns = now_ns
+                    self.open.append((now_ns, sequence))
+                    self.close_expired(now_ns)
+            return count
+        finally:
+            if sequence > self.sequence:  # the sending time, without the waits
+                self.last_send_at = time.monotonic()
+                self.first_send_at = self.first_send_at or self.last_send_at
+            self.sequence = sequence
+
+    def close_expired(self, now_ns):
+        """Messages older than the timeout can get no more acks that count."""
+        while self.open and now_ns - self.open[0][0] > self.timeout_ns:
+            self.closed_through = self.open.popleft()[1]
+
+    def close_all(self):
+        self.open.clear()
+        self.closed_through = self.sequence
+
+    def read_some(self):
+        """Read the replies waiting on the socket, at most READS_PER_WAKEUP of them."""
+        for _ in range(READS_PER_WAKEUP):
+            try:
+                data, address = self.sock.recvfrom(MAX_DATAGRAM)
+            except BlockingIOError:
+                return
+            now_ns = time.monotonic_ns()  # the arrival time, before any parsing
+            self.on_reply(parse_reply(data, self.key), address[0], now_ns)
+
+    def on_reply(self, reply, address, now_ns):
+        count_reply(self, reply, address, now_ns)
+
+
+def message_buffer(settings):
+    """Every message in one buffer: the header is packed into its start, in place. Its
+    size is --size, or room for the answer's name (see ACK_ROOM), whichever is more."""
+    size = max(settings.size or 0, 0 if settings.no_ack else ACK_ROOM)
+    padding = b"\0" * max(0, size - HEADER.size - len(settings.message))
+    return bytearray(HEADER.size) + settings.message + padding
+
+
+def send_end_of_run(sender):
+    """Send the end of run, padded to room for any report; False if it did not go out."""
+    header = HEADER.pack(MAGIC, VERSION, END, sender.flags, sender.session, sender.sequence,
+                         time.monotonic_ns()) + bytes(REPORT_ROOM - HEADER.size)
+    try:
+        sender.sock.sendto(header if sender.key is None else sign(header, sender.key),
+                           sender.destination)
+    except OSError:  # the end of run is repeated: one that cannot go out is no fault
+        return False
+    return True
+
+
+def parse_reply(data, key=None):
+    """What a reply is, as (kind, what): ('ack', Ack), ('report', Report), ('plain',
+    None), ('malformed', why), or with a key ('unauthenticated', None) or ('bad_tag',
+    None). Pure: no socket."""
+    signed = data.startswith(MAGIC) and len(data) > HEADER.size and data[6] & AUTHENTICATED
+    if key is not None:  # only a reply with our key's tag counts
+        if not signed:
+            return "unauthenticated", None
+        data = verify(data, key)
+        if data is None:
+            return "bad_tag", None
+    elif signed:
+        data = data[:-TAG_SIZE]  # signed, but without a key we cannot check it
+    if data == PLAIN_ACK:
+        return "plain", None
+    if not data.startswith(MAGIC) or len(data) < HEADER.size:
+        return "malformed", "not the protocol"
+    version, kind = data[4], data[5]
+    if version != VERSION:
+        return "malformed", f"protocol version {version}"
+    record = unpack_ack(data) if kind == ACK else unpack_report(data) if kind == REPORT else None
+    if record is None:
+        return "malformed", f"message kind {kind} of {len(data)} bytes"
+    return ("ack" if kind == ACK else "report"), record
+
+
+def count_reply(sender, reply, address, now_ns):
+    """Count one parsed reply (parse_reply) from address, arrived at now_ns: the
+    mirror of the receiver's classify()."""
+    kind, record = reply
+    if kind == "plain":  # a textbook receiver: counted for the latest message
+        if sender.ended or sender.sequence == 0:  # its answer to our end of run, or stray
+            sender.counts["end_acks" if sender.ended else "stray"] += 1
+            return
+        if sender.settings.rate is not None:  # throughput: a b'ack' names none of many messages
+            count_plain(sender, address)
+            return
+        kind, record = "ack", Ack(0, sender.session, sender.sequence, sender.last_send_ns)
+    elif kind in ("malformed", "unauthenticated", "bad_tag"):
+        sender.counts[kind] += 1  # forged or rubbish: never makes a receiver "answered"
+        return
+    if record.session != sender.session:  # meant for another sender: check this first
+        sender.counts["stray"] += 1
+        return
+    sequence = record.sequence if kind == "ack" else record.last_seq
+    if not 0 < sequence <= sender.sequence:
+        sender.counts["malformed"] += 1
+        return
+    name = record.name.decode("utf-8", "replace")
+    peer = find_peer(sender, address, name, record.instance, now_ns / 1e9)
+    if peer is None:
+        return
+    peer.last_heard = now_ns / 1e9
+    if kind == "report":
+        take_report(peer, record, sender.settings.ttl, sender.first_send_ns)
+        return
+    if record.ttl is not None:
+        peer.ttl_received = record.ttl
+    sender.close_expired(now_ns)  # so that an ack too late is one for a closed message
+    elapsed_ns = now_ns - record.sent_ns
+    rtt_ms = max(0.0, elapsed_ns / 1e6 - record.held_us / 1000)
+    verdict = peer.take(sequence, rtt_ms, elapsed_ns <= sender.timeout_ns,
+                        bool(record.flags & REORDERED), sender.closed_through)
+    # A round lists only the acks of its own message that came while it was open; one
+    # that comes after its round line (with --expect a round ends once the expected
+    # have answered) still counts, but in no round's line.
+    if verdict == "ack" and sequence == sender.sequence and sender.round_open:
+        sender.round_acks.append((peer, rtt_ms))
+
+
+def take_report(peer, report, ttl_sent, first_send_ns):
+    """A receiver's report (a Report): its own counts, and how our messages came: the TTL
+    of the end of run, and the join delay (as RFC 3918's group join delay) if it
+    joined while we were already sending: from its join to the first message it got."""
+    peer.report = {"received": report.received, "lost": report.lost,
+                   "duplicates": report.duplicates, "reordered": report.reordered,
+                   "host_drops": report.host_drops, "unsent": report.unsent,
+                   "shared_drops": bool(report.flags & SHARED_DROPS),
+                   "last_seq": report.last_seq}
+    arrival = report.arrival
+    if arrival is None:
+        return
+    if arrival.ttl:
+        peer.ttl_received = arrival.ttl
+    if arrival.join_to_first_us != NOT_MEASURED and first_send_ns and arrival.first_sent_ns:
+        joined_ns = arrival.first_sent_ns - arrival.join_to_first_us * 1000  # our clock
+        if joined_ns > first_send_ns:  # it joined after our first message went out
+            peer.join_to_first_ms = round(arrival.join_to_first_us / 1000, 3)
+
+
+def count_plain(sender, address):
+    """Throughput mode: a textbook receiver's b'ack' carries no sequence number, so it
+    is counted per address only, with no loss, RTT or duplicate made up for it."""
+    if address in sender.plain or len(sender.plain) < MAX_PEERS:
+        sender.plain[address] += 1
+    else:
+        sender.counts["untracked"] += 1
+
+
+# ==== the run ====
+def wait(sender, selector, stop, until, stoppable=True, done=lambda: False):
+    """Process replies until the monotonic time until, a stop request, or done()."""
+    while not (stoppable and stop.requested) and not done():
+        now = time.monotonic()
+        remaining = until - now
+        if remaining <= 0:
+            return
+        show_board(sender, now)
+        for key, _ in selector.select(min(remaining, BOARD_EVERY)):
+            if key.fileobj is sender.sock:
+                sender.read_some()
+            else:
+                key.fileobj.recv(64)  # the signal's wake-up byte
+
+
+def wait_in_receive(sender, seconds):
+    """Wait up to seconds for one reply in the receive call itself and take it;
+    False if none came. A round's wait is this, as in a blocking echo client:
+    the kernel wakes us straight into the read, with no event loop in between."""
+    sock = sender.sock
+    sock.settimeout(seconds)  # a wait in poll(), precise to the millisecond
+    try:
+        data, address = sock.recvfrom(MAX_DATAGRAM)
+    except socket.timeout:  # TimeoutError from Python 3.10 on
+        return False
+    finally:
+        sock.setblocking(False)  # sending must never wait
+    now_ns = time.monotonic_ns()  # the arrival time, before any parsing
+    sender.on_reply(parse_reply(data, sender.key), address[0], now_ns)
+    return True
+
+
+def run_rounds(sender, selector, stop):
+    """Round mode: send, wait --timeout for acks, report; return the short rounds."""
+    settings = sender.settings
+    short_rounds = 0
+    while not stop.requested and (settings.count == 0 or sender.sequence < settings.count):
+        if sender.sequence:
+            wait(sender, selector, stop, time.monotonic() + settings.interval)
+            if stop.requested:
+                break
+        sent = sender.send()
+        while not sent and not stop.requested:  # the buffer is full: wait until it drains
+            wait(sender, selector, stop, time.monotonic() + 0.001)
+            sent = sender.send()
+        if not sent:  # stopped while the link was still busy
+            break
+        sender.round_open, sender.round_cut_short = True, False
+        deadline = time.monotonic() + settings.timeout
+        remaining = settings.timeout
+        while not stop.requested and remaining > 0:  # the acks, as they come
+            if wait_in_receive(sender, min(remaining, IDLE_WAIT)):
+                sender.read_some()  # and the replies that came with it
+                if sender.end_rounds_early and heard_enough(sender):
+                    sender.round_cut_short = True
+                    break
+            remaining = deadline - time.monotonic()
+        if stop.requested:  # finish the round under way, if it ends within a second
+            wait(sender, selector, stop, min(deadline, time.monotonic() + 1.0), stoppable=False)
+        sender.read_some()
+        sender.close_all()
+        if not print_round(sender):
+            short_rounds += 1
+        show_board(sender, time.monotonic())
+    return short_rounds
+
+
+def run_rate(sender, selector, stop):
+    """Throughput mode: send at --rate without waiting for rounds.
+
+    Each turn sends what is due (at --rate 0: a batch of BATCH), then reads
+    the replies and looks at the clock: a few system calls per batch, not per
+    datagram."""
+    settings = sender.settings
+    gap = 1.0 / settings.rate if settings.rate else 0.0
+    next_send = time.monotonic()
+    next_report = next_send + settings.report_interval if settings.report_interval else None
+    last_report = (next_send, 0)
+    while not stop.requested and (settings.count == 0 or sender.sequence < settings.count):
+        now = time.monotonic()
+        # No burst to catch up after a stall: at most 0.1 s worth at once.
+        due = min(int((now - next_send) / gap) + 1, max(1, int(0.1 / gap))) if gap else BATCH
+        if settings.count:
+            due = min(due, settings.count - sender.sequence)
+        if now >= next_send:
+            sent = sender.send_many(due)
+            next_send = max(next_send + sent * gap, now - 0.1) if gap else now
+            if sent < due:
+                selector.select(0.001)  # the socket's buffer is full
+            sender.read_some()
+        else:
+            wait(sender, selector, stop, next_send)
+        show_board(sender, now)
+        if next_report is not None and now >= next_report:
+            sender.close_expired(time.monotonic_ns())
+            print_report(sender, *last_report)
+            last_report = (now, sender.sequence)
+            next_report = max(next_report + settings.report_interval, now)
+    if not settings.no_ack:  # the last messages' acks may still come: wait out their time
+        patience = min(settings.timeout, 1.0) if stop.requested else settings.timeout
+        wait(sender, selector, stop, time.monotonic() + patience, stoppable=False)
+        sender.read_some()
+    sender.close_all()
+    return 0
+
+
+def end_run(sender, selector, stop):
+    """Tell the receivers the run is over, and wait a while for their reports."""
+    if sender.sequence == 0:
+        return
+    sender.ended = True
+    for _ in range(END_REPEATS):
+        send_end_of_run(sender)
+        wait(sender, selector, stop, time.monotonic() + END_GAP, stoppable=False)
+    # Whom to wait for: each receiver's latest life, if any of its lives answered.
+    ackers = [lives[-1] for row, lives in receivers(sender) if row.acks or row.late]
+    # An ack of the last message may still come in time (one held back by its
+    # receiver's --ack-jitter can come after its report): wait for it too, at most
+    # until the last message's time is over.
+    last_ack_due = 0.0 if sender.settings.no_ack else sender.last_send_at + sender.settings.timeout
+
+    def all_reported():  # with acks we know whom to wait for; without, wait it out
+        return (bool(ackers) and all(peer.report for peer in ackers)
+                and (stop.requested or time.monotonic() >= last_ack_due
+                     or all(peer.highest >= sender.sequence for peer in ackers)))
+
+    patience = REPORT_WAIT if stop.requested else max(REPORT_WAIT, sender.settings.timeout)
+    wait(sender, selector, stop, time.monotonic() + patience, stoppable=False,
+         done=all_reported)
+
+
+# ==== printing ====
+def listed_but_unheard(names, peers):
+    """The --expect names and addresses that none of these receivers matches."""
+    return [entry for entry in names
+            if not any(entry in (peer.name, peer.address) for peer in peers)]
+
+
+def heard_enough(sender):
+    """Whether this round has heard from every receiver --expect asks for."""
+    expect, names = sender.expect
+    heard = {peer for peer, _ in sender.round_acks}
+    return len(heard) >= expect and not listed_but_unheard(names, heard)
+
+
+def hops_of(peer, ttl_sent):
+    """The routers between us and a receiver: our TTL minus the TTL it got (None: not
+    known, or a TTL above ours, which no router gives)."""
+    ttl = peer.ttl_received
+    return ttl_sent - ttl if ttl is not None and ttl <= ttl_sent else None
+
+
+def print_round(sender):
+    """Print who answered this round; return whether the receivers expected did."""
+    expect, names = sender.expect
+    heard = {peer for peer, _ in sender.round_acks}
+    unheard = [row for row, lives in receivers(sender) if not any(l in heard for l in lives)]
+    # A round cut short did not wait for the others: they are not missing (yet).
+    missing, not_waited_for = ([], unheard) if sender.round_cut_short else (unheard, [])
+    never = listed_but_unheard(names, sender.peers.values())
+    enough = heard_enough(sender)
+    ttl = sender.settings.ttl
+    answers = ", ".join(f"{peer.label()} {rtt:.3f} ms" + (
+        f" ({hops_of(peer, ttl)} hop{'s' * (hops_of(peer, ttl) != 1)})"
+        if hops_of(peer, ttl) else "") for peer, rtt in sender.round_acks)
+    text = f"seq {sender.sequence}: {len(heard)} receiver{'s' * (len(heard) != 1)}"
+    if sender.send_failed:
+        text += f" (not sent: {sender.send_failed})"
+    text += f": {answers}" if answers else ""
+    if not enough:
+        text += f" (expected {expect})"
+    if missing or never:
+        text += "; missing: " + ", ".join(
+            [peer.label() for peer in missing]
+            + [f"{printable(entry)} (never answered)" for entry in never])
+    if not_waited_for:
+        text += "; not waited for: " + ", ".join(peer.label() for peer in not_waited_for)
+    if not (sender.live and sender.live.in_place):  # the board in place shows the rounds
+        sender.out.event(
+            "round", text, seq=sender.sequence, expected=expect, ok=enough,
+            send_error=sender.send_failed,
+            acks=[{"address": peer.address, "name": peer.name, "instance": peer.instance,
+                   "rtt_ms": round(rtt, 3),
+                   "ttl_received": peer.ttl_received, "hops": hops_of(peer, ttl)}
+                  for peer, rtt in sender.round_acks],
+            missing=[{"address": peer.address, "name": peer.name} for peer in missing]
+            + [{"listed": entry} for entry in never],
+            not_waited_for=[{"address": peer.address, "name": peer.name}
+                            for peer in not_waited_for])
+    sender.round_acks, sender.round_open = [], False
+    return enough
+
+
+def print_report(sender, since, sent_then):
+    """Throughput mode: the rate since the last report, and each receiver's loss so far."""
+    now = time.monotonic()
+    rate = (sender.sequence - sent_then) / (now - since) if now > since else 0.0
+    peers = [row.as_dict(sender.closed_through, not sender.settings.no_ack)
+             for row, _ in receivers(sender)]
+    text = f"{now - sender.started:7.1f} s: {sender.sequence} sent ({rate:.1f}/s)"
+    for entry in peers:
+        text += f"; {entry['address']} ({printable(entry['name'])}) {entry['acks']} acks" + (
+            f", {entry['lost']} unacked" if entry["lost"] is not None else "")
+    sender.out.event("report", text, seconds=round(now - sender.started, 3),
+                     sent=sender.sequence, rate_pps=round(rate, 1),
+                     receivers=[{k: e[k] for k in ("address", "name", "acks", "lost")}
+                                for e in peers])
+
+
+def report_loss(report):
+    """A receiver's own loss percentage from its report."""
+    expected = report["received"] + report["lost"]
+    return round(100.0 * report["lost"] / expected, 2) if expected else 0.0
+
+
+def where_lost(entry):
+    """In words, where a receiver's messages were lost, and what was not the network's."""
+    loss = entry["loss"]
+    parts = []
+    if loss["either_way"]:
+        parts.append(f"{loss['either_way']} unacked (no report came: on the way there or "
+                     f"back)")
+    for way, words in (("there", "on the way there"), ("back", "on the way back (acks)")):
+        if loss[way]:
+            parts.append(f"{loss[way]} {words}")
+    if loss["host"]:
+        parts.append(f"{loss['host']} dropped by its own host (a full socket buffer: not "
+                     f"the network" + ("; its socket took other traffic too, whose drops "
+                                       "count there as well" if loss["host_shared"] else "")
+                     + ")")
+    if loss["unsent"]:
+        parts.append(f"{loss['unsent']} acks it did not send (its rate limit, --max-ack-rate, "
+                     f"or a full send buffer: not the network)")
+    return ", ".join(parts)
+
+
+def judge(sender, short_rounds):
+    """The verdict: (reasons to fail, a note for a pass that saw loss)."""
+    settings = sender.settings
+    expect, names = sender.expect
+    peers = [row for row, _ in receivers(sender)]
+    reasons = []
+    if settings.rate is None:
+        if short_rounds:
+            reasons.append(f"{short_rounds} of {sender.sequence} rounds heard from fewer "
+                           f"than {expect} receivers")
+    else:
+        answered = [peer for peer in peers if (peer.report if settings.no_ack else peer.acks)]
+        answered += [] if settings.no_ack else list(sender.plain)
+        if len(answered) < expect:
+            what = "sent a report" if settings.no_ack else "answered"
+            reasons.append(f"{len(answered)} of {expect} expected receivers {what}")
+    reasons += [f"{printable(entry)} never answered"
+                for entry in listed_but_unheard(names, peers) if entry not in sender.plain]
+    lossy = []
+    for peer in peers:
+        entry = peer.as_dict(sender.closed_through, not settings.no_ack, settings.ttl)
+        if entry["lost"] is None:
+            if settings.max_loss is not None:
+                reasons.append(f"{peer.label()}: no report came, so its loss is unknown")
+            continue
+        sent = max(sender.closed_through, 1)
+        if settings.max_loss is not None and entry["lost"] * 100 > settings.max_loss * sent:
+            reasons.append(f"{peer.label()} lost {entry['loss_pct']}% ({where_lost(entry)}; "
+                           f"above {settings.max_loss:g}%)")
+        elif entry["lost"]:
+            lossy.append(entry["loss_pct"])
+    note = ""
+    if lossy and settings.max_loss is None:
+        note = (f" ({len(lossy)} receiver{'s' * (len(lossy) != 1)} lost messages, at most "
+                f"{max(lossy)}%; no --max-loss given)")
+    return reasons, note
+
+
+def receiver_lines(peer, entry, acks_asked):
+    """The summary's lines for one receiver: the acks, its own report, where it lost."""
+    if acks_asked:
+        line = (f"{peer.label()}: {entry['acks']} acks, {entry['lost']} lost "
+                f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
+                f"{entry['reordered']} reordered, {entry['late']} late")
+    else:
+        line = f"{peer.label()}: no acks asked for (--no-ack)"
+    rtt = entry["rtt_ms"]
+    if rtt:
+        line += (f"; rtt min/avg/max/mdev = {rtt['min']}/{rtt['avg']}/{rtt['max']}/"
+                 f"{rtt['mdev']} ms, p50 {rtt['p50']} ms, p99 {rtt['p99']} ms")
+    report = entry["report"]
+    if peer.restarts:
+        line += (f" (restarted {peer.restarts} time{'s' * (peer.restarts != 1)} during the "
+                 f"run: its loss counts from the acks, its report from its latest start)")
+    arrival = []
+    if entry["ttl_received"] is not None:
+        arrival.append(f"ttl {entry['ttl_received']} on arrival" + (
+            "" if entry["hops"] is None else
+            f", {entry['hops']} hop{'s' * (entry['hops'] != 1)} (routers) on the way"))
+    if entry["join_to_first_ms"] is not None:
+        arrival.append(f"first message {entry['join_to_first_ms']} ms after it joined")
+    if arrival:
+        line += "; " + ", ".join(arrival)
+    lines = [line, "  its report: none came (a textbook receiver, or lost on the way)"
+             if report is None else
+             f"  its report: {report['received']} received, {report['lost']} lost "
+             f"({report_loss(report)}%), {report['duplicates']} duplicates, "
+             f"{report['reordered']} reordered, {report['host_drops']} dropped by its "
+             f"host, up to seq {report['last_seq']}"]
+    if entry["lost"] is not None and where_lost(entry):
+        lines.append(f"  lost {entry['lost']} ({entry['loss_pct']}%): {where_lost(entry)}")
+    return lines
+
+
+def print_summary(sender, short_rounds):
+    """The totals, every receiver's figures and report, and the verdict; return the reasons
+    it failed (none: it passed)."""
+    settings = sender.settings
+    elapsed = time.monotonic() - sender.started
+    sending = sender.last_send_at - sender.first_send_at
+    counts = sender.counts
+    acks_asked = not settings.no_ack
+    rows = [row for row, _ in receivers(sender)]
+    entries = [row.as_dict(sender.closed_through, acks_asked, settings.ttl) for row in rows]
+    rate = f" ({sender.sequence / sending:.1f}/s)" if sending > 0 else ""
+    answering = len(rows) + len(sender.plain)
+    lines = [f"--- {settings.group}:{settings.port} multicast statistics ---",
+             f"{sender.sequence} sent in {sending:.1f} s{rate}, the run took {elapsed:.1f} s; "
+             f"{answering} receiver{'s' * (answering != 1)}, {counts['stray']} stray, "
+             f"{counts['malformed']} malformed, {counts['send_errors']} send errors"]
+    for row, entry in zip(rows, entries):
+        lines += receiver_lines(row, entry, acks_asked)
+    namesakes = sorted({(row.address, row.name) for row in rows if row.namesake})
+    for address, name in namesakes:
+        lines.append(f"two or more receivers answer as {printable(name)!r} from {address} "
+                     f"(told apart by #instance): give each its own --name")
+    for address, replies in sender.plain.items():
+        lines.append(f"{address}: {replies} plain b'ack' replies (a textbook receiver: they "
+                     f"name no message, so throughput mode counts no loss or RTT for it)")
+    for entry in listed_but_unheard(sender.expect[1], sender.peers.values()):
+        if entry in sender.plain:
+            continue
+        lines.append(f"{printable(entry)}: 0 acks, {sender.sequence} lost (100.0%), "
+                     f"never answered")
+        entries.append({"address": None, "name": None, "listed": entry, "acks": 0,
+                          "lost": sender.sequence, "loss_pct": 100.0, "report": None})
+    forged = {"unauthenticated": counts["unauthenticated"], "bad_tag": counts["bad_tag"]}
+    if not sender.peers and not sender.plain and sender.sequence:
+        lines.append(no_answer_hint(sender, forged))
+    if any(forged.values()):
+        lines.append(f"{sum(forged.values())} replies without our key's tag, not counted: "
+                     f"{forged['unauthenticated']} unsigned, {forged['bad_tag']} with a bad tag")
+    if counts["untracked"]:
+        lines.append(f"{counts['untracked']} replies from receivers beyond the first "
+                     f"{MAX_PEERS}, or beyond {NEW_PEERS_PER_SECOND} new ones in a second, "
+                     f"were not counted")
+    reasons, note = judge(sender, short_rounds)
+    lines.append("verdict: " + ("pass" + note if not reasons else "FAIL: " + "; ".join(reasons)))
+    sender.out.event("summary", "\n".join(lines), sent=sender.sequence,
+                     seconds=round(elapsed, 3), send_seconds=round(sending, 3),
+                     receivers=entries, stray=counts["stray"],
+                     malformed=counts["malformed"], send_errors=counts["send_errors"],
+                     untracked=counts["untracked"], end_acks=counts["end_acks"], forged=forged,
+                     plain_acks=[{"address": address, "replies": replies}
+                                 for address, replies in sender.plain.items()],
+                     short_rounds=short_rounds,
+                     verdict={"ok": not reasons, "reasons": reasons, "note": note.strip(" ()"),
+                              "max_loss": settings.max_loss})
+    return reasons
+
+
+def no_answer_hint(sender, forged):
+    """What to check when no receiver answered, pointing the way the facts point."""
+    if sender.counts["send_errors"] >= sender.sequence:
+        return ("nothing went out: every send failed (see the round lines): check the "
+                "interface and the route for the group")
+    if any(forged.values()):
+        return ("replies came, but none with our key's tag: do the receivers read the same "
+                "key file?")
+    return (f"no receiver answered: we sent from {sender.where} with ttl {sender.settings.ttl}; "
+            f"check that one runs on this group and port on a network that interface "
+            f"reaches, that it joined on its interface facing us, and that its answers can "
+            f"come back (a firewall on the way back?)")
+
+
+# ==== the board ====
+def board_state(sender, stopped=False):
+    """What the board shows, as a dict (/board.json): the run, and a row for each of
+    the first MAX_BOARD_ROWS receivers (the others are only counted: the state is
+    built on the sending path, and forged names must not slow it)."""
+    settings, now = sender.settings, time.monotonic()
+    rounds = settings.rate is None
+    expect, names = sender.expect
+    rows, answering, shown = [], 0, receivers(sender)
+    for place, (peer, _) in enumerate(shown):
+        heard = now - peer.last_heard if peer.last_heard else None
+        silent = max(0, sender.closed_through - peer.highest) if rounds else (
+            int(heard) if heard is not None and heard >= 1 else 0)
+        state = ("answering" if silent == 0 and (peer.acks or not rounds)
+                 else "gone" if silent >= GONE_ROUNDS else "silent")
+        answering += state == "answering"
+        if place >= MAX_BOARD_ROWS:
+            continue
+        entry = peer.as_dict(sender.closed_through, not settings.no_ack, settings.ttl, rtt=False)
+        rows.append({"name": printable(peer.name), "address": peer.address, "state": state,
+                     "silent": silent, "acks": peer.acks, "loss_pct": entry["loss_pct"],
+                     "rtt_p50_ms": peer.rtt.latest_median(), "hops": entry["hops"],
+                     "last_heard_s": None if heard is None else round(heard, 1)})
+    return {"group": settings.group, "port": settings.port, "ttl": settings.ttl,
+            "session": f"{sender.session:016x}", "mode": "rounds" if rounds else "rate",
+            "sent": sender.sequence, "answering": answering,
+            "expected": expect if settings.expect is not None else None,
+            "never_heard": [printable(name) for name in
+                            listed_but_unheard(names, sender.peers.values())],
+            "not_shown": max(0, len(shown) - MAX_BOARD_ROWS),
+            "stopped": stopped, "receivers": rows}
+
+
+def board_lines(state):
+    """The board as text: a header line and one line per receiver."""
+    expected = f" of {state['expected']} expected" if state["expected"] is not None else ""
+    unit = "rounds" if state["mode"] == "rounds" else "s"
+    lines = [f"{state['group']}:{state['port']} ttl {state['ttl']}: {state['sent']} sent, "
+             f"{state['answering']} answering{expected}"
+             + (" (sender stopped)" if state["stopped"] else "")]
+    for row in state["receivers"]:
+        what = row["state"] if row["state"] != "silent" else f"silent {row['silent']} {unit}"
+        loss = "-" if row["loss_pct"] is None else f"{row['loss_pct']}%"
+        rtt = "-" if row["rtt_p50_ms"] is None else f"{row['rtt_p50_ms']} ms"
+        hops = "-" if row["hops"] is None else row["hops"]
+        lines.append(f"  {row['name'][:24] or '-':24} {row['address']:15} {what:16} "
+                     f"{row['acks']:7} acks  loss {loss:7} rtt {rtt:10} hops {hops}")
+    lines += [f"  {name[:24]:24} never heard" for name in state["never_heard"]]
+    if state["not_shown"]:
+        lines.append(f"  and {state['not_shown']} more receivers, not shown")
+    return lines
+
+
+def show_board(sender, now, stopped=False):
+    """Give the board and the terminal board the state, at most every BOARD_EVERY."""
+    if (sender.board or sender.live) and (stopped or now >= sender.next_board):
+        sender.next_board = now + BOARD_EVERY
+        state = board_state(sender, stopped)
+        if sender.board:
+            sender.board.publish(state)
+        if sender.live:
+            sender.live.show(state)
+
+
+class TerminalBoard:
+    """--live: the board redrawn in place on a terminal (instead of a line per
+    round), or elsewhere a `board` event every BOARD_EVERY seconds (plain lines,
+    or with --json one object with the board's state)."""
+
+    def __init__(self, out, stream=sys.stdout):
+        self.out, self.stream = out, stream
+        self.in_place = stream.isatty() and not out.as_json
+
+    def show(self, state):
+        lines = board_lines(state)
+        if self.in_place:  # home, clear the screen, draw
+            self.stream.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
+            self.stream.flush()
+        else:
+            self.out.event("board", "\n".join("board: " + line for line in lines), **state)
+
+
+class Board:
+    """--board: a small web server in a thread of its own, serving the page and the
+    latest state as JSON. The sending thread gives it the state (publish); the
+    server only ever reads those bytes, never the counts, and nothing it does
+    can block the sending: every socket is non-blocking, a connection has
+    BOARD_REQUEST_TIME seconds in all, and at most MAX_BOARD_CLIENTS are open."""
+
+    def __init__(self, address, port):
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.listener = socket.create_server((address, port), family=family, backlog=128)
+        self.listener.setblocking(False)
+        self.state = b"{}"
+        self.clients = {}  # socket -> [deadline, bytes received, bytes still to send]
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        threading.Thread(target=self.serve, name="board", daemon=True).start()
+
+    def publish(self, state):
+        self.state = json.dumps(state).encode("utf-8")  # one reference: swapped at once
+
+    def serve(self):
+        while True:
+            for key, events in self.selector.select(1.0):
+                try:
+                    if key.fileobj is self.listener:
+                        self.accept()
+                    elif events & selectors.EVENT_READ:
+                        self.read(key.fileobj)
+                    else:
+                        self.write(key.fileobj)
+                except Exception:  # whatever a client does, it loses only its connection
+                    if key.fileobj is not self.listener:
+                        self.close(key.fileobj)
+            now = time.monotonic()
+            for client, (deadline, _, _) in list(self.clients.items()):
+                if now > deadline:  # a client that never finishes its request
+                    self.close(client)
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            client.setblocking(False)
+            if len(self.clients) >= MAX_BOARD_CLIENTS:
+                self.close(min(self.clients, key=lambda c: self.clients[c][0]))
+            self.clients[client] = [time.monotonic() + BOARD_REQUEST_TIME, b"", b""]
+            self.selector.register(client, selectors.EVENT_READ)
+
+    def read(self, client):
+        data = client.recv(4096)
+        if not data:
+            return self.close(client)
+        entry = self.clients[client]
+        entry[1] += data
+        if b"\r\n\r\n" not in entry[1] and b"\n\n" not in entry[1]:
+            if len(entry[1]) > MAX_REQUEST:
+                self.answer(client, 431, "Request Header Fields Too Large", b"too large\n")
+            return
+        self.answer(client, *self.respond(entry[1]))
+
+    def respond(self, request):
+        """(status, reason, body, content type, head only) for a request's bytes."""
+        words = request.split(b"\n", 1)[0].split()
+        if len(words) != 3 or not words[2].startswith(b"HTTP/"):
+            return 400, "Bad Request", b"bad request\n"
+        method, path = words[0], words[1].split(b"?", 1)[0]
+        if path not in (b"/", b"/board.json"):
+            return 404, "Not Found", b"not found\n"
+        if method not in (b"GET", b"HEAD"):
+            return 405, "Method Not Allowed", b"only GET and HEAD\n"
+        if path == b"/":
+            return 200, "OK", BOARD_PAGE, "text/html; charset=utf-8", method == b"HEAD"
+        return 200, "OK", self.state, "application/json", method == b"HEAD"
+
+    def answer(self, client, status, reason, body, kind="text/plain; charset=utf-8",
+               head_only=False):
+        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\n"
+                f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
+                f"X-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+                + ("Allow: GET, HEAD\r\n" if status == 405 else "") + "\r\n")
+        self.clients[client][2] = head.encode("ascii") + (b"" if head_only else body)
+        self.selector.modify(client, selectors.EVENT_WRITE)
+        self.write(client)
+
+    def write(self, client):
+        entry = self.clients[client]
+        sent = client.send(entry[2])
+        entry[2] = entry[2][sent:]
+        if not entry[2]:
+            self.close(client)
+
+    def close(self, client):
+        if self.clients.pop(client, None) is not None:
+            self.selector.unregister(client)
+        client.close()
+
+
+# ==== the command line ====
+class Settings(typing.NamedTuple):
+    """What the core needs from the command line, checked: the Sender and the run
+    read this, never argparse's names."""
+    group: str  # the multicast group, IPv4 or IPv6
+    port: int
+    interface: typing.Any  # as the sockets want it: an address, an index or None
+    ttl: int  # IP_MULTICAST_TTL (IPv6: the hop limit)
+    message: bytes  # the payload after the header
+    size: typing.Optional[int]  # pad each message to this many bytes
+    count: int  # messages to send; 0: until stopped
+    interval: float  # round mode: seconds between a round's end and the next message
+    timeout: float  # seconds an ack counts as in time
+    rate: typing.Optional[float]  # throughput mode: messages a second (0: as fast as it can)
+    no_ack: bool  # ask the receivers not to answer each message
+    expect: typing.Optional[tuple]  # (count, names) of receivers that must answer
+    wait_all: bool  # a round waits its whole timeout even once the expected answered
+    key: typing.Optional[bytes]  # sign and check everything with this key
+    max_loss: typing.Optional[float]  # the verdict fails a receiver that lost more (percent)
+    report_interval: typing.Optional[float]  # throughput mode: a report line this often
+    board: typing.Optional[tuple]  # (address, port) of the live board's page
+    live: bool  # the board in the terminal
+    json: bool  # one JSON object a line
+
+
+def settings_from(args):
+    """The Settings in parsed and checked arguments."""
+    return Settings(*(getattr(args, field) for field in Settings._fields))
+
+
+def check_options(parser, args):
+    """The options that depend on each other; one line and exit status 2 if they clash."""
+    if args.size is not None and args.size < HEADER.size + len(args.message):
+        parser.error(f"--size {args.size} is smaller than the header and message "
+                     f"({HEADER.size + len(args.message)} bytes)")
+    if args.no_ack and args.rate is None:
+        parser.error("--no-ack goes with --rate (round mode waits for acks)")
+    if args.key is not None and HEADER.size + len(args.message) + TAG_SIZE > MAX_PAYLOAD:
+        parser.error(f"the message is {len(args.message)} bytes; with a key one datagram "
+                     f"holds at most {MAX_PAYLOAD - HEADER.size - TAG_SIZE} after the "
+                     f"{HEADER.size}-byte header and before the {TAG_SIZE}-byte tag")
+    if args.key is not None and args.size is not None and args.size + TAG_SIZE > MAX_PAYLOAD:
+        parser.error(f"--size {args.size}: with a key the tag's {TAG_SIZE} bytes follow, "
+                     f"so at most {MAX_PAYLOAD - TAG_SIZE}")
+    settle_interface(parser, args)
 
 
 def build_parser(environ=os.environ):
@@ -1901,6 +1891,92 @@ def build_parser(environ=os.environ):
     return parser
 
 
+def parse_expectation(text):
+    """--expect: a count, NAME,NAME,... (names or addresses), or @FILE (one per line)."""
+    text = text.strip()
+    if text.isdigit():
+        return count_number(text), []
+    if text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as roster_file:
+                lines = [line.split("#", 1)[0].strip() for line in roster_file]
+        except (OSError, UnicodeDecodeError) as error:
+            raise argparse.ArgumentTypeError(
+                f"cannot read the receiver list {text[1:]!r}: "
+                f"{getattr(error, 'strerror', None) or error}") from None
+        names = [line for line in lines if line]
+        if not names:
+            raise argparse.ArgumentTypeError(f"the receiver list {text[1:]!r} names no "
+                                             f"receiver (one name or address a line)")
+    else:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or any(len(name.encode("utf-8")) > MAX_NAME for name in names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a count or a list of receivers (valid: a number, NAME,NAME,... "
+            f"of names or addresses up to {MAX_NAME} bytes, or @FILE)")
+    return len(set(names)), sorted(set(names), key=names.index)
+
+
+def ttl_number(text):
+    """A time-to-live, 0 to 255."""
+    if not text.strip().isdigit() or not 0 <= int(text) <= 255:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TTL (valid: 0 to 255)")
+    return int(text)
+
+
+def timeout_seconds(text):
+    """A number of seconds above 0."""
+    value = seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is too short (valid: more than 0 seconds)")
+    return value
+
+
+def payload(text):
+    """A message that fits in one UDP datagram after the protocol's header."""
+    data = text.encode("utf-8")
+    if len(data) > MAX_PAYLOAD - HEADER.size:
+        raise argparse.ArgumentTypeError(
+            f"the message is {len(data)} bytes; one datagram holds at most "
+            f"{MAX_PAYLOAD - HEADER.size} after the {HEADER.size}-byte header")
+    return data
+
+
+def datagram_size(text):
+    """A UDP payload size, from the header's size up to one datagram."""
+    if not text.strip().isdigit() or not HEADER.size <= int(text) <= MAX_PAYLOAD:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a datagram size (valid: {HEADER.size} to {MAX_PAYLOAD})")
+    return int(text)
+
+
+def packet_rate(text):
+    """Messages per second: 0 for as fast as possible, else 1e-6 to 1e9."""
+    value = bounded_number(text, "a rate in messages per second, 0 for as fast as possible",
+                           1e9)
+    if 0 < value < 1e-6:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is too slow a rate (valid: 0, or 0.000001 to 1e+09 per second)")
+    return value
+
+
+def loss_percent(text):
+    """A loss percentage, 0 to 100."""
+    return bounded_number(text, "a loss percentage", 100)
+
+
+def board_address(text):
+    """--board: PORT (on the loopback only), or ADDRESS:PORT ([ADDRESS]:PORT for IPv6)."""
+    address, _, port = text.rpartition(":")
+    address = address.strip("[]") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give PORT or ADDRESS:PORT, "
+                                         f"the address as digits") from None
+    return address, port_number(port)
+
+
 def explain(error, group):
     """One line that says what a socket error means and what to do about it."""
     if error.errno in (errno.ENETUNREACH, errno.ENODEV, errno.EADDRNOTAVAIL):
@@ -1910,22 +1986,12 @@ def explain(error, group):
     return error.strerror or str(error)
 
 
+# ==== main ====
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.size is not None and args.size < HEADER.size + len(args.message):
-        parser.error(f"--size {args.size} is smaller than the header and message "
-                     f"({HEADER.size + len(args.message)} bytes)")
-    if args.no_ack and args.rate is None:
-        parser.error("--no-ack goes with --rate (round mode waits for acks)")
-    if args.key is not None and HEADER.size + len(args.message) + TAG_SIZE > MAX_PAYLOAD:
-        parser.error(f"the message is {len(args.message)} bytes; with a key one datagram "
-                     f"holds at most {MAX_PAYLOAD - HEADER.size - TAG_SIZE} after the "
-                     f"{HEADER.size}-byte header and before the {TAG_SIZE}-byte tag")
-    if args.key is not None and args.size is not None and args.size + TAG_SIZE > MAX_PAYLOAD:
-        parser.error(f"--size {args.size}: with a key the tag's {TAG_SIZE} bytes follow, "
-                     f"so at most {MAX_PAYLOAD - TAG_SIZE}")
-    settle_interface(parser, args)
+    check_options(parser, args)
+    settings = settings_from(args)
     sys.stdout.reconfigure(line_buffering=True)  # every line shows up at once in `docker logs`
     program = os.path.basename(sys.argv[0])
     warn_if_readable_by_others(args.key, program)
@@ -1940,7 +2006,7 @@ def main(argv=None):
         try:
             sock = make_sender_socket(args.ttl, args.interface, family_of(args.group))
             selector.register(sock, selectors.EVENT_READ)
-            sender = Sender(sock, args, out)
+            sender = Sender(sock, settings, out)
             if args.board:
                 try:
                     sender.board = Board(*args.board)

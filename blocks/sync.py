@@ -11,7 +11,9 @@ the block stands between these two lines, and only this program writes it:
     python3 blocks/sync.py           # rewrite the scripts from the blocks
     python3 blocks/sync.py --check   # exit 1, naming them, if a script differs
 
-The textbook pair (multicast_sender.py, multicast_receiver.py) shares nothing.
+A block may stand in one script only, to keep a long text out of the reading
+path: board_page, the sender's board page. The textbook pair
+(multicast_sender.py, multicast_receiver.py) shares nothing.
 """
 
 import os

@@ -40,7 +40,7 @@ def make_sender(**overrides):
     args = sender_module.build_parser(environ={}).parse_args(["--json"])
     for key, value in overrides.items():
         setattr(args, key, value)
-    sender = sender_module.Sender(FakeSocket(), args, Quiet())
+    sender = sender_module.Sender(FakeSocket(), sender_module.settings_from(args), Quiet())
     return sender
 
 
@@ -52,7 +52,8 @@ def make_receiver(**overrides):
     if isinstance(args.key, bytes):
         args.key = receiver_module.Key(args.key)
     with mock.patch.object(receiver_module.random, "randrange", lambda low, high: 7):
-        return receiver_module.Receiver(FakeSocket(), args, Quiet())  # instance 7
+        return receiver_module.Receiver(FakeSocket(), receiver_module.settings_from(args),
+                                        Quiet())  # instance 7
 
 
 def ack(session, sequence, sent_ns=0, name=b"r", flags=0, instance=7):
@@ -73,15 +74,16 @@ class SenderCountingTest(unittest.TestCase):
         peer = sender_module.Peer("10.0.0.2", "r")
         for sequence in [1, 2, 4, 5, 6, 7, 8, 9, 10]:  # 3 lost; 6 to 10 still open
             peer.take(sequence, 1.0, True, False, 5)
-        self.assertEqual(peer.loss(5, True)["either_way"], 1)
-        self.assertEqual(peer.loss(10, True)["either_way"], 1)
+        self.assertEqual(sender_module.loss_of(peer, 5, True)["either_way"], 1)
+        self.assertEqual(sender_module.loss_of(peer, 10, True)["either_way"], 1)
         self.assertEqual(len(peer.open_acks), 0, "closed acks are not kept")
 
     def test_loss_is_counted_from_the_senders_first_message(self):
         peer = sender_module.Peer("10.0.0.2", "r")
         peer.take(6, 1.0, True, False, 0)
         peer.take(5, 1.0, True, False, 0)  # overtaken by the ack of 6 (jitter)
-        self.assertEqual(peer.loss(7, True)["either_way"], 5, "1 to 4 and 7 got no ack")
+        self.assertEqual(sender_module.loss_of(peer, 7, True)["either_way"], 5,
+                         "1 to 4 and 7 got no ack")
 
     def test_an_ack_of_another_session_is_stray_even_with_a_high_sequence(self):
         sender = make_sender()
@@ -504,10 +506,10 @@ class ArrivalTest(unittest.TestCase):
         self.assertEqual((kind, ttl, echoed), ("report", 3, first_sent))
         self.assertAlmostEqual(join_us / 1e6, 0.25, delta=0.05)
         late = sender_module.Peer("10.0.0.1", "r")
-        late.take_report(report, 8, first_sent - 10**9)  # we began a second before
+        sender_module.take_report(late, report, 8, first_sent - 10**9)  # we began a second before
         self.assertEqual((late.ttl_received, round(late.join_to_first_ms / 250)), (3, 1))
         early = sender_module.Peer("10.0.0.1", "r")
-        early.take_report(report, 8, first_sent - 10**6)  # it was there before we began
+        sender_module.take_report(early, report, 8, first_sent - 10**6)  # there before we began
         self.assertIsNone(early.join_to_first_ms)
 
 
@@ -567,7 +569,7 @@ class SharedBlocksTest(unittest.TestCase):
     """The measuring pair's shared code has one source (blocks/); the textbook pair shares none."""
 
     EXPECTED = {"socket_multicast_sender.py": ["protocol", "authentication", "output",
-                                               "arguments", "signals", "pipe"],
+                                               "arguments", "signals", "pipe", "board_page"],
                 "socket_multicast_receiver.py": ["protocol", "authentication", "output",
                                                  "arguments", "signals", "pipe"]}
 
