@@ -146,13 +146,14 @@ class Bench:
             child.kill()
         self.children = []
 
-    def receivers(self, kind, hosts, *arguments):
-        """Start receivers of one kind on hosts; wait until every one has joined."""
+    def receivers(self, kind, hosts, *arguments, folder=support.PROJECT):
+        """Start receivers of one kind on hosts (the scripts in folder); wait until every
+        one has joined."""
         def argv(host):
             if kind == "textbook":
                 return support.python_script("multicast_receiver.py", *arguments)
-            return support.python_script("socket_multicast_receiver.py", "--name", f"r{host}",
-                                         *arguments)
+            return [support.PYTHON, os.path.join(folder, "socket_multicast_receiver.py"),
+                    "--name", f"r{host}", *arguments]
 
         children = [self.start(host, argv(host)) for host in hosts]
         if not support.wait_until(lambda: all(c.lines for c in children), 180):
@@ -329,17 +330,75 @@ class Bench:
                  + " (no forger)", f"{ratio:.2f}",
                  "within 10%: " + ("met" if ratio >= 0.9 else "missed"))
 
+    def earlier(self):
+        """This pair against an earlier version of itself (MULTICAST_BENCH_BASELINE, a git
+        revision; by default the last of 2026-12-01), alternating, on the same path:
+        received pkt/s at 100 B, and the RTT p50 with --quiet receivers. A ratio below
+        1 is a regression."""
+        revision = os.environ.get("MULTICAST_BENCH_BASELINE") or subprocess.run(
+            ["git", "-C", support.PROJECT, "rev-list", "-1", "--before=2026-12-02T00:00:00Z",
+             "HEAD"], capture_output=True, text=True).stdout.strip()
+        folder = self.lab_folder()
+        for name in ("socket_multicast_sender.py", "socket_multicast_receiver.py"):
+            shown = subprocess.run(["git", "-C", support.PROJECT, "show",
+                                    f"{revision}:{name}"], capture_output=True)
+            if not revision or shown.returncode:
+                self.notes.append(f"no earlier version to compare with ({revision or 'none'}:"
+                                  f" {shown.stderr.decode().strip()[:100]})")
+                return
+            with open(os.path.join(folder, name), "wb") as stream:
+                stream.write(shown.stdout)
+        versions = {"now": support.PROJECT, "earlier": folder}
+        seconds, runs, rounds = (1, 2, 60) if self.quick else (2, 5, 300)
+        received = {version: [] for version in versions}
+        rtts = {version: [] for version in versions}
+        for run in range(runs):
+            order = list(versions) if run % 2 == 0 else list(versions)[::-1]
+            for version in order:
+                received[version].append(self.throughput_ours(100, seconds,
+                                                              folder=versions[version])[1])
+                rtts[version] += self.rtt_of(versions[version], rounds // runs)
+        label = f"{revision[:7]}, {runs} runs alternating"
+        now, then = median(received["now"]), median(received["earlier"])
+        self.row("6. against itself", f"100 B, received pkt/s, now and at {label}", "-",
+                 f"{now:,.0f}" + spread(received["now"], "{:,.0f}"),
+                 f"{then:,.0f}" + spread(received["earlier"], "{:,.0f}") + " (earlier)",
+                 f"{now / then:.2f}", "no regression: " + ("met" if now >= 0.97 * then else
+                                                          f"missed ({now / then:.2f}x)"))
+        now, then = percentile(rtts["now"], 50), percentile(rtts["earlier"], 50)
+        self.row("6. against itself", f"RTT p50 ms (--quiet receiver), now and at {label}", "-",
+                 f"{now:.3f}", f"{then:.3f} (earlier)", f"{now / then:.2f}",
+                 "no regression: " + ("met" if now <= 1.03 * then else
+                                      f"missed ({now / then:.2f}x)"))
+
+    def rtt_of(self, folder, count):
+        """RTTs of count rounds, one every 10 ms, with the scripts in folder."""
+        def script(name, *arguments):
+            return [support.PYTHON, os.path.join(folder, name), *arguments]
+
+        [receiver] = [self.start(FIRST, script("socket_multicast_receiver.py", "-p", "10005",
+                                               "--ack-jitter", "0", "--quiet"))]
+        support.wait_until(lambda: receiver.lines, 10)
+        sender = self.lab.run(SENDER, script(
+            "socket_multicast_sender.py", "--json", "-p", "10005", "--count", str(count),
+            "--interval", "0.005", "--timeout", "0.005"), timeout=120)
+        self.stop_all()
+        return [ack["rtt_ms"] for event in json_events(sender.stdout.splitlines(), "round")
+                for ack in event["acks"]]
+
     def lab_folder(self):
         import tempfile
         return tempfile.mkdtemp(prefix="multicast-bench")
 
-    def throughput_ours(self, size, seconds, *extra):
+    def throughput_ours(self, size, seconds, *extra, folder=support.PROJECT):
         shared = [] if "--board" in extra else extra  # the key goes to both sides
-        [receiver] = self.receivers("socket", [FIRST], "--quiet", "--json", *shared)
+        [receiver] = self.receivers("socket", [FIRST], "--quiet", "--json", *shared,
+                                    folder=folder)
         count = int((60000 if self.quick else 150000) * seconds)
-        sender = self.start(SENDER, support.python_script(
-            "socket_multicast_sender.py", "--json", "--rate", "0", "--no-ack",
-            "--size", str(size), "--count", str(count), *extra))
+        sender = self.start(SENDER, [support.PYTHON,
+                                     os.path.join(folder, "socket_multicast_sender.py"),
+                                     "--json", "--rate", "0", "--no-ack", "--size", str(size),
+                                     "--count", str(count), *extra])
         sender.wait(300)
         [sent] = json_events(sender.lines, "summary")
         time.sleep(0.2)  # let the receiver empty its socket buffer
@@ -492,7 +551,7 @@ class Bench:
         many = 1 + (10 if self.quick else 200)
         sections = ((self.rtt, 2), (self.throughput, 2), (self.authentication, 2),
                     (self.board, 2), (self.forged_names, 3),
-                    (self.many, many), (self.compose, 0), (self.cost, 2))
+                    (self.many, many), (self.compose, 0), (self.cost, 2), (self.earlier, 2))
         for section, hosts in sections:
             print(f"measuring: {section.__name__} ...", file=sys.stderr, flush=True)
             self.lab = netlab.Lab(hosts=hosts) if hosts else None
