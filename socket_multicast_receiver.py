@@ -1585,14 +1585,14 @@ def print_summary(receiver):
                         if auth["bad_tag"] else ""))
     answers = receiver.answers
     if answers.rate_limited:
-        lines.append(f"{answers.rate_limited} answers held back: more than "
+        lines.append(f"{answers.rate_limited} answers refused: more than "
                      f"{settings.max_ack_rate} a second to one address (--max-ack-rate)")
     addresses_evicted = answers.limit.evicted if answers.limit is not None else 0
     if addresses_evicted or answers.table_full:
         lines.append(f"the rate limit's table was full ({MAX_SESSIONS} addresses, each "
                      f"heard from within the last second): {addresses_evicted} addresses made "
-                     f"room for new ones, and {answers.table_full} answers were held back "
-                     f"from newcomers (they start with one answer's worth, not a second's)")
+                     f"room for new ones, and {answers.table_full} answers were refused "
+                     f"to newcomers (they start with one answer's worth, not a second's)")
     if answers.not_sent:
         lines.append(f"{answers.not_sent} answers not sent: the socket's send buffer was "
                      f"full (a slow link?); dropped at once, not waited for")

@@ -17,9 +17,10 @@ CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-router",
               "multicast-receiver-far", "multicast-watch", "multicast-watch-far",
               *PIM_ROUTERS, "multicast-receiver-pim2", "multicast-receiver-pim3",
               "multicast-watch-pim", "multicast-board", "multicast-board-pc1",
-              "multicast-board-pc2", "multicast-board-pc3"]
+              "multicast-board-pc2", "multicast-board-pc3", "multicast-querier",
+              "multicast-bystander"]
 PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch",
-            "--profile", "pim", "--profile", "board"]
+            "--profile", "pim", "--profile", "board", "--profile", "snooping"]
 NETWORKS = ["multicast-network", "multicast-far"]  # the file's names; each test class
 # gives them names and subnets of its own (MULTICAST_NETWORK, MULTICAST_FAR_NETWORK,
 # MULTICAST_FAR_SUBNET, MULTICAST_PIM_PREFIX), so that a network dockerd cannot remove

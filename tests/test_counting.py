@@ -177,7 +177,7 @@ class VerdictTest(unittest.TestCase):
         self.assertNotIn("on the way there", reasons[0])
 
     def test_host_drops_and_unsent_acks_are_named_not_blamed_on_the_network(self):
-        acked = range(1, 801)  # 100 held back by its rate limit, 100 its host dropped
+        acked = range(1, 801)  # 100 refused by its rate limit, 100 its host dropped
         reasons, text, fields = self.run_of(1000, acked, [(900, 100, 100, 100)], max_loss=0.0)
         self.assertEqual(reasons, [])
         self.assertIn("100 dropped by its own host (a full socket buffer: not the network)",
@@ -727,7 +727,7 @@ class RateLimitTableTest(unittest.TestCase):
         [(_, text, fields)] = [e for e in receiver.out.events if e[0] == "summary"]
         self.assertEqual((fields["rate_limited"], fields["table_full"]), (40, 49))
         self.assertGreater(fields["addresses_evicted"], 100)
-        self.assertIn("49 answers were held back from newcomers", text)
+        self.assertIn("49 answers were refused to newcomers", text)
         self.clock[0] += 1.0  # a second later its bucket is like any other
         self.assertEqual(burst(), 10)
 
