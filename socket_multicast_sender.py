@@ -1418,7 +1418,9 @@ def where_lost(entry):
     loss = entry["loss"]
     parts = []
     if loss["either_way"]:
-        parts.append(f"{loss['either_way']} unacked (no report came: on the way there or "
+        why = ("no report came" if entry["report"] is None else
+               "its report covers only its latest start")
+        parts.append(f"{loss['either_way']} unacked ({why}: on the way there or "
                      f"back)")
     for way, words in (("there", "on the way there"), ("back", "on the way back (acks)")):
         if loss[way]:
@@ -1499,7 +1501,8 @@ def receiver_lines(peer, entry, acks_asked):
         line += "; " + ", ".join(arrival)
     lines = [line, "  its report: none came (a textbook receiver, or lost on the way)"
              if report is None else
-             f"  its report: {report['received']} received, {report['lost']} lost "
+             f"  its report{' (from its latest start)' if peer.restarts else ''}: "
+             f"{report['received']} received, {report['lost']} lost "
              f"({report_loss(report)}%), {report['duplicates']} duplicates, "
              f"{report['reordered']} reordered, {report['host_drops']} dropped by its "
              f"host, up to seq {report['last_seq']}"]

@@ -88,7 +88,9 @@ class OneRowPerLifeTest(unittest.TestCase):
         self.assertEqual(row["instance"], 9)
         self.assertIn("restarted 1 time during the run", text)
         self.assertNotIn("two or more receivers", text)
-        self.assertIn("its report: 4 received", text)
+        self.assertIn("its report (from its latest start): 4 received", text)
+        self.assertIn("2 unacked (its report covers only its latest start", text)
+        self.assertNotIn("no report came", text)
         self.assertEqual(reasons, [])
 
     def test_lives_that_overlap_in_time_are_never_merged(self):
