@@ -9,9 +9,10 @@ from .support import json_lines, summary_of
 
 
 class NamesakeTest(support.LocalCase):
-    def twins(self, *arguments, count=2):
-        """count receivers named "twin", each with its own instance number."""
-        children, instances = [], set()
+    def twins(self, *arguments, count=2, besides=()):
+        """count receivers named "twin", each with its own instance number (and none of
+        those besides)."""
+        children, instances = [], set(besides)
         while len(children) < count:
             child = self.receiver("--name", "twin", *arguments)
             [start] = [e for e in json_lines(child.lines) if e["type"] == "start"]
@@ -55,12 +56,10 @@ class NamesakeTest(support.LocalCase):
     def test_a_namesake_started_during_the_run(self):
         [first] = self.twins(count=1)
         sender = self.start("socket_multicast_sender.py", "--rate", "1000", "--count", "3000",
-                            "--json")
-        self.assertTrue(support.wait_until(lambda: sender.lines, 5))
-        support.wait_until(lambda: False, 1.0)  # a second into the run
-        second = self.receiver("--name", "twin")
-        if json_lines(second.lines)[0]["instance"] == json_lines(first.lines)[0]["instance"]:
-            self.skipTest("both picked one instance number (one in 255)")
+                            "--report-interval", "0.2", "--json")
+        self.assertTrue(support.wait_until(  # about a second into the run
+            lambda: len(support.events(sender, "report")) >= 5, 10), sender.stderr)
+        [second] = self.twins(count=1, besides={json_lines(first.lines)[0]["instance"]})
         self.check_rows(sender, [first, second])
 
     def test_namesakes_without_acks_each_send_a_report(self):
