@@ -12,7 +12,8 @@ the block stands between these two lines, and only this program writes it:
     python3 blocks/sync.py --check   # exit 1, naming them, if a script differs
 
 A block may stand in one script only, to keep a long text out of the reading
-path: board_page, the sender's board page. The textbook pair
+path: board_page, the sender's board page. The lab's querier and bystander
+share labcli (their command line's one-line errors). The textbook pair
 (multicast_sender.py, multicast_receiver.py) shares nothing.
 """
 
@@ -22,7 +23,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.dirname(HERE)
-SCRIPTS = ("socket_multicast_sender.py", "socket_multicast_receiver.py")
+SCRIPTS = ("socket_multicast_sender.py", "socket_multicast_receiver.py", "lab/querier.py",
+           "lab/bystander.py")
 BLOCK = re.compile(r"(# ---- block (\w+): generated from blocks/\2\.py \(python3 blocks/sync\.py\)"
                    r" ----\n)(.*?)(# ---- end of block \2 ----\n)", re.S)
 

@@ -220,7 +220,10 @@ class Querier:
                 self.hear(time.monotonic())
 
 
-def interval_of(text):
+# ---- block labcli: generated from blocks/labcli.py (python3 blocks/sync.py) ----
+# The lab tools' command line: one-line errors, and intervals in seconds.
+def seconds(text):
+    """An interval in seconds, from 1 to 3600 (an argparse type)."""
     try:
         value = float(text)
     except ValueError:
@@ -235,13 +238,14 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+# ---- end of block labcli ----
 
 
 def build_parser():
     parser = OneLineParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-I", "--interface", required=True, metavar="NAME",
                         help="the interface whose link it queries, e.g. eth0")
-    parser.add_argument("--interval", type=interval_of, metavar="SECONDS",
+    parser.add_argument("--interval", type=seconds, metavar="SECONDS",
                         default=os.environ.get("MULTICAST_QUERY_INTERVAL",
                                                str(DEFAULT_INTERVAL)),
                         help="seconds between queries (default: %(default)s; "

@@ -1,5 +1,6 @@
 """docker-compose.yml end to end, with a real Docker engine, under Compose v1 and v2."""
 
+import datetime
 import json
 import os
 import re
@@ -489,6 +490,152 @@ class ComposeTest:
             self.assertEqual(sorted(re.findall(r"[A-Z_]+", line.replace("CAP_", ""))),
                              ["NET_ADMIN", "NET_BIND_SERVICE", "NET_RAW", "SYS_ADMIN"])
         self.assertNotIn("NET_ADMIN", added[3])
+
+    def bystander_lines(self):
+        """The bystander's counts, one (datagrams, queries, words) a line."""
+        return [(int(m[1]), int(m[2]), m[3]) for m in re.finditer(
+            r"^bystander: [\d.]+ s: (\d+) datagrams? of the group reached me, (\d+) "
+            r"quer(?:y|ies) heard: (.*)$", self.logs("multicast-bystander"), re.M)]
+
+    def host_port(self, container):
+        """The host's end of the container's veth: the bridge's port of the container."""
+        index = run(["docker", "exec", container, "cat", "/sys/class/net/eth0/iflink"])
+        return socket.if_indextoname(int(index.stdout))
+
+    def test_snooping_querier_stops_the_flood_and_the_bridges_timer_brings_it_back(self):
+        """(a) No querier: the bystander gets the group. (b) The querier runs: within
+        an interval it gets none, and the receiver still answers every round. (c) The
+        querier stops: the flood comes back once the bridge's querier timer (shortened
+        to 5 s here) runs out. An nftables counter on the bystander's bridge port judges
+        the bystander's own count."""
+        support.skip_unless(shutil.which("nft"), "no nft (nftables) on this host")
+        fast = {"MULTICAST_INTERVAL": "0.5", "MULTICAST_QUERY_INTERVAL": "2"}
+        self.compose_run("--profile", "snooping", "up", "--build", "-d",
+                         "multicast-receiver", "multicast-bystander", env=fast)
+        self.assertTrue(support.wait_until(
+            lambda: "bystander: on eth0" in self.logs("multicast-bystander"), 20),
+            self.logs("multicast-bystander"))
+        network = run(["docker", "network", "inspect", "-f", "{{.Id}}",
+                       self.networks["multicast-network"]]).stdout.strip()
+        timer = f"/sys/class/net/br-{network[:12]}/bridge/multicast_querier_interval"
+        with open(timer) as file:
+            saved = file.read().strip()
+
+        def restore():
+            if os.path.exists(timer):
+                with open(timer, "w") as file:
+                    file.write(saved)
+        self.addCleanup(restore)
+        with open(timer, "w") as file:
+            file.write("500")  # centiseconds: 5 s instead of 255 s
+        # An nftables counter: the group's datagrams the bridge sends to the bystander.
+        table = self.project
+        counter = ["nft", "list", "chain", "bridge", table, "forward"]
+        for rule in (["add", "table", "bridge", table],
+                     ["add", "chain", "bridge", table, "forward",
+                      "{ type filter hook forward priority 0; }"],
+                     ["add", "rule", "bridge", table, "forward", "oifname",
+                      self.host_port("multicast-bystander"), "ip", "daddr", "224.10.10.10",
+                      "udp", "dport", "10000", "counter"]):
+            self.assertEqual(run(["nft", *rule]).returncode, 0, rule)
+        self.addCleanup(run, ["nft", "delete", "table", "bridge", table])
+
+        def counted():
+            return int(re.search(r"counter packets (\d+)", run(counter).stdout)[1])
+
+        # (a) Flooded: the bystander counts what the sender sends.
+        self.compose_run("--profile", "snooping", "up", "-d", "multicast-sender", env=fast)
+        self.assertTrue(support.wait_until(lambda: sum(
+            1 for line in self.bystander_lines() if line[0] > 0
+            and line[2].startswith("flooded to everyone")) >= 2, 20), self.bystander_lines())
+        self.assertGreater(counted(), 0)
+        # (b) The querier: within one interval of its first query nothing more.
+        self.compose_run("--profile", "snooping", "up", "-d", "multicast-querier", env=fast)
+        started = len(self.bystander_lines())
+
+        def quiet():
+            """The first line without datagrams after the first query, in lines since the
+            querier started, and how many lines that was after the first query."""
+            lines = self.bystander_lines()[started:]
+            first = next((i for i, line in enumerate(lines) if line[1]), None)
+            after = [i for i, line in enumerate(lines) if first is not None and i >= first
+                     and line[0] == 0]
+            return after and (after[0], after[0] - first)
+
+        self.assertTrue(support.wait_until(quiet, 12), self.bystander_lines())
+        quiet, late = quiet()
+        # Within one interval and the query's response time: the bridge trusts its table
+        # once the members had that time to answer (so the next line or the one after).
+        self.assertLessEqual(late, 2, self.bystander_lines())
+        frozen, sent = counted(), len(rounds(self.logs("multicast-sender")))
+        receiver = self.address("multicast-receiver", self.networks["multicast-network"])
+        found = self.wait_for_rounds(lambda found: len(found) >= sent + 10)
+        self.assertTrue(all(r == [receiver] for r in found[sent:]), found[sent:])
+        self.assertEqual(counted(), frozen, "the bridge still floods to the bystander")
+        self.assertTrue(all(line[0] == 0 and line[2].startswith("only to members")
+                            for line in self.bystander_lines()[started + quiet:]),
+                        self.bystander_lines())
+        mdb = run(["bridge", "mdb", "show"]).stdout
+        self.assertIn(f"port {self.host_port('multicast-receiver')} grp 224.10.10.10", mdb)
+        # (c) The querier stops: flooded again once the bridge's timer (5 s) runs out.
+        self.compose_run("--profile", "snooping", "stop", "-t", "5", "multicast-querier")
+        self.assertTrue(support.wait_until(lambda: counted() > frozen, 15, interval=0.05))
+        back = time.time()
+        queries = [line for line in run(["docker", "logs", "--timestamps",
+                                         "multicast-querier"]).stdout.splitlines()
+                   if " general query " in line]
+        last = datetime.datetime.fromisoformat(stamp(queries[-1])[:26]).replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+        # The bridge's timer runs from the last query; the next datagram comes within
+        # the sender's 0.5 s.
+        self.assertTrue(4.9 < back - last < 7.5, back - last)
+        self.assertTrue(support.wait_until(lambda: self.bystander_lines()[-1][2].startswith(
+            "flooded to everyone"), 10), self.bystander_lines())
+        restore()
+        # The bystander's own count is the counter's, and SIGTERM stops it at once.
+        self.compose_run("stop", "-t", "5", "multicast-sender")
+        total = counted()
+        self.compose_run("--profile", "snooping", "stop", "-t", "5", "multicast-bystander")
+        self.assertEqual(self.exit_code("multicast-bystander"), "0")
+        self.assertRegex(self.logs("multicast-bystander").splitlines()[-1],
+                         rf"^bystander: stopped: {total} datagrams of the group and \d+ "
+                         r"queries reached me in \d+ intervals$")
+        self.assertEqual(self.exit_code("multicast-querier"), "0")
+        # Only NET_RAW, as root (cap_add gives a non-root user no effective capability).
+        added = run(["docker", "inspect", "-f", "{{.HostConfig.CapAdd}} {{.Config.User}} "
+                     "{{.HostConfig.ReadonlyRootfs}}", "multicast-querier",
+                     "multicast-bystander"]).stdout.splitlines()
+        self.assertEqual([line.replace("CAP_", "") for line in added],
+                         ["[NET_RAW] root true"] * 2)
+
+    def test_bystander_says_so_where_the_bridge_does_not_snoop(self):
+        """multicast_snooping 0 on the demo's bridge (put back after): the querier changes
+        nothing, and the bystander says the bridge does not snoop."""
+        fast = {"MULTICAST_INTERVAL": "0.5", "MULTICAST_QUERY_INTERVAL": "1"}
+        self.compose_run("--profile", "snooping", "up", "--build", "-d",
+                         "multicast-bystander", env=fast)
+        network = run(["docker", "network", "inspect", "-f", "{{.Id}}",
+                       self.networks["multicast-network"]]).stdout.strip()
+        snooping = f"/sys/class/net/br-{network[:12]}/bridge/multicast_snooping"
+
+        def write(value):
+            if os.path.exists(snooping):
+                with open(snooping, "w") as file:
+                    file.write(value)
+        write("0")
+        self.addCleanup(write, "1")
+        self.compose_run("--profile", "snooping", "up", "-d", "multicast-sender", env=fast)
+        self.assertTrue(support.wait_until(
+            lambda: any(line[0] for line in self.bystander_lines()), 15),
+            self.bystander_lines())
+        self.compose_run("--profile", "snooping", "up", "-d", "multicast-querier", env=fast)
+        self.assertTrue(support.wait_until(lambda: any(
+            line[2].startswith("flooded although a querier is heard: this bridge does not "
+                               "snoop") for line in self.bystander_lines()), 15),
+            self.bystander_lines())
+        lines = self.bystander_lines()
+        flooded = next(i for i, line in enumerate(lines) if line[0])
+        self.assertTrue(all(line[0] > 0 for line in lines[flooded:]), lines)
 
     def test_socket_receivers_tell_how_many_routers_a_datagram_crossed(self):
         """hops = the sender's TTL minus the TTL on arrival: 0 on the sender's network,

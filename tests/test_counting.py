@@ -571,7 +571,8 @@ class SharedBlocksTest(unittest.TestCase):
     EXPECTED = {"socket_multicast_sender.py": ["protocol", "authentication", "output",
                                                "arguments", "signals", "pipe", "board_page"],
                 "socket_multicast_receiver.py": ["protocol", "authentication", "output",
-                                                 "arguments", "signals", "pipe"]}
+                                                 "arguments", "signals", "pipe"],
+                "lab/querier.py": ["labcli"], "lab/bystander.py": ["labcli"]}
 
     def test_each_socket_script_holds_its_blocks_as_blocks_has_them(self):
         sync = support.load("blocks/sync.py")
