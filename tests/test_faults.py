@@ -72,11 +72,12 @@ class ScaleTest(LabCase):
         them, and a lost ARP request is repeated only after a second: the
         receiver's first acks then come about a second late (seen: 3 rounds
         short, one receiver with 3 late acks). The default --timeout 0.2 s
-        cannot cover that; 2 s can. And when that backlog drops a message or
-        an ack, the ack is missing for good (seen once in 20 runs, with other
-        tests running beside it): then up to 5 missing acks of 2,000 are
-        allowed, each one of the frames the kernel counted as dropped
-        (/proc/net/softnet_stat)."""
+        cannot cover that; 2 s covers one lost request, not two in a row (seen
+        once under CI's load: one ack of round 1 late). And when that backlog
+        drops a message or an ack, the ack is missing for good (seen once in 20
+        runs, with other tests running beside it): then up to 5 missing or
+        late acks of 2,000 are allowed, each one of the frames the kernel
+        counted as dropped (/proc/net/softnet_stat)."""
         receivers = [self.receiver(host) for host in range(1, SCALE + 1)]
         self.wait_ready(receivers, timeout=120)
         dropped_before = backlog_drops()
@@ -87,18 +88,22 @@ class ScaleTest(LabCase):
         rounds = events(sender, "round")
         missing = sum(SCALE - len(r["acks"]) for r in rounds)
         summary = summary_of(sender)
+        late = sum(r["late"] for r in summary["receivers"])
         self.assertEqual(len(rounds), 10)
         self.assertEqual(len(summary["receivers"]), SCALE)
-        self.assertEqual({(r["duplicates"], r["late"]) for r in summary["receivers"]},
-                         {(0, 0)}, self.who_was_missing(sender))
-        if dropped == 0:  # nothing lost on the way: every ack of every round
-            self.assertEqual((status, missing), (0, 0), self.who_was_missing(sender))
+        self.assertEqual({r["duplicates"] for r in summary["receivers"]}, {0},
+                         self.who_was_missing(sender))
+        if dropped == 0:  # nothing lost on the way: every ack of every round, in time
+            self.assertEqual((status, missing, late), (0, 0, 0), self.who_was_missing(sender))
         else:  # the kernel's backlog dropped frames (mostly the ARP storm's copies):
-            # a few acks may be among them, each one of those frames
-            self.assertLessEqual(missing, min(dropped, 5), self.who_was_missing(sender))
+            # a few acks may be among them, or wait for an ARP request repeated twice
+            # (a second each: late), each one of those frames
+            self.assertLessEqual(missing + late, min(dropped, 5),
+                                 self.who_was_missing(sender))
         slowest = max(a["rtt_ms"] for r in rounds for a in r["acks"])
         print(f"\n200 receivers: the slowest ack of 2,000 came after {slowest:.1f} ms; "
-              f"{missing} missing, {dropped} frames dropped by the kernel's backlog")
+              f"{missing} missing, {late} late, {dropped} frames dropped by the kernel's "
+              f"backlog")
 
     @staticmethod
     def who_was_missing(sender):
