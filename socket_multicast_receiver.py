@@ -63,6 +63,8 @@ NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0)
 LINES_PER_SECOND = 20  # more than a reader can follow: the rest are counted, not printed
 SEQUENCE_WINDOW = 4096  # sequence numbers a session remembers, as bits: 512 bytes
 WINDOW_MASK = (1 << SEQUENCE_WINDOW) - 1
+GROUP_FIELDS = ("received", "lost", "duplicates", "reordered", "too_late")  # summed by group
+WORST_SHOWN = 5  # groups (and sessions, with several groups) named in the text summary
 MAX_SESSIONS = 1024  # sessions tracked at once (and addresses rate-limited, answered)
 RETIRED_BITS = 1 << 23  # with a key: a 1 MiB filter of the sessions evicted
 # SO_RXQ_OVFL: Linux's number for it (Python does not name it); with it set,
@@ -89,8 +91,17 @@ IP_ADD_SOURCE_MEMBERSHIP = {"linux": 39, "darwin": 70, "freebsd": 70, "win32": 1
 MCAST_JOIN_SOURCE_GROUP = {"linux": 46, "darwin": 82, "freebsd": 82, "win32": 45}
 # AF_INET6 inside a sockaddr_in6 that is packed for another system (tests build those).
 AF_INET6_OF = {"linux": 10, "darwin": 30, "freebsd": 28, "win32": 23}
-# Room for two control messages of an int each: the drop count and the TTL.
-ANCILLARY_SPACE = 2 * socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
+# Several groups on one socket (Linux): the options that keep to a socket only the groups
+# it joined (IP_MULTICAST_ALL, IPV6_MULTICAST_ALL) and that tell each datagram's
+# destination, its group (IP_PKTINFO, IPV6_RECVPKTINFO): (level, option, the kind of
+# control message, where the address starts in it) by IP version.
+MULTICAST_ALL = {4: (0, 49), 6: (41, 29)}
+PKTINFO = {4: (0, 8, 8, 8), 6: (41, 49, 50, 0)}
+# The per-socket limit of groups, where Linux tells it (IPv6 has none but memory).
+MAX_MEMBERSHIPS = "/proc/sys/net/ipv4/igmp_max_memberships"
+# Room for three control messages: the drop count, the TTL and the destination.
+ANCILLARY_SPACE = (2 * socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20)
+                   if hasattr(socket, "CMSG_SPACE") else 0)
 # A plain int: arithmetic on socket.MSG_TRUNC (an enum.IntFlag) runs Python code,
 # microseconds per datagram before the answer goes out.
 MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0))
@@ -333,6 +344,7 @@ def printable(text):
 
 # ---- block arguments: generated from blocks/arguments.py (python3 blocks/sync.py) ----
 MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
+MAX_GROUPS = 10_000  # groups one run takes at most (--group, given again or as FIRST+N)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -353,6 +365,50 @@ def multicast_group(text):
             f"{text!r} is not a multicast group (valid: 224.0.0.0 to 239.255.255.255, "
             f"or an IPv6 group in ff00::/8)")
     return str(address)
+
+
+def group_range(text):
+    """One group, or FIRST+N: FIRST and the N groups after it (239.1.0.0+999 is 1,000)."""
+    first, plus, more = text.partition("+")
+    start = multicast_group(first.strip())
+    if not plus:
+        return [start]
+    if not more.strip().isdigit() or int(more) >= MAX_GROUPS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: after + comes how many groups follow {start} (0 to {MAX_GROUPS - 1})")
+    address, more = ipaddress.ip_address(start), int(more)
+    if int(address) + more >= 2 ** address.max_prefixlen or not (address + more).is_multicast:
+        raise argparse.ArgumentTypeError(f"{text!r} runs past the last multicast group")
+    return [str(address + offset) for offset in range(more + 1)]
+
+
+def group_list(text):
+    """Groups separated by commas, each one group or FIRST+N (group_range)."""
+    groups = [group for part in text.split(",") if part.strip()
+              for group in group_range(part.strip())]
+    if not groups:
+        raise argparse.ArgumentTypeError(f"{text!r} names no group")
+    return groups
+
+
+class GroupList(argparse.Action):
+    """--group, given once or more: the groups of each, in order, in place of the default
+    (a string until argparse turns it into its list, if no --group was given)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, (given if isinstance(given, list) else []) + values)
+
+
+def settle_groups(parser, args):
+    """Keep each group of args.groups once, in the order given, and set args.group to the
+    first; or end with the one-line error."""
+    args.groups = list(dict.fromkeys(args.groups))
+    if len(args.groups) > MAX_GROUPS:
+        parser.error(f"{len(args.groups)} groups: at most {MAX_GROUPS} in one run")
+    if len({family_of(group) for group in args.groups}) > 1:
+        parser.error("the groups are not of one family: give only IPv4 or only IPv6 groups")
+    args.group = args.groups[0]
 
 
 def family_of(group):
@@ -582,8 +638,11 @@ def quiet_on_closed_pipe():
 
 
 # ==== the socket ====
-def make_receiver_socket(group, port, interface, platform=sys.platform, sources=()):
-    """A non-blocking UDP socket bound to the group's port that has joined the group."""
+def make_receiver_socket(group, port, interface, platform=sys.platform, sources=(),
+                         several=False):
+    """A UDP socket bound to the group's port that has joined the group; with several,
+    bound to any address, to join more groups (join_all), telling each datagram's group."""
+    version = 6 if ":" in group else 4
     sock = socket.socket(family_of(group), socket.SOCK_DGRAM)  # IPv4 or IPv6, as the group
     share_port(sock, platform)  # SO_REUSEADDR: more than one receiver per host
     # SO_RCVBUF: a bigger queue for datagrams that arrive while we are busy
@@ -593,11 +652,21 @@ def make_receiver_socket(group, port, interface, platform=sys.platform, sources=
         # SO_RXQ_OVFL: tell us how many datagrams the kernel dropped because
         # this socket's queue was full, so that loss is not blamed on the network.
         sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
-    address = bind_address(group, platform)
+    address = "" if several else bind_address(group, platform)
+    if several and platform.startswith("linux"):
+        # IP_MULTICAST_ALL (IPv6: IPV6_MULTICAST_ALL) off: bound to any address, the socket
+        # still gets only the groups it joined itself, not every group joined on the host.
+        level, option = MULTICAST_ALL[version]
+        sock.setsockopt(level, option, 0)
+        # IP_PKTINFO (IPv6: IPV6_RECVPKTINFO): each datagram comes with the address it
+        # was sent to, so that we know which of the groups it came to.
+        level, option = PKTINFO[version][:2]
+        sock.setsockopt(level, option, 1)
     # An IPv6 link-local group is bound with its link (the interface index).
     sock.bind((address, port, 0, interface) if ":" in group else (address, port))
-    join(sock, group, interface, sources, platform)  # IP_ADD_MEMBERSHIP and its kin
-    arrival = ARRIVAL_TTL.get((system_of(platform), 6 if ":" in group else 4))
+    if not several:
+        join(sock, group, interface, sources, platform)  # IP_ADD_MEMBERSHIP and its kin
+    arrival = ARRIVAL_TTL.get((system_of(platform), version))
     if arrival is not None:
         # IP_RECVTTL (IPv6: IPV6_RECVHOPLIMIT): each datagram comes with the TTL it
         # arrived with; the sender's TTL minus this is the routers it crossed.
@@ -613,6 +682,66 @@ def make_receiver_socket(group, port, interface, platform=sys.platform, sources=
     else:
         sock.setblocking(False)
     return sock
+
+
+class JoinLimit(Exception):
+    """Not every group could be joined: the message names the limit and its setting."""
+
+
+def join_all(groups, port, interface, platform=sys.platform, sources=()):
+    """Sockets that between them have joined every group, and the monotonic time each
+    group was joined. One group: one socket, bound to it. More: each socket joins groups
+    until the system's per-socket limit refuses one (ENOBUFS: Linux's
+    net.ipv4.igmp_max_memberships), and the next group goes to a new socket; if no
+    socket can be opened (the open files limit), JoinLimit says so."""
+    if len(groups) == 1:
+        return [make_receiver_socket(groups[0], port, interface, platform, sources)], [
+            time.monotonic()]
+    sockets, joined_at = [], []
+    try:
+        for group in groups:
+            if not sockets:
+                sockets.append(open_another(groups, joined_at, port, interface, platform))
+            try:
+                join(sockets[-1], group, interface, sources, platform)
+            except OSError as error:  # this socket is full: the group goes to a new one
+                if error.errno not in (errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                sockets.append(open_another(groups, joined_at, port, interface, platform))
+                join(sockets[-1], group, interface, sources, platform)
+            joined_at.append(time.monotonic())
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets, joined_at
+
+
+def open_another(groups, joined_at, port, interface, platform):
+    """One more socket for join_all, or JoinLimit naming what ran out."""
+    try:
+        return make_receiver_socket(groups[0], port, interface, platform, several=True)
+    except OSError as error:
+        if error.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+    try:
+        with open(MAX_MEMBERSHIPS) as limit:
+            per_socket = f", net.ipv4.igmp_max_memberships, is {limit.read().strip()}"
+    except OSError:
+        per_socket = ""
+    raise JoinLimit(f"joined {len(joined_at)} of {len(groups)} groups, then no more sockets "
+                    f"could be opened: the open files limit (ulimit -n) ran out before the "
+                    f"groups did (the groups a socket may join{per_socket}); raise either")
+
+
+def control_messages(group, several, platform=sys.platform):
+    """The (level, kind) of the control message that brings a datagram's TTL (None where
+    the system has none), and with several groups the (level, kind, where the address
+    starts) of the one that names the datagram's group (else None)."""
+    version = 6 if ":" in group else 4
+    arrival = ARRIVAL_TTL.get((system_of(platform), version))
+    level, _, kind, at = PKTINFO[version]
+    return arrival and (arrival[0], arrival[2]), (level, kind, at) if several else None
 
 
 def share_port(sock, platform=sys.platform):
@@ -735,10 +864,11 @@ class Session:
     __slots__ = ("address", "session", "highest", "lowest", "window", "received",
                  "duplicates", "reordered", "too_late", "end", "ends", "datagrams", "part",
                  "unsent", "first_heard", "first_sent", "drops_at_first", "datagrams_before",
-                 "drops_at_report", "shared_at_report")
+                 "drops_at_report", "shared_at_report", "group")
 
     def __init__(self, address, session):
         self.address, self.session = address, session
+        self.group = None  # the group it came to, where several were joined
         self.highest = self.lowest = self.window = 0
         self.received = self.duplicates = self.reordered = self.too_late = 0
         self.end = None  # the last sequence number, once the sender's end of run came
@@ -826,8 +956,8 @@ class SessionTable:
     address is not), and an evicted session's id goes into a filter of fixed
     size (RETIRED_BITS), so that no message of it is ever answered again."""
 
-    def __init__(self, keyed):
-        self.keyed = keyed
+    def __init__(self, keyed, groups=1):
+        self.keyed, self.groups = keyed, groups  # room for two senders' sessions a group
         self.parts = {"probation": {}, "finished": {}, "live": {}}  # in eviction order
         self.evicted = 0
         self.retired = bytearray(RETIRED_BITS // 8) if keyed else None
@@ -852,7 +982,7 @@ class SessionTable:
                 return stats
         if self.retired is not None and self.was_retired(session):
             return None
-        if len(self) >= MAX_SESSIONS:
+        if len(self) >= max(MAX_SESSIONS, 2 * self.groups):
             self.evict()
         stats = Session(address, session)
         self.place(key, stats, "probation")
@@ -963,35 +1093,39 @@ class HostDrops:
     (Session.drops_at_first...). Every datagram the socket brings is counted here too,
     so that a session can tell whether other traffic shared the socket meanwhile."""
 
-    def __init__(self, sock):
-        self.sock = sock
-        self.datagrams = 0  # every datagram the socket brought, whatever it was
-        # Dropped since the socket opened: as the latest datagram was stamped when it was
-        # queued (SO_RXQ_OVFL), and as the kernel counted them at our latest look
-        # (SO_MEMINFO, since_open()).
+    def __init__(self, sockets):
+        self.sockets = sockets
+        self.datagrams = 0  # every datagram the sockets brought, whatever it was
+        # Dropped since the sockets opened: as the latest datagram of each was stamped when
+        # it was queued (SO_RXQ_OVFL), all together, and as the kernel counted them at our
+        # latest look (SO_MEMINFO, since_open()).
+        self.stamps = [0] * len(sockets)
         self.stamped = self.read = 0
 
-    def arrived(self, drops):
-        """One more datagram; drops is the socket's drop count when it was queued (None:
-        as the datagram before)."""
+    def arrived(self, drops, which=0):
+        """One more datagram, from the which-th socket; drops is that socket's drop count
+        when it was queued (None: as the datagram before)."""
         self.datagrams += 1
-        if drops is not None:
-            self.stamped = drops
+        if drops is not None and drops != self.stamps[which]:
+            self.stamped += drops - self.stamps[which]
+            self.stamps[which] = drops
 
-    def mark_start(self, stats):
-        """At a session's first datagram: where its span of host drops starts."""
+    def mark_start(self, stats, group=None):
+        """At a session's first datagram: where its span of host drops starts (and the
+        group it came to, where several were joined)."""
         if stats.drops_at_first is None:
             stats.drops_at_first = self.stamped
             stats.datagrams_before = self.datagrams - 1
+            stats.group = group
 
     def since_open(self):
         """Datagrams this host dropped since the socket opened because our buffer was
         full. The stamps lag: a datagram carries the count of when it was queued, so
         drops while the buffer stays full are seen only when a later one is queued;
         where the kernel tells its count as it is now, that count is taken."""
-        now = kernel_drops(self.sock)
-        if now is not None:
-            self.read = now
+        counts = [kernel_drops(sock) for sock in self.sockets]
+        if None not in counts:
+            self.read = sum(counts)
         return max(self.stamped, self.read)
 
     def during_session(self, stats, drops_now):
@@ -1267,26 +1401,30 @@ class FastLane:
 class Receiver:
     """Reads datagrams, answers them as classify() says, counts them and prints them."""
 
-    def __init__(self, sock, settings, out):
-        self.sock, self.settings, self.out = sock, settings, out
-        self.name = settings.name.encode("utf-8")
+    def __init__(self, sockets, settings, out, joined_at=()):
+        self.sockets = sockets if isinstance(sockets, list) else [sockets]  # join_all's
+        sock = self.sock = self.sockets[0]  # the one every answer goes out of
+        self.settings, self.out, self.name = settings, out, settings.name.encode("utf-8")
         self.key = settings.key
-        self.table = SessionTable(keyed=settings.key is not None)
+        self.table = SessionTable(settings.key is not None, len(settings.groups))
         self.auth = collections.Counter()  # unauthenticated, bad_tag, replayed: not answered
         self.instance = random.randrange(1, 256)  # tells us apart from a namesake here
         self.answers = Answerer(sock, self.name, settings.ack_jitter, out, settings.key,
                                 settings.max_ack_rate, self.instance)
         self.printer = DatagramPrinter(out, settings.quiet)
         self.buffer = bytearray(MAX_DATAGRAM)  # every datagram is read into this one buffer
-        # Linux: the socket blocks (up to IDLE_WAIT), and reads that must not wait say so.
-        self.blocking = isinstance(sock, socket.socket) and sock.gettimeout() is None
+        # Linux, one socket: it blocks (up to IDLE_WAIT), and reads that must not wait say so.
+        self.blocking = (len(self.sockets) == 1 and isinstance(sock, socket.socket)
+                         and sock.gettimeout() is None)
         self.received = 0  # new and reordered messages and plain datagrams, not duplicates
         self.taken = 0  # every datagram answered or counted, duplicates included
         self.malformed = self.plain = 0
-        self.drops = HostDrops(sock)  # every datagram, and those this host dropped
+        self.drops = HostDrops(self.sockets)  # every datagram, and those this host dropped
         self.started = self.joined = time.monotonic()  # the socket joined just before
-        arrival = ARRIVAL_TTL.get((system_of(sys.platform), 6 if ":" in settings.group else 4))
-        self.ttl_message = arrival and (arrival[0], arrival[2])  # (level, kind) bringing it
+        self.joined_at = dict(zip(settings.groups, joined_at))  # each group's join, if told
+        self.join_seconds = 0.0  # the time joining them all took (main tells it)
+        self.ttl_message, self.group_message = control_messages(settings.group,
+                                                                len(settings.groups) > 1)
         self.last_report = (self.started, 0)
         self.lane = FastLane(sock, self.answers, self.name, self.instance,
                              settings.key is None and not settings.ack_jitter)
@@ -1297,14 +1435,15 @@ class Receiver:
         return {self.table.key(stats.address, stats.session): stats
                 for stats in self.table.values()}
 
-    def handle(self, data, address, truncated, answered=False, ttl=None, drops=None):
+    def handle(self, data, address, truncated, answered=False, ttl=None, drops=None,
+               group=None, which=0):
         """Classify one datagram, answer it (unless the fast lane did), count it, print it.
 
-        data is bytes, or a memoryview of the receive buffer (no copy); ttl is the TTL
-        (IPv6: hop limit) it arrived with, None where the system does not tell; drops
-        the socket's drop count when it was queued (None: as the datagram before)."""
+        data: bytes, or a view of the receive buffer; ttl: the TTL (IPv6: hop limit) it
+        came with (None: not told); drops: the which-th socket's drop count when it was
+        queued (None: as before); group: where several were joined, the one it came to."""
         self.lane.expected = None  # anything may change what comes next: predicted anew
-        self.drops.arrived(drops)
+        self.drops.arrived(drops, which)
         if truncated:
             self.reject(address, f"cut to {len(data)} bytes")
             return
@@ -1315,14 +1454,15 @@ class Receiver:
             self.auth[detail] += 1
         elif what == "end":
             self.taken += 1
-            self.drops.mark_start(detail)
+            self.drops.mark_start(detail, group)
             if answer is not None:
                 drops, shared = self.drops.during_session(detail, self.drops.since_open())
                 detail.drops_at_report, detail.shared_at_report = drops, shared
                 # If other traffic came, some of these drops may have been its.
+                joined = self.joined_at.get(detail.group, self.joined)
                 report = answer._replace(flags=answer.flags | (SHARED_DROPS if shared else 0),
                                          host_drops=drops, unsent=detail.unsent,
-                                         arrival=report_arrival(detail, ttl, self.joined))
+                                         arrival=report_arrival(detail, ttl, joined))
                 self.answers.send(report, address, len(data))
             if detail.ends == 1:
                 self.printer.end(detail, address)
@@ -1342,16 +1482,17 @@ class Receiver:
                 self.printer.plain(data, address, detail)
                 return
             session, sequence, verdict, stats = detail
-            self.drops.mark_start(stats)
+            self.drops.mark_start(stats, group)
             self.received += verdict != "duplicate"
             if verdict == "new" and not data[6]:  # no flags: the next one may be predicted
                 self.lane.expect(address[0], session, sequence, len(data))
             self.printer.message(data, address, session, sequence, verdict, ttl)
 
     def close(self):
-        """Close the socket (which also leaves the group), reading its drops one last time."""
+        """Close the sockets (which also leaves the groups), reading their drops a last time."""
         self.drops.since_open()
-        self.sock.close()
+        for sock in self.sockets:
+            sock.close()
 
     def reject(self, address, reason):
         """Count a datagram that is neither the protocol nor text; never answer it."""
@@ -1359,17 +1500,18 @@ class Receiver:
         self.printer.malformed(address, reason)
 
 
-def read_some(receiver, block=False):
-    """Read what is queued on the socket, at most READS_PER_WAKEUP datagrams;
+def read_some(receiver, block=False, which=0):
+    """Read what is queued on the which-th socket, at most READS_PER_WAKEUP datagrams;
     or with block, wait for one datagram (up to the receive timeout) and read it.
 
     The bound keeps a flood from starving the rest of the loop: a stop
     request, the held acks and the reports are looked at between batches.
     Each datagram lands in one preallocated buffer (recvmsg_into): no
     allocation per datagram."""
-    sock, buffer, count = receiver.sock, receiver.buffer, receiver.settings.count
+    sock, buffer, count = receiver.sockets[which], receiver.buffer, receiver.settings.count
     view, handle, ack_at_once = memoryview(buffer), receiver.handle, receiver.lane.ack_at_once
-    ttl_message = receiver.ttl_message
+    ttl_message, group_message = receiver.ttl_message, receiver.group_message
+    group = None
     fast = hasattr(sock, "recvmsg_into")
     wait = 0 if block else NO_WAIT  # no wait: only what is queued
     for _ in range(1 if block else READS_PER_WAKEUP):
@@ -1391,9 +1533,21 @@ def read_some(receiver, block=False):
                 ttl = value[0] if len(value) == 1 else int.from_bytes(value[:4], sys.byteorder)
             elif (level, kind) == (socket.SOL_SOCKET, SO_RXQ_OVFL) and len(value) >= 4:
                 drops = struct.unpack("=I", value[:4])[0]
+            elif group_message and (level, kind) == group_message[:2]:
+                group = group_of(value, group_message[2])
         # The message the receiver expects next is answered first (see FastLane).
         answered = not flags & MSG_TRUNC and ack_at_once(buffer, size, address, ttl)
-        handle(view[:size], address, bool(flags & MSG_TRUNC), answered, ttl, drops)
+        handle(view[:size], address, bool(flags & MSG_TRUNC), answered, ttl, drops, group,
+               which)
+
+
+def group_of(pktinfo, at):
+    """The destination address in an IP_PKTINFO (IPv6: IPV6_PKTINFO) control message: an
+    in_pktinfo (the interface index, the local address, then the destination's 4 bytes)
+    or an in6_pktinfo (the destination's 16 bytes, then the interface index)."""
+    if at:
+        return socket.inet_ntop(socket.AF_INET, pktinfo[at:at + 4])
+    return socket.inet_ntop(socket.AF_INET6, pktinfo[:16])
 
 
 def run(receiver, selector, stop):
@@ -1420,8 +1574,8 @@ def run(receiver, selector, stop):
             read_some(receiver)  # and what else has come meanwhile
         else:
             for key, _ in selector.select(wait):
-                if key.fileobj is receiver.sock:
-                    read_some(receiver)
+                if key.data is not None:  # one of our sockets: its place in the list
+                    read_some(receiver, which=key.data)
                 else:
                     key.fileobj.recv(64)  # the signal's wake-up byte
         now = time.monotonic()
@@ -1527,6 +1681,48 @@ def print_report(receiver, now):
     receiver.last_report = (now, receiver.received)
 
 
+def group_counts(receiver):
+    """Each group's counts, in the order joined: the sums of the sessions that came to
+    it, its senders (sessions), and the milliseconds from its join to its first
+    datagram (first_ms, None if nothing came), as mcjoin tells them."""
+    groups = {group: dict(group=group, **dict.fromkeys(GROUP_FIELDS, 0), senders=0,
+                          first_ms=None) for group in receiver.settings.groups}
+    for stats in receiver.table.values():
+        entry = groups.get(stats.group or receiver.settings.group)
+        if entry is None or not stats.datagrams:  # to this host's address, or refused
+            continue
+        for field in GROUP_FIELDS:
+            entry[field] += getattr(stats, field)
+        entry["senders"] += 1
+        joined = receiver.joined_at.get(entry["group"], receiver.joined)
+        first_ms = round((stats.first_heard - joined) * 1000, 3)
+        entry["first_ms"] = min(first_ms, entry["first_ms"] or first_ms)
+    return list(groups.values())
+
+
+def group_lines(receiver, groups):
+    """A few lines on many groups: how many came clean, the worst, the silent."""
+    lossy = sorted((entry for entry in groups if entry["lost"]), key=lambda entry: -entry[
+        "lost"] / (entry["lost"] + entry["received"]))
+    silent = [entry["group"] for entry in groups if not entry["senders"]]
+    firsts = sorted(entry["first_ms"] for entry in groups if entry["first_ms"] is not None)
+    sockets = len(receiver.sockets)
+    lines = [f"{len(groups)} groups, joined in {receiver.join_seconds:.3f} s over "
+             f"{sockets} socket{'s' * (sockets != 1)}: {len(groups) - len(lossy) - len(silent)} "
+             f"without loss, {len(lossy)} with loss, {len(silent)} silent (nothing came)"]
+    if firsts:
+        lines.append(f"first datagram after each group's join: {firsts[0]:.1f} to "
+                     f"{firsts[-1]:.1f} ms (median {firsts[len(firsts) // 2]:.1f} ms)")
+    if lossy:
+        lines.append("worst: " + ", ".join(
+            f"{entry['group']} lost {entry['lost']} of {entry['lost'] + entry['received']}"
+            for entry in lossy[:WORST_SHOWN]) + (", ..." if len(lossy) > WORST_SHOWN else ""))
+    if silent:
+        lines.append("silent: " + ", ".join(silent[:WORST_SHOWN])
+                     + (", ..." if len(silent) > WORST_SHOWN else ""))
+    return lines
+
+
 def print_summary(receiver):
     """The totals, each sender's session, and whom we answered."""
     settings, pacer = receiver.settings, receiver.printer.pacer
@@ -1540,12 +1736,15 @@ def print_summary(receiver):
             drops, shared = stats.drops_at_report, stats.shared_at_report
         else:  # still going: up to now
             drops, shared = receiver.drops.during_session(stats, host_drops)
-        entry.update(host_drops=drops, shared_drops=shared)
+        entry.update(host_drops=drops, shared_drops=shared,
+                     group=stats.group or settings.group)
         sessions.append(entry)
     totals = {field: sum(entry[field] for entry in sessions)
               for field in ("lost", "duplicates", "reordered")}
     elapsed = time.monotonic() - receiver.started
-    lines = [f"--- {settings.group}:{settings.port} receiver statistics ---",
+    where = (f"{settings.group}:{settings.port}" if len(settings.groups) == 1 else
+             f"{settings.group} to {settings.groups[-1]}, port {settings.port},")
+    lines = [f"--- {where} receiver statistics ---",
              f"{receiver.received} received, {totals['lost']} lost, "
              f"{totals['duplicates']} duplicates, {totals['reordered']} reordered, "
              f"{receiver.malformed} malformed, {receiver.plain} plain, in {elapsed:.1f} s"]
@@ -1553,7 +1752,13 @@ def print_summary(receiver):
         lines.append(f"this host dropped {host_drops} datagrams since the socket opened, "
                      f"because the receive buffer was full (a session's own are counted in "
                      f"its lost; the network did not lose them)")
-    for entry in sessions:
+    groups = group_counts(receiver)
+    several = len(groups) > 1
+    if several:
+        lines += group_lines(receiver, groups)
+    if several and len(sessions) > WORST_SHOWN:
+        lines.append(f"{len(sessions)} sessions, one per group and sender: each in --json")
+    for entry in sessions if not several or len(sessions) <= WORST_SHOWN else ():
         end = (f"end of run seen at seq {entry['last_seq']}" if entry["end_seen"] else
                "no end of run seen: loss after the last message that came is not counted")
         drops = ""
@@ -1561,7 +1766,8 @@ def print_summary(receiver):
             drops = (f", {entry['host_drops']} dropped by this host while it lasted"
                      + (" (other traffic came too: some may have been that traffic's)"
                         if entry["shared_drops"] and entry["host_drops"] else ""))
-        lines.append(f"from {entry['address']} session {entry['session']}: "
+        to = f" to {entry['group']}" if len(settings.groups) > 1 else ""
+        lines.append(f"from {entry['address']} session {entry['session']}{to}: "
                      f"{entry['received']} received, {entry['lost']} lost "
                      f"({entry['loss_pct']}%), {entry['duplicates']} duplicates, "
                      f"{entry['reordered']} reordered{drops}"
@@ -1598,7 +1804,8 @@ def print_summary(receiver):
                      f"full (a slow link?); dropped at once, not waited for")
     if receiver.table.evicted:
         lines.append(f"{receiver.table.evicted} sessions evicted to make room (at most "
-                     f"{MAX_SESSIONS} at once; those with one datagram go first)")
+                     f"{max(MAX_SESSIONS, 2 * receiver.table.groups)} at once; those with one "
+                     f"datagram go first)")
     if receiver.answers.too_big:
         lines.append(f"{receiver.answers.too_big} answers not sent: larger than the "
                      f"datagram they answer (a sender of an older version)")
@@ -1612,7 +1819,9 @@ def print_summary(receiver):
                        unprinted=pacer.unprinted_total, seconds=round(elapsed, 3),
                        senders=sessions, answered=answered, auth=auth,
                        rate_limited=answers.rate_limited, table_full=answers.table_full,
-                       addresses_evicted=addresses_evicted, not_sent=answers.not_sent)
+                       addresses_evicted=addresses_evicted, not_sent=answers.not_sent,
+                       groups=groups, join_seconds=round(receiver.join_seconds, 6),
+                       sockets=len(receiver.sockets))
 
 
 # ==== the command line ====
@@ -1650,13 +1859,15 @@ def ack_rate(text):
 def build_parser(environ=os.environ):
     parser = OneLineParser(
         description="Join a multicast group, answer every message and count what arrives.",
-        epilog="Environment: MULTICAST_GROUP, MULTICAST_PORT, MULTICAST_INTERFACE, "
-               "MULTICAST_COUNT, MULTICAST_NAME, MULTICAST_ACK_JITTER, "
+        epilog="Environment: MULTICAST_GROUP (groups separated by commas), MULTICAST_PORT, "
+               "MULTICAST_INTERFACE, MULTICAST_COUNT, MULTICAST_NAME, MULTICAST_ACK_JITTER, "
                "MULTICAST_REPORT_INTERVAL, MULTICAST_KEY_FILE, MULTICAST_MAX_ACK_RATE, "
                "MULTICAST_SOURCE (sources separated by commas).")
-    parser.add_argument("-g", "--group", metavar="ADDRESS", type=multicast_group,
-                        default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
-                        help="multicast group to join, IPv4 or IPv6 (default: %(default)s)")
+    parser.add_argument("-g", "--group", metavar="ADDRESS[+N]", dest="groups", type=group_list,
+                        action=GroupList, default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
+                        help="multicast group to join, IPv4 or IPv6; FIRST+N joins FIRST and "
+                             "the N groups after it; may be given more than once "
+                             "(default: %(default)s)")
     parser.add_argument("-p", "--port", metavar="PORT", type=port_number,
                         default=environ.get("MULTICAST_PORT", str(DEFAULT_PORT)),
                         help="UDP port to listen on (default: %(default)s)")
@@ -1707,6 +1918,7 @@ def check_options(parser, args, program, environ=os.environ):
     (settle_interface turns it into what the sockets want); so must the sources (a flag
     wins over MULTICAST_SOURCE, sources separated by commas); an SSM group without them
     gets a warning."""
+    settle_groups(parser, args)
     settle_interface(parser, args)
     if args.source is None:
         try:
@@ -1731,7 +1943,8 @@ def check_options(parser, args, program, environ=os.environ):
 class Settings(typing.NamedTuple):
     """What the receiver's core (Receiver, read_some, run, print_summary) takes from the
     command line, checked: one field per value, and nothing it does not use."""
-    group: str  # the multicast group joined, IPv4 or IPv6 (--group)
+    group: str  # the multicast group joined, IPv4 or IPv6, the first if several (--group)
+    groups: typing.List[str]  # every group joined, in the order given (--group)
     port: int  # the UDP port it listens on (--port)
     name: str  # the name our answers carry, 1 to MAX_NAME bytes of UTF-8 (--name)
     key: typing.Optional[Key]  # answer only what it signs, sign every answer (--key-file)
@@ -1744,7 +1957,8 @@ class Settings(typing.NamedTuple):
 
 def settings_from(args):
     """The Settings in the parsed command line (checked by check_options)."""
-    return Settings(group=args.group, port=args.port, name=args.name, key=args.key,
+    return Settings(group=args.groups[0], groups=args.groups, port=args.port, name=args.name,
+                    key=args.key,
                     ack_jitter=args.ack_jitter, max_ack_rate=args.max_ack_rate,
                     count=args.count, report_interval=args.report_interval, quiet=args.quiet)
 
@@ -1758,6 +1972,9 @@ def explain(error, port, group):
         return f"port {port} is already in use by a program that does not share it"
     if error.errno in (errno.EACCES, errno.EPERM):
         return f"not allowed: {error.strerror} (a firewall, or a port below 1024?)"
+    if error.errno in (errno.ENOBUFS, errno.ENOMEM):
+        return (f"the system refused to join {group}: {error.strerror} (the groups a socket "
+                f"may join: net.ipv4.igmp_max_memberships)")
     return error.strerror or str(error)
 
 
@@ -1771,22 +1988,34 @@ def main(argv=None):
     selector = selectors.DefaultSelector()
     stop = StopRequest(selector)
     try:
+        joining = time.monotonic()
         try:
-            sock = make_receiver_socket(args.group, args.port, args.interface,
-                                        sources=args.source)
+            sockets, joined_at = join_all(args.groups, args.port, args.interface,
+                                          sources=args.source)
+        except JoinLimit as error:
+            print(f"{program}: error: {error}", file=sys.stderr)
+            return 1
         except OSError as error:
             print(f"{program}: error: {explain(error, args.port, args.group)}", file=sys.stderr)
             return 1
-        selector.register(sock, selectors.EVENT_READ)
+        for which, sock in enumerate(sockets):
+            selector.register(sock, selectors.EVENT_READ, which)
         warn_if_readable_by_others(args.key, program)
         where, _ = describe_interface(args.group, args.port, args.interface)
         keyed = ", answering only messages signed with the key" if args.key else ""
         only = f", only from {', '.join(args.source)}" if args.source else ""
-        receiver = Receiver(sock, settings_from(args), out)
-        out.event("start", f"listening on {args.group}:{args.port}, joined on {where}{only}, "
+        receiver = Receiver(sockets, settings_from(args), out, joined_at)
+        joined = (f"{args.group}:{args.port}" if len(args.groups) == 1 else
+                  f"{len(args.groups)} groups from {args.group} to {args.groups[-1]} on port "
+                  f"{args.port} (joined in {joined_at[-1] - joining:.3f} s over "
+                  f"{len(sockets)} socket{'s' * (len(sockets) != 1)})")
+        out.event("start", f"listening on {joined}, joined on {where}{only}, "
                   f"as {printable(args.name)}{keyed}", group=args.group, port=args.port,
+                  groups=len(args.groups), sockets=len(sockets),
+                  join_seconds=round(joined_at[-1] - joining, 6),
                   name=args.name, instance=receiver.instance, interface=where,
                   joined_on=where, sources=args.source, authenticated=args.key is not None)
+        receiver.join_seconds = joined_at[-1] - joining
         status = 0
         try:
             run(receiver, selector, stop)

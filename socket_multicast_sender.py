@@ -78,6 +78,7 @@ WINDOW_BITS = (1 << SEQUENCE_WINDOW) - 1
 MAX_PEERS = 10000  # receivers tracked; replies from further ones are only counted
 NEW_PEERS_PER_SECOND = 1000  # new receivers taken on per second at most (forged names)
 OPEN_ACKS_BUDGET = 1_000_000  # acks of open messages kept, all rows together (about 40 MB)
+WORST_SHOWN = 5  # groups named in the summary's text, the worst first
 END_GAP = 0.02  # seconds between the end-of-run messages (END_REPEATS of them)
 REPORT_WAIT = 0.5  # seconds to wait at least for the receivers' reports
 # The live board (--board): a page for the projector, and the same in a terminal.
@@ -326,6 +327,7 @@ def printable(text):
 
 # ---- block arguments: generated from blocks/arguments.py (python3 blocks/sync.py) ----
 MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
+MAX_GROUPS = 10_000  # groups one run takes at most (--group, given again or as FIRST+N)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -346,6 +348,50 @@ def multicast_group(text):
             f"{text!r} is not a multicast group (valid: 224.0.0.0 to 239.255.255.255, "
             f"or an IPv6 group in ff00::/8)")
     return str(address)
+
+
+def group_range(text):
+    """One group, or FIRST+N: FIRST and the N groups after it (239.1.0.0+999 is 1,000)."""
+    first, plus, more = text.partition("+")
+    start = multicast_group(first.strip())
+    if not plus:
+        return [start]
+    if not more.strip().isdigit() or int(more) >= MAX_GROUPS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: after + comes how many groups follow {start} (0 to {MAX_GROUPS - 1})")
+    address, more = ipaddress.ip_address(start), int(more)
+    if int(address) + more >= 2 ** address.max_prefixlen or not (address + more).is_multicast:
+        raise argparse.ArgumentTypeError(f"{text!r} runs past the last multicast group")
+    return [str(address + offset) for offset in range(more + 1)]
+
+
+def group_list(text):
+    """Groups separated by commas, each one group or FIRST+N (group_range)."""
+    groups = [group for part in text.split(",") if part.strip()
+              for group in group_range(part.strip())]
+    if not groups:
+        raise argparse.ArgumentTypeError(f"{text!r} names no group")
+    return groups
+
+
+class GroupList(argparse.Action):
+    """--group, given once or more: the groups of each, in order, in place of the default
+    (a string until argparse turns it into its list, if no --group was given)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, (given if isinstance(given, list) else []) + values)
+
+
+def settle_groups(parser, args):
+    """Keep each group of args.groups once, in the order given, and set args.group to the
+    first; or end with the one-line error."""
+    args.groups = list(dict.fromkeys(args.groups))
+    if len(args.groups) > MAX_GROUPS:
+        parser.error(f"{len(args.groups)} groups: at most {MAX_GROUPS} in one run")
+    if len({family_of(group) for group in args.groups}) > 1:
+        parser.error("the groups are not of one family: give only IPv4 or only IPv6 groups")
+    args.group = args.groups[0]
 
 
 def family_of(group):
@@ -807,6 +853,7 @@ class Peer:
         self.acked = 0  # bit i: the ack of highest - i came (SEQUENCE_WINDOW bits)
         self.rtt = RttStats(room)
         self.report = None  # the receiver's own counts, once its report came
+        self.reports = {}  # with several groups: each group's report, by its number
         self.first_heard = self.last_heard = now  # its first and latest reply (monotonic s)
         self.ttl_received = None  # the TTL (hop limit) our latest message it told of came with
         self.join_to_first_ms = None  # from its join to its first message, if it joined late
@@ -980,15 +1027,14 @@ class Sender:
     """Sends the messages and counts every reply that comes back."""
 
     def __init__(self, sock, settings, out):
-        self.sock, self.settings, self.out = sock, settings, out
+        self.sock, self.settings, self.out, self.key = sock, settings, out, settings.key
         self.session = random.getrandbits(64)
         self.expect = settings.expect or (1, [])  # (count, names) that must answer
         # With --expect a round ends once they have all answered (unless --wait-all).
         self.end_rounds_early = settings.expect is not None and not settings.wait_all
-        self.key = settings.key
         self.flags = (NO_ACK if settings.no_ack else 0) | (AUTHENTICATED if settings.key else 0)
         self.buffer = message_buffer(settings)
-        self.destination = destination(settings.group, settings.port, settings.interface)
+        self.groups = Groups(settings, self.session)  # where each message goes, in turn
         self.timeout_ns = int(settings.timeout * 1e9)
         self.sequence = self.last_send_ns = 0  # the latest message sent, and its send time
         self.open = collections.deque()  # (send time, sequence) of messages still open
@@ -1018,11 +1064,11 @@ class Sender:
     def send_many(self, count):
         """Send up to count messages back to back; return how many went out.
 
-        The hot path: each datagram is built in place in one buffer (no
-        allocation), the loop works on local names, and the clock is read
-        only when acks will need it."""
+        The hot path: each datagram is built in place in one buffer (no allocation),
+        the loop works on local names, the clock is read only when acks need it."""
         buffer, pack, sendto, key = self.buffer, HEADER.pack_into, self.sock.sendto, self.key
-        flags, session, destination = self.flags, self.session, self.destination
+        flags, sessions, destinations = self.flags, self.groups.sessions, self.groups.destinations
+        groups = len(sessions)
         # int() is 0: without acks no round-trip time is measured, so no clock read.
         clock = time.monotonic_ns if not self.settings.no_ack else int
         sequence, done = self.sequence, 0
@@ -1030,16 +1076,17 @@ class Sender:
         try:
             for done in range(count):
                 now_ns = clock()
-                pack(buffer, 0, MAGIC, VERSION, DATA, flags, session, sequence + 1, now_ns)
+                turn, which = divmod(sequence, groups)  # the groups take turns (Groups)
+                pack(buffer, 0, MAGIC, VERSION, DATA, flags, sessions[which], turn + 1, now_ns)
                 try:
-                    sendto(buffer if key is None else sign(bytes(buffer), key), destination)
+                    sendto(buffer if key is None else sign(bytes(buffer), key),
+                           destinations[which])
                 except BlockingIOError:
                     return done
                 except OSError as error:
                     if sequence == 0:  # nothing ever went out: a set-up problem, not a fault
                         raise
-                    # The network failed under us (a link went down): the message is
-                    # lost for every receiver, and we carry on.
+                    # The network failed under us (a link went down): lost to all; go on.
                     self.counts["send_errors"] += 1
                     self.send_failed = error.strerror
                 sequence += 1
@@ -1078,6 +1125,34 @@ class Sender:
         count_reply(self, reply, address, now_ns)
 
 
+class Groups:
+    """The groups messages go to in turn: message m (from 1) goes to group (m - 1) % n, as
+    its own message (m - 1) // n + 1, in a session of its own (our session id plus the
+    group's place), so that each group's receivers count it as a sender of its own."""
+
+    def __init__(self, settings, session):
+        self.names = settings.groups
+        self.destinations = [destination(group, settings.port, settings.interface)
+                             for group in settings.groups]
+        self.sessions = [(session + which) % 2**64 for which in range(len(settings.groups))]
+        self.which = {session: which for which, session in enumerate(self.sessions)}
+        self.acks = [0] * len(settings.groups)  # acks in time, by group
+
+    def wire(self, message):
+        """(group number, session, sequence number on the wire) of our message number."""
+        turn, which = divmod(message - 1, len(self.sessions))
+        return which, self.sessions[which], turn + 1
+
+    def message(self, session, sequence):
+        """Our message number of a session's sequence number; None: not our session."""
+        which = self.which.get(session)
+        return None if which is None else (sequence - 1) * len(self.sessions) + which + 1
+
+    def sent(self, which, messages):
+        """How many of our first messages went to group number which."""
+        return max(0, (messages - which + len(self.sessions) - 1) // len(self.sessions))
+
+
 def message_buffer(settings):
     """Every message in one buffer: the header is packed into its start, in place. Its
     size is --size, or room for the answer's name (see ACK_ROOM), whichever is more."""
@@ -1087,15 +1162,24 @@ def message_buffer(settings):
 
 
 def send_end_of_run(sender):
-    """Send the end of run, padded to room for any report; False if it did not go out."""
-    header = HEADER.pack(MAGIC, VERSION, END, sender.flags, sender.session, sender.sequence,
-                         time.monotonic_ns()) + bytes(REPORT_ROOM - HEADER.size)
+    """Send the end of run to each group that had messages, padded to room for any
+    report; waits up to END_GAP for room in the socket's buffer for each."""
+    groups = sender.groups
+    sender.sock.settimeout(END_GAP)
     try:
-        sender.sock.sendto(header if sender.key is None else sign(header, sender.key),
-                           sender.destination)
-    except OSError:  # the end of run is repeated: one that cannot go out is no fault
-        return False
-    return True
+        for which, session in enumerate(groups.sessions):
+            last = groups.sent(which, sender.sequence)
+            if not last:
+                continue
+            header = HEADER.pack(MAGIC, VERSION, END, sender.flags, session, last,
+                                 time.monotonic_ns()) + bytes(REPORT_ROOM - HEADER.size)
+            try:
+                sender.sock.sendto(header if sender.key is None else sign(header, sender.key),
+                                   groups.destinations[which])
+            except OSError:  # the end of run is repeated: one that cannot go out is no fault
+                pass
+    finally:
+        sender.sock.setblocking(False)  # sending must never wait
 
 
 def parse_reply(data, key=None):
@@ -1135,14 +1219,17 @@ def count_reply(sender, reply, address, now_ns):
         if sender.settings.rate is not None:  # throughput: a b'ack' names none of many messages
             count_plain(sender, address)
             return
-        kind, record = "ack", Ack(0, sender.session, sender.sequence, sender.last_send_ns)
+        _, session, sequence = sender.groups.wire(sender.sequence)
+        kind, record = "ack", Ack(0, session, sequence, sender.last_send_ns)
     elif kind in ("malformed", "unauthenticated", "bad_tag"):
         sender.counts[kind] += 1  # forged or rubbish: never makes a receiver "answered"
         return
-    if record.session != sender.session:  # meant for another sender: check this first
+    # Our number of the message it answers (one group: its sequence number).
+    sequence = sender.groups.message(record.session,
+                                     record.sequence if kind == "ack" else record.last_seq)
+    if sequence is None:  # meant for another sender: check this first
         sender.counts["stray"] += 1
         return
-    sequence = record.sequence if kind == "ack" else record.last_seq
     if not 0 < sequence <= sender.sequence:
         sender.counts["malformed"] += 1
         return
@@ -1152,7 +1239,8 @@ def count_reply(sender, reply, address, now_ns):
         return
     peer.last_heard = now_ns / 1e9
     if kind == "report":
-        take_report(peer, record, sender.settings.ttl, sender.first_send_ns)
+        take_report(peer, record._replace(last_seq=sequence), sender.settings.ttl,
+                    sender.first_send_ns, sender.groups.which[record.session])
         return
     if record.ttl is not None:
         peer.ttl_received = record.ttl
@@ -1164,19 +1252,24 @@ def count_reply(sender, reply, address, now_ns):
     # A round lists only the acks of its own message that came while it was open; one
     # that comes after its round line (with --expect a round ends once the expected
     # have answered) still counts, but in no round's line.
-    if verdict == "ack" and sequence == sender.sequence and sender.round_open:
-        sender.round_acks.append((peer, rtt_ms))
+    if verdict == "ack":
+        sender.groups.acks[sender.groups.which[record.session]] += 1
+        if sequence == sender.sequence and sender.round_open:
+            sender.round_acks.append((peer, rtt_ms))
 
 
-def take_report(peer, report, ttl_sent, first_send_ns):
-    """A receiver's report (a Report): its own counts, and how our messages came: the TTL
-    of the end of run, and the join delay (as RFC 3918's group join delay) if it
-    joined while we were already sending: from its join to the first message it got."""
-    peer.report = {"received": report.received, "lost": report.lost,
-                   "duplicates": report.duplicates, "reordered": report.reordered,
-                   "host_drops": report.host_drops, "unsent": report.unsent,
-                   "shared_drops": bool(report.flags & SHARED_DROPS),
-                   "last_seq": report.last_seq}
+def take_report(peer, report, ttl_sent, first_send_ns, which=0):
+    """A receiver's report (a Report, its last_seq our message number) of group number
+    which: its own counts, and how our messages came: the TTL of the end of run, and
+    the join delay (as RFC 3918's group join delay) if it joined while we were already
+    sending: from its join to the first message it got. Its counts of all our groups
+    together are peer.report."""
+    peer.reports[which] = {"received": report.received, "lost": report.lost,
+                           "duplicates": report.duplicates, "reordered": report.reordered,
+                           "host_drops": report.host_drops, "unsent": report.unsent,
+                           "shared_drops": bool(report.flags & SHARED_DROPS),
+                           "last_seq": report.last_seq}
+    peer.report = combined(peer.reports.values())
     arrival = report.arrival
     if arrival is None:
         return
@@ -1186,6 +1279,20 @@ def take_report(peer, report, ttl_sent, first_send_ns):
         joined_ns = arrival.first_sent_ns - arrival.join_to_first_us * 1000  # our clock
         if joined_ns > first_send_ns:  # it joined after our first message went out
             peer.join_to_first_ms = round(arrival.join_to_first_us / 1000, 3)
+
+
+def combined(reports):
+    """One receiver's reports of several groups as one: the counts summed; its host's
+    drops, counted for each over the same time on the same sockets, the most of any."""
+    reports = list(reports)
+    if len(reports) == 1:
+        return reports[0]
+    whole = {field: sum(report[field] for report in reports)
+             for field in ("received", "lost", "duplicates", "reordered")}
+    unsent = [report["unsent"] for report in reports if report["unsent"] is not None]
+    return dict(whole, unsent=sum(unsent) if unsent else None,
+                host_drops=max(report["host_drops"] for report in reports),
+                shared_drops=True, last_seq=max(report["last_seq"] for report in reports))
 
 
 def count_plain(sender, address):
@@ -1318,9 +1425,10 @@ def end_run(sender, selector, stop):
     # receiver's --ack-jitter can come after its report): wait for it too, at most
     # until the last message's time is over.
     last_ack_due = 0.0 if sender.settings.no_ack else sender.last_send_at + sender.settings.timeout
+    groups = min(sender.sequence, len(sender.groups.sessions))  # reports each receiver sends
 
     def all_reported():  # with acks we know whom to wait for; without, wait it out
-        return (bool(ackers) and all(peer.report for peer in ackers)
+        return (bool(ackers) and all(len(peer.reports) == groups for peer in ackers)
                 and (stop.requested or time.monotonic() >= last_ack_due
                      or all(peer.highest >= sender.sequence for peer in ackers)))
 
@@ -1363,7 +1471,9 @@ def print_round(sender):
     answers = ", ".join(f"{peer.label()} {rtt:.3f} ms" + (
         f" ({hops_of(peer, ttl)} hop{'s' * (hops_of(peer, ttl) != 1)})"
         if hops_of(peer, ttl) else "") for peer, rtt in sender.round_acks)
-    text = f"seq {sender.sequence}: {len(heard)} receiver{'s' * (len(heard) != 1)}"
+    which, _, _ = sender.groups.wire(sender.sequence)
+    group = f" to {sender.groups.names[which]}" if len(sender.groups.names) > 1 else ""
+    text = f"seq {sender.sequence}{group}: {len(heard)} receiver{'s' * (len(heard) != 1)}"
     if sender.send_failed:
         text += f" (not sent: {sender.send_failed})"
     text += f": {answers}" if answers else ""
@@ -1377,7 +1487,8 @@ def print_round(sender):
         text += "; not waited for: " + ", ".join(peer.label() for peer in not_waited_for)
     if not (sender.live and sender.live.in_place):  # the board in place shows the rounds
         sender.out.event(
-            "round", text, seq=sender.sequence, expected=expect, ok=enough,
+            "round", text, seq=sender.sequence, group=sender.groups.names[which],
+            expected=expect, ok=enough,
             send_error=sender.send_failed,
             acks=[{"address": peer.address, "name": peer.name, "instance": peer.instance,
                    "rtt_ms": round(rtt, 3),
@@ -1511,6 +1622,41 @@ def receiver_lines(peer, entry, acks_asked):
     return lines
 
 
+def group_entries(sender):
+    """Each group's figures: messages sent, acks in time, and what the receivers' reports
+    (each receiver's latest life) say they received and lost of it."""
+    groups = sender.groups
+    latest = [lives[-1] for _, lives in receivers(sender)]
+    entries = []
+    for which, name in enumerate(groups.names):
+        reports = [peer.reports[which] for peer in latest if which in peer.reports]
+        entries.append({"group": name, "sent": groups.sent(which, sender.sequence),
+                        "acks": groups.acks[which], "reports": len(reports),
+                        "received": sum(report["received"] for report in reports),
+                        "lost": sum(report["lost"] for report in reports)})
+    return entries
+
+
+def group_lines(groups, acks_asked):
+    """A few lines on many groups: what each got, and the worst as the reports tell."""
+    sent = sorted(entry["sent"] for entry in groups)
+    acks = sorted(entry["acks"] for entry in groups)
+    lossy = sorted((entry for entry in groups if entry["lost"]),
+                   key=lambda entry: -entry["lost"] / (entry["lost"] + entry["received"]))
+    def span(values):
+        return f"{values[0]}" if values[0] == values[-1] else f"{values[0]} to {values[-1]}"
+
+    line = (f"{len(groups)} groups in turn, {span(sent)} messages each"
+            + (f", {span(acks)} acks each" if acks_asked else ""))
+    lines = [line + f"; the receivers' reports: {len(groups) - len(lossy)} groups without "
+             f"loss, {len(lossy)} with loss"]
+    if lossy:
+        lines.append("worst: " + ", ".join(
+            f"{entry['group']} lost {entry['lost']} of {entry['lost'] + entry['received']}"
+            for entry in lossy[:WORST_SHOWN]) + (", ..." if len(lossy) > WORST_SHOWN else ""))
+    return lines
+
+
 def print_summary(sender, short_rounds):
     """The totals, every receiver's figures and report, and the verdict; return the reasons
     it failed (none: it passed)."""
@@ -1523,10 +1669,15 @@ def print_summary(sender, short_rounds):
     entries = [row.as_dict(sender.closed_through, acks_asked, settings.ttl) for row in rows]
     rate = f" ({sender.sequence / sending:.1f}/s)" if sending > 0 else ""
     answering = len(rows) + len(sender.plain)
-    lines = [f"--- {settings.group}:{settings.port} multicast statistics ---",
+    groups = group_entries(sender)
+    where = (f"{settings.group}:{settings.port}" if len(groups) == 1 else
+             f"{settings.group} to {settings.groups[-1]}, port {settings.port},")
+    lines = [f"--- {where} multicast statistics ---",
              f"{sender.sequence} sent in {sending:.1f} s{rate}, the run took {elapsed:.1f} s; "
              f"{answering} receiver{'s' * (answering != 1)}, {counts['stray']} stray, "
              f"{counts['malformed']} malformed, {counts['send_errors']} send errors"]
+    if len(groups) > 1:
+        lines += group_lines(groups, acks_asked)
     for row, entry in zip(rows, entries):
         lines += receiver_lines(row, entry, acks_asked)
     namesakes = sorted({(row.address, row.name) for row in rows if row.namesake})
@@ -1562,7 +1713,7 @@ def print_summary(sender, short_rounds):
                      untracked=counts["untracked"], end_acks=counts["end_acks"], forged=forged,
                      plain_acks=[{"address": address, "replies": replies}
                                  for address, replies in sender.plain.items()],
-                     short_rounds=short_rounds,
+                     short_rounds=short_rounds, groups=groups,
                      verdict={"ok": not reasons, "reasons": reasons, "note": note.strip(" ()"),
                               "max_loss": settings.max_loss})
     return reasons
@@ -1767,7 +1918,8 @@ class Board:
 class Settings(typing.NamedTuple):
     """What the core needs from the command line, checked: the Sender and the run
     read this, never argparse's names."""
-    group: str  # the multicast group, IPv4 or IPv6
+    group: str  # the multicast group, IPv4 or IPv6; the first, if several
+    groups: typing.List[str]  # every group, each in turn gets the next message
     port: int
     interface: typing.Any  # as the sockets want it: an address, an index or None
     ttl: int  # IP_MULTICAST_TTL (IPv6: the hop limit)
@@ -1790,7 +1942,8 @@ class Settings(typing.NamedTuple):
 
 def settings_from(args):
     """The Settings in parsed and checked arguments."""
-    return Settings(*(getattr(args, field) for field in Settings._fields))
+    values = dict(vars(args), group=args.groups[0])
+    return Settings(*(values[field] for field in Settings._fields))
 
 
 def check_options(parser, args):
@@ -1807,20 +1960,23 @@ def check_options(parser, args):
     if args.key is not None and args.size is not None and args.size + TAG_SIZE > MAX_PAYLOAD:
         parser.error(f"--size {args.size}: with a key the tag's {TAG_SIZE} bytes follow, "
                      f"so at most {MAX_PAYLOAD - TAG_SIZE}")
+    settle_groups(parser, args)
     settle_interface(parser, args)
 
 
 def build_parser(environ=os.environ):
     parser = OneLineParser(
         description="Send numbered messages to a multicast group and measure the answers.",
-        epilog="Environment: MULTICAST_GROUP, MULTICAST_PORT, MULTICAST_INTERFACE, "
-               "MULTICAST_TTL, MULTICAST_MESSAGE, MULTICAST_COUNT, MULTICAST_INTERVAL, "
-               "MULTICAST_TIMEOUT, MULTICAST_EXPECT, MULTICAST_RATE, MULTICAST_SIZE, "
-               "MULTICAST_REPORT_INTERVAL, MULTICAST_MAX_LOSS, MULTICAST_KEY_FILE, "
-               "MULTICAST_BOARD.")
-    parser.add_argument("-g", "--group", metavar="ADDRESS", type=multicast_group,
-                        default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
-                        help="multicast group to send to, IPv4 or IPv6 (default: %(default)s)")
+        epilog="Environment: MULTICAST_GROUP (groups separated by commas), MULTICAST_PORT, "
+               "MULTICAST_INTERFACE, MULTICAST_TTL, MULTICAST_MESSAGE, MULTICAST_COUNT, "
+               "MULTICAST_INTERVAL, MULTICAST_TIMEOUT, MULTICAST_EXPECT, MULTICAST_RATE, "
+               "MULTICAST_SIZE, MULTICAST_REPORT_INTERVAL, MULTICAST_MAX_LOSS, "
+               "MULTICAST_KEY_FILE, MULTICAST_BOARD.")
+    parser.add_argument("-g", "--group", metavar="ADDRESS[+N]", dest="groups", type=group_list,
+                        action=GroupList, default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
+                        help="multicast group to send to, IPv4 or IPv6; FIRST+N is FIRST and "
+                             "the N groups after it; may be given more than once: the groups "
+                             "take turns, one message each (default: %(default)s)")
     parser.add_argument("-p", "--port", metavar="PORT", type=port_number,
                         default=environ.get("MULTICAST_PORT", str(DEFAULT_PORT)),
                         help="UDP port of the receivers (default: %(default)s)")
@@ -2023,8 +2179,12 @@ def main(argv=None):
             where, source = describe_interface(args.group, args.port, args.interface)
             sender.where = where
             keyed = ", signed with the key" if args.key else ""
-            out.event("start", f"sending to {args.group}:{args.port} from {where}, ttl "
+            to = (f"{args.group}:{args.port}" if len(args.groups) == 1 else
+                  f"{len(args.groups)} groups from {args.group} to {args.groups[-1]} in turn, "
+                  f"port {args.port},")
+            out.event("start", f"sending to {to} from {where}, ttl "
                       f"{args.ttl}, session {sender.session:016x}{keyed}", group=args.group,
+                      groups=len(args.groups),
                       port=args.port, session=f"{sender.session:016x}", ttl=args.ttl,
                       interface=where, source=source, authenticated=args.key is not None)
             if args.rate is None:

@@ -1,4 +1,5 @@
 MAX_SECONDS = 1_000_000  # about 11 days: the longest time any option takes
+MAX_GROUPS = 10_000  # groups one run takes at most (--group, given again or as FIRST+N)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -19,6 +20,50 @@ def multicast_group(text):
             f"{text!r} is not a multicast group (valid: 224.0.0.0 to 239.255.255.255, "
             f"or an IPv6 group in ff00::/8)")
     return str(address)
+
+
+def group_range(text):
+    """One group, or FIRST+N: FIRST and the N groups after it (239.1.0.0+999 is 1,000)."""
+    first, plus, more = text.partition("+")
+    start = multicast_group(first.strip())
+    if not plus:
+        return [start]
+    if not more.strip().isdigit() or int(more) >= MAX_GROUPS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: after + comes how many groups follow {start} (0 to {MAX_GROUPS - 1})")
+    address, more = ipaddress.ip_address(start), int(more)
+    if int(address) + more >= 2 ** address.max_prefixlen or not (address + more).is_multicast:
+        raise argparse.ArgumentTypeError(f"{text!r} runs past the last multicast group")
+    return [str(address + offset) for offset in range(more + 1)]
+
+
+def group_list(text):
+    """Groups separated by commas, each one group or FIRST+N (group_range)."""
+    groups = [group for part in text.split(",") if part.strip()
+              for group in group_range(part.strip())]
+    if not groups:
+        raise argparse.ArgumentTypeError(f"{text!r} names no group")
+    return groups
+
+
+class GroupList(argparse.Action):
+    """--group, given once or more: the groups of each, in order, in place of the default
+    (a string until argparse turns it into its list, if no --group was given)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, (given if isinstance(given, list) else []) + values)
+
+
+def settle_groups(parser, args):
+    """Keep each group of args.groups once, in the order given, and set args.group to the
+    first; or end with the one-line error."""
+    args.groups = list(dict.fromkeys(args.groups))
+    if len(args.groups) > MAX_GROUPS:
+        parser.error(f"{len(args.groups)} groups: at most {MAX_GROUPS} in one run")
+    if len({family_of(group) for group in args.groups}) > 1:
+        parser.error("the groups are not of one family: give only IPv4 or only IPv6 groups")
+    args.group = args.groups[0]
 
 
 def family_of(group):

@@ -74,7 +74,7 @@ class BindingTest(unittest.TestCase):
         sock = measuring.make_receiver_socket(GROUP, port, "127.0.0.1", platform="win32")
         self.addCleanup(sock.close)
         receiver = make_receiver()
-        receiver.sock = receiver.answers.sock = WithoutRecvmsg(sock)
+        receiver.sock = receiver.sockets[0] = receiver.answers.sock = WithoutRecvmsg(sock)
         send(GROUP, port, b"hello again")
         self.assertTrue(select.select([sock], [], [], 2)[0])
         sock.setblocking(False)
