@@ -699,15 +699,23 @@ def join_all(groups, port, interface, platform=sys.platform, sources=()):
             time.monotonic()]
     sockets, joined_at = [], []
     try:
+        with open(MAX_MEMBERSHIPS) as limit:  # read now: no file may open when sockets ran out
+            per_socket = f"net.ipv4.igmp_max_memberships = {limit.read().strip()}"
+    except OSError:
+        per_socket = "the system's limit"
+
+    def another():
+        return open_another(groups, joined_at, sockets, per_socket, port, interface, platform)
+    try:
         for group in groups:
             if not sockets:
-                sockets.append(open_another(groups, joined_at, port, interface, platform))
+                sockets.append(another())
             try:
                 join(sockets[-1], group, interface, sources, platform)
             except OSError as error:  # this socket is full: the group goes to a new one
                 if error.errno not in (errno.ENOBUFS, errno.ENOMEM):
                     raise
-                sockets.append(open_another(groups, joined_at, port, interface, platform))
+                sockets.append(another())
                 join(sockets[-1], group, interface, sources, platform)
             joined_at.append(time.monotonic())
     except BaseException:
@@ -717,21 +725,16 @@ def join_all(groups, port, interface, platform=sys.platform, sources=()):
     return sockets, joined_at
 
 
-def open_another(groups, joined_at, port, interface, platform):
+def open_another(groups, joined_at, sockets, per_socket, port, interface, platform):
     """One more socket for join_all, or JoinLimit naming what ran out."""
     try:
         return make_receiver_socket(groups[0], port, interface, platform, several=True)
     except OSError as error:
         if error.errno not in (errno.EMFILE, errno.ENFILE):
             raise
-    try:
-        with open(MAX_MEMBERSHIPS) as limit:
-            per_socket = f", net.ipv4.igmp_max_memberships, is {limit.read().strip()}"
-    except OSError:
-        per_socket = ""
-    raise JoinLimit(f"joined {len(joined_at)} of {len(groups)} groups, then no more sockets "
-                    f"could be opened: the open files limit (ulimit -n) ran out before the "
-                    f"groups did (the groups a socket may join{per_socket}); raise either")
+    raise JoinLimit(f"joined {len(joined_at)} of {len(groups)} groups over {len(sockets)} "
+                    f"sockets (groups a socket may join: {per_socket}), then the open files "
+                    f"limit (ulimit -n) refused another socket: raise either")
 
 
 def control_messages(group, several, platform=sys.platform):

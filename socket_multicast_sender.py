@@ -79,6 +79,9 @@ MAX_PEERS = 10000  # receivers tracked; replies from further ones are only count
 NEW_PEERS_PER_SECOND = 1000  # new receivers taken on per second at most (forged names)
 OPEN_ACKS_BUDGET = 1_000_000  # acks of open messages kept, all rows together (about 40 MB)
 WORST_SHOWN = 5  # groups named in the summary's text, the worst first
+# Ends of run a second at most, sent END_BATCH at a time: each asks for a report, and a
+# receiver answers one address at most 1000 times a second (its --max-ack-rate's default).
+END_RATE, END_BATCH = 1000, 50
 END_GAP = 0.02  # seconds between the end-of-run messages (END_REPEATS of them)
 REPORT_WAIT = 0.5  # seconds to wait at least for the receivers' reports
 # The live board (--board): a page for the projector, and the same in a terminal.
@@ -1161,17 +1164,15 @@ def message_buffer(settings):
     return bytearray(HEADER.size) + settings.message + padding
 
 
-def send_end_of_run(sender):
-    """Send the end of run to each group that had messages, padded to room for any
-    report; waits up to END_GAP for room in the socket's buffer for each."""
+def send_end_of_run(sender, whiches):
+    """Send the end of run to these groups (by number), padded to room for any report;
+    waits up to END_GAP for room in the socket's buffer for each."""
     groups = sender.groups
     sender.sock.settimeout(END_GAP)
     try:
-        for which, session in enumerate(groups.sessions):
+        for which in whiches:
             last = groups.sent(which, sender.sequence)
-            if not last:
-                continue
-            header = HEADER.pack(MAGIC, VERSION, END, sender.flags, session, last,
+            header = HEADER.pack(MAGIC, VERSION, END, sender.flags, groups.sessions[which], last,
                                  time.monotonic_ns()) + bytes(REPORT_ROOM - HEADER.size)
             try:
                 sender.sock.sendto(header if sender.key is None else sign(header, sender.key),
@@ -1416,8 +1417,13 @@ def end_run(sender, selector, stop):
     if sender.sequence == 0:
         return
     sender.ended = True
+    ends = range(min(sender.sequence, len(sender.groups.sessions)))  # groups that had messages
     for _ in range(END_REPEATS):
-        send_end_of_run(sender)
+        for first in range(0, len(ends), END_BATCH):  # paced: each asks for a report
+            if first:
+                wait(sender, selector, stop, time.monotonic() + END_BATCH / END_RATE,
+                     stoppable=False)
+            send_end_of_run(sender, ends[first:first + END_BATCH])
         wait(sender, selector, stop, time.monotonic() + END_GAP, stoppable=False)
     # Whom to wait for: each receiver's latest life, if any of its lives answered.
     ackers = [lives[-1] for row, lives in receivers(sender) if row.acks or row.late]
@@ -1648,8 +1654,12 @@ def group_lines(groups, acks_asked):
 
     line = (f"{len(groups)} groups in turn, {span(sent)} messages each"
             + (f", {span(acks)} acks each" if acks_asked else ""))
+    most = max(entry["reports"] for entry in groups)  # receivers that reported at all
+    short = [entry for entry in groups if entry["reports"] < most]
     lines = [line + f"; the receivers' reports: {len(groups) - len(lossy)} groups without "
-             f"loss, {len(lossy)} with loss"]
+             f"loss, {len(lossy)} with loss" + (f", {len(short)} with a report missing (not "
+                                                 f"counted: lost, or refused by a receiver's "
+                                                 f"--max-ack-rate)" if short else "")]
     if lossy:
         lines.append("worst: " + ", ".join(
             f"{entry['group']} lost {entry['lost']} of {entry['lost'] + entry['received']}"
