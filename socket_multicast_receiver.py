@@ -99,8 +99,12 @@ MULTICAST_ALL = {4: (0, 49), 6: (41, 29)}
 PKTINFO = {4: (0, 8, 8, 8), 6: (41, 49, 50, 0)}
 # The per-socket limit of groups, where Linux tells it (IPv6 has none but memory).
 MAX_MEMBERSHIPS = "/proc/sys/net/ipv4/igmp_max_memberships"
-# Room for three control messages: the drop count, the TTL and the destination.
-ANCILLARY_SPACE = (2 * socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20)
+# Trains (Linux 5.0 and later): UDP_GRO lets one read bring many datagrams of one size,
+# with a control message of this (level, kind) telling the size (Linux's numbers).
+TRAIN_MESSAGE = (getattr(socket, "SOL_UDP", 17), getattr(socket, "UDP_GRO", 104))
+# Room for four control messages: the drop count, the train's datagram size, the TTL
+# and the destination (in the order the kernel writes them: none may be cut off).
+ANCILLARY_SPACE = (3 * socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20)
                    if hasattr(socket, "CMSG_SPACE") else 0)
 # A plain int: arithmetic on socket.MSG_TRUNC (an enum.IntFlag) runs Python code,
 # microseconds per datagram before the answer goes out.
@@ -737,6 +741,20 @@ def open_another(groups, joined_at, sockets, per_socket, port, interface, platfo
                     f"limit (ulimit -n) refused another socket: raise either")
 
 
+def take_trains(sock, platform=sys.platform):
+    """Let one read bring a whole train of datagrams (a sender's segmented send, or
+    datagrams the network card merged); whether the system agreed."""
+    if not platform.startswith("linux"):
+        return False
+    try:
+        # UDP_GRO: the kernel keeps a train together; a control message tells its
+        # datagrams' size, and read_some cuts it apart into them again.
+        sock.setsockopt(TRAIN_MESSAGE[0], TRAIN_MESSAGE[1], 1)
+    except OSError:  # a kernel before 5.0: one datagram a read, as ever
+        return False
+    return True
+
+
 def control_messages(group, several, platform=sys.platform):
     """The (level, kind) of the control message that brings a datagram's TTL (None where
     the system has none), and with several groups the (level, kind, where the address
@@ -867,11 +885,12 @@ class Session:
     __slots__ = ("address", "session", "highest", "lowest", "window", "received",
                  "duplicates", "reordered", "too_late", "end", "ends", "datagrams", "part",
                  "unsent", "first_heard", "first_sent", "drops_at_first", "datagrams_before",
-                 "drops_at_report", "shared_at_report", "group")
+                 "drops_at_report", "shared_at_report", "group", "host_lost")
 
     def __init__(self, address, session):
         self.address, self.session = address, session
         self.group = None  # the group it came to, where several were joined
+        self.host_lost = 0  # with trains: numbers missing where the host dropped some
         self.highest = self.lowest = self.window = 0
         self.received = self.duplicates = self.reordered = self.too_late = 0
         self.end = None  # the last sequence number, once the sender's end of run came
@@ -991,6 +1010,11 @@ class SessionTable:
         self.place(key, stats, "probation")
         return stats
 
+    def find(self, address, session):
+        """The session's statistics if it is in the table (None if not), making none."""
+        key = self.key(address, session)
+        return next((part[key] for part in self.parts.values() if key in part), None)
+
     def heard(self, stats):
         """One more datagram of this session: it is now the most recently heard of its part."""
         stats.datagrams += 1
@@ -1080,6 +1104,18 @@ def classify(data, address, table, key):
     return "message", answer, (session, sequence, verdict, stats)
 
 
+def session_report(receiver, stats, answer, ttl):
+    """The Report that answers a session's end of run: classify()'s answer, with the
+    host's drops while it lasted, the acks not sent, and how its messages arrived."""
+    drops, shared = receiver.drops.during_session(stats, receiver.drops.since_open())
+    stats.drops_at_report, stats.shared_at_report = drops, shared
+    joined = receiver.joined_at.get(stats.group, receiver.joined)
+    # If other traffic came, some of these drops may have been its.
+    return answer._replace(flags=answer.flags | (SHARED_DROPS if shared else 0),
+                           host_drops=drops, unsent=stats.unsent,
+                           arrival=report_arrival(stats, ttl, joined))
+
+
 def report_arrival(stats, ttl, joined):
     """A report's Arrival: the TTL its end of run came with (0: not known), the time
     from our join (joined, on our monotonic clock) to the session's first message, and
@@ -1096,22 +1132,44 @@ class HostDrops:
     (Session.drops_at_first...). Every datagram the socket brings is counted here too,
     so that a session can tell whether other traffic shared the socket meanwhile."""
 
-    def __init__(self, sockets):
-        self.sockets = sockets
+    def __init__(self, sockets, trains=False):
+        self.sockets, self.trains = sockets, trains
         self.datagrams = 0  # every datagram the sockets brought, whatever it was
         # Dropped since the sockets opened: as the latest datagram of each was stamped when
         # it was queued (SO_RXQ_OVFL), all together, and as the kernel counted them at our
         # latest look (SO_MEMINFO, since_open()).
         self.stamps = [0] * len(sockets)
         self.stamped = self.read = 0
+        self.gap_lost = 0  # with trains: the numbers missing where the count went up
 
     def arrived(self, drops, which=0):
         """One more datagram, from the which-th socket; drops is that socket's drop count
-        when it was queued (None: as the datagram before)."""
+        when it was queued (None: as the datagram before). Whether, with trains, the count
+        went up since the datagram before: the numbers missing just before it were dropped
+        here (the kernel counts a whole train it drops as one)."""
         self.datagrams += 1
-        if drops is not None and drops != self.stamps[which]:
-            self.stamped += drops - self.stamps[which]
-            self.stamps[which] = drops
+        if drops is None or drops == self.stamps[which]:
+            return False
+        self.stamped += drops - self.stamps[which]
+        self.stamps[which] = drops
+        return self.trains
+
+    @staticmethod
+    def highest_before(data, address, table):
+        """The highest number its session had before this datagram came (None: none)."""
+        if len(data) < HEADER.size or data[:4] != MAGIC:
+            return None
+        stats = table.find(address[0], HEADER.unpack_from(data)[4])
+        return stats.highest if stats is not None and stats.received else None
+
+    def count_gap(self, what, detail, before):
+        """With trains: the numbers from before up to this datagram's (an end of run's
+        last included) never came, and the host dropped a train meanwhile: counted as its."""
+        stats = detail[3] if what == "message" else detail if what == "end" else None
+        if stats is not None and stats.highest > before:
+            missing = stats.highest - before - (what == "message")
+            stats.host_lost += missing
+            self.gap_lost += missing
 
     def mark_start(self, stats, group=None):
         """At a session's first datagram: where its span of host drops starts (and the
@@ -1129,13 +1187,15 @@ class HostDrops:
         counts = [kernel_drops(sock) for sock in self.sockets]
         if None not in counts:
             self.read = sum(counts)
-        return max(self.stamped, self.read)
+        return self.gap_lost if self.trains else max(self.stamped, self.read)
 
     def during_session(self, stats, drops_now):
         """A session's host drops, from its first datagram up to now (drops_now: the
         socket's count now), and whether other datagrams came to the socket meanwhile
         (another session's, text, anything), so that some of those drops may be theirs."""
         others = self.datagrams - stats.datagrams_before - stats.datagrams
+        if self.trains:
+            return min(stats.host_lost, stats.lost), others > 0
         return max(0, drops_now - stats.drops_at_first), others > 0
 
 
@@ -1422,7 +1482,8 @@ class Receiver:
         self.received = 0  # new and reordered messages and plain datagrams, not duplicates
         self.taken = 0  # every datagram answered or counted, duplicates included
         self.malformed = self.plain = 0
-        self.drops = HostDrops(self.sockets)  # every datagram, and those this host dropped
+        # Every datagram, and those this host dropped (counted by the gaps, with trains).
+        self.drops = HostDrops(self.sockets, settings.offload and sys.platform.startswith("linux"))
         self.started = self.joined = time.monotonic()  # the socket joined just before
         self.joined_at = dict(zip(settings.groups, joined_at))  # each group's join, if told
         self.join_seconds = 0.0  # the time joining them all took (main tells it)
@@ -1446,11 +1507,14 @@ class Receiver:
         came with (None: not told); drops: the which-th socket's drop count when it was
         queued (None: as before); group: where several were joined, the one it came to."""
         self.lane.expected = None  # anything may change what comes next: predicted anew
-        self.drops.arrived(drops, which)
+        dropped = self.drops.arrived(drops, which)  # a train dropped before this one
         if truncated:
             self.reject(address, f"cut to {len(data)} bytes")
             return
+        before = self.drops.highest_before(data, address, self.table) if dropped else None
         what, answer, detail = classify(data, address, self.table, self.key)
+        if before is not None:
+            self.drops.count_gap(what, detail, before)
         if what == "malformed":
             self.reject(address, detail)
         elif what == "refused":
@@ -1459,14 +1523,8 @@ class Receiver:
             self.taken += 1
             self.drops.mark_start(detail, group)
             if answer is not None:
-                drops, shared = self.drops.during_session(detail, self.drops.since_open())
-                detail.drops_at_report, detail.shared_at_report = drops, shared
-                # If other traffic came, some of these drops may have been its.
-                joined = self.joined_at.get(detail.group, self.joined)
-                report = answer._replace(flags=answer.flags | (SHARED_DROPS if shared else 0),
-                                         host_drops=drops, unsent=detail.unsent,
-                                         arrival=report_arrival(detail, ttl, joined))
-                self.answers.send(report, address, len(data))
+                self.answers.send(session_report(self, detail, answer, ttl), address,
+                                  len(data))
             if detail.ends == 1:
                 self.printer.end(detail, address)
         else:
@@ -1529,7 +1587,7 @@ def read_some(receiver, block=False, which=0):
                 ancillary, flags = (), 0
         except BlockingIOError:
             return
-        ttl = None
+        ttl, train = None, 0
         drops = 0 if fast else None  # Linux adds the drop count once it is above 0
         for level, kind, value in ancillary:
             if (level, kind) == ttl_message and value:  # an int, or on BSD one byte
@@ -1538,6 +1596,14 @@ def read_some(receiver, block=False, which=0):
                 drops = struct.unpack("=I", value[:4])[0]
             elif group_message and (level, kind) == group_message[:2]:
                 group = group_of(value, group_message[2])
+            elif (level, kind) == TRAIN_MESSAGE:
+                train = int.from_bytes(value[:4], sys.byteorder)
+        if 0 < train < size:  # a train: each of its datagrams in turn (the last may be short)
+            for start in range(0, size, train):
+                end = min(start + train, size)
+                handle(view[start:end], address, bool(flags & MSG_TRUNC) and end == size,
+                       False, ttl, drops, group, which)
+            continue
         # The message the receiver expects next is answered first (see FastLane).
         answered = not flags & MSG_TRUNC and ack_at_once(buffer, size, address, ttl)
         handle(view[:size], address, bool(flags & MSG_TRUNC), answered, ttl, drops, group,
@@ -1910,6 +1976,9 @@ def build_parser(environ=os.environ):
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="do not print a line for each datagram (without it, at most "
                              f"{LINES_PER_SECOND} a second are printed and the rest counted)")
+    parser.add_argument("--no-offload", action="store_true",
+                        help="read one datagram at a time, never a train of them the kernel "
+                             "kept together (UDP_GRO, Linux)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per line instead of text")
     return parser
@@ -1956,6 +2025,7 @@ class Settings(typing.NamedTuple):
     count: int  # messages to take before stopping, 0: no limit (--count)
     report_interval: float  # seconds between rate-and-loss reports, 0: none (--report-interval)
     quiet: bool  # no line for each datagram (--quiet)
+    offload: bool  # take trains of datagrams in one read (UDP_GRO), not --no-offload
 
 
 def settings_from(args):
@@ -1963,7 +2033,8 @@ def settings_from(args):
     return Settings(group=args.groups[0], groups=args.groups, port=args.port, name=args.name,
                     key=args.key,
                     ack_jitter=args.ack_jitter, max_ack_rate=args.max_ack_rate,
-                    count=args.count, report_interval=args.report_interval, quiet=args.quiet)
+                    count=args.count, report_interval=args.report_interval, quiet=args.quiet,
+                    offload=not args.no_offload)
 
 
 # ==== main ====
@@ -2003,6 +2074,8 @@ def main(argv=None):
             return 1
         for which, sock in enumerate(sockets):
             selector.register(sock, selectors.EVENT_READ, which)
+            if not args.no_offload:
+                take_trains(sock)
         warn_if_readable_by_others(args.key, program)
         where, _ = describe_interface(args.group, args.port, args.interface)
         keyed = ", answering only messages signed with the key" if args.key else ""

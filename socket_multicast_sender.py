@@ -68,6 +68,13 @@ RECEIVE_BUFFER = 4 * 1024 * 1024  # room for the acks of hundreds of receivers a
 IDLE_WAIT = 0.25  # seconds a receive call waits at most, between looks at a stop request
 READS_PER_WAKEUP = 256  # replies read before the loop looks at the clock and signals again
 BATCH = 64  # messages sent back to back at --rate 0 before replies and the clock are looked at
+# Segmentation offload (--rate on Linux, Train): Linux's numbers where Python does not
+# name them; at most 64 datagrams a send (128 from Linux 6.9 on; more: EINVAL) and
+# 65,000 bytes (a larger train reaches a receiver that merges them as single datagrams).
+SOL_UDP, UDP_SEGMENT = getattr(socket, "SOL_UDP", 17), getattr(socket, "UDP_SEGMENT", 103)
+MAX_SEGMENTS, MAX_TRAIN = 64, 65000
+# What a kernel answers when it will not cut a train on this path (then nothing went out).
+REFUSED = {errno.EINVAL, errno.EMSGSIZE, errno.EIO, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
 RTT_SAMPLES = (10000, 1000, 100)  # RTTs kept for the percentiles (a random sample beyond)
 SAMPLE_TIERS = (100, 1000)  # by place: the first 100 receivers keep 10,000, the next 900 1,000
 LATEST_RTTS = 101  # the latest RTTs per receiver, whose median the board shows
@@ -1156,6 +1163,86 @@ class Groups:
         return max(0, (messages - which + len(self.sessions) - 1) // len(self.sessions))
 
 
+class Train:
+    """Throughput mode's segmentation offload (Linux 4.18 and later): up to `most`
+    messages built back to back in one buffer, each with its own header, number and
+    send time, handed to the kernel in one system call, which cuts them into datagrams
+    as they go out: the receivers get what one send each would give them. A kernel or a
+    path that refuses (a datagram larger than the link's MTU, say) sends nothing, and
+    the sender goes on one send each (refused is then True)."""
+
+    def __init__(self, sender):
+        self.sender, self.refused = sender, False
+        self.slot = len(sender.buffer) + (TAG_SIZE if sender.key is not None else 0)
+        self.most = max(1, min(MAX_SEGMENTS, MAX_TRAIN // self.slot))
+        self.buffer = bytearray(self.slot * self.most)
+        for at in range(0, len(self.buffer), self.slot):
+            self.buffer[at:at + len(sender.buffer)] = sender.buffer
+        # UDP_SEGMENT, for each send: cut what it carries into datagrams of this many bytes.
+        self.segment = [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", self.slot))]
+
+    @staticmethod
+    def fits(sender):
+        """Whether trains may carry this run: Linux, --rate, one group (each message goes
+        to the next group otherwise), no --no-offload, two messages to a train at least,
+        and a kernel that knows the option (an older one would ignore it)."""
+        settings = sender.settings
+        if not (sys.platform.startswith("linux") and settings.rate is not None
+                and settings.offload and len(settings.groups) == 1
+                and 2 * (len(sender.buffer) + TAG_SIZE) <= MAX_TRAIN):
+            return False
+        try:
+            sender.sock.getsockopt(SOL_UDP, UDP_SEGMENT)
+        except OSError:  # ENOPROTOOPT: a kernel before 4.18
+            return False
+        return True
+
+    def send(self, count):
+        """Send up to count messages, in trains; return how many went out."""
+        sender, done = self.sender, 0
+        clock = time.monotonic_ns if not sender.settings.no_ack else int  # as send_many
+        while done < count and not self.refused:
+            size = min(count - done, self.most)
+            times = [clock() for _ in range(size)]
+            for index, now_ns in enumerate(times):
+                at = index * self.slot
+                HEADER.pack_into(self.buffer, at, MAGIC, VERSION, DATA, sender.flags,
+                                 sender.groups.sessions[0], sender.sequence + index + 1, now_ns)
+                if sender.key is not None:
+                    self.buffer[at:at + self.slot] = sign(
+                        bytes(self.buffer[at:at + self.slot - TAG_SIZE]), sender.key)
+            try:
+                sender.sock.sendmsg([memoryview(self.buffer)[:size * self.slot]], self.segment,
+                                    0, sender.groups.destinations[0])
+            except BlockingIOError:
+                break
+            except OSError as error:
+                if error.errno in REFUSED:
+                    self.refused = True  # nothing went out: one send each from now on
+                    break
+                if sender.sequence == 0:  # as send_many: a set-up problem
+                    raise
+                sender.counts["send_errors"] += size  # as send_many: lost to all; go on
+                sender.send_failed = error.strerror
+            self.sent(times)
+            done += size
+        return done
+
+    def sent(self, times):
+        """The sender's books after a train went out, as send_many keeps them."""
+        sender = self.sender
+        for now_ns in times:
+            sender.sequence += 1
+            if now_ns:
+                sender.first_send_ns = sender.first_send_ns or now_ns
+                sender.last_send_ns = now_ns
+                sender.open.append((now_ns, sender.sequence))
+        if times[-1]:
+            sender.close_expired(times[-1])
+        sender.last_send_at = time.monotonic()
+        sender.first_send_at = sender.first_send_at or sender.last_send_at
+
+
 def message_buffer(settings):
     """Every message in one buffer: the header is packed into its start, in place. Its
     size is --size, or room for the answer's name (see ACK_ROOM), whichever is more."""
@@ -1381,6 +1468,7 @@ def run_rate(sender, selector, stop):
     datagram."""
     settings = sender.settings
     gap = 1.0 / settings.rate if settings.rate else 0.0
+    train = Train(sender) if Train.fits(sender) else None  # segmentation offload
     next_send = time.monotonic()
     next_report = next_send + settings.report_interval if settings.report_interval else None
     last_report = (next_send, 0)
@@ -1391,7 +1479,10 @@ def run_rate(sender, selector, stop):
         if settings.count:
             due = min(due, settings.count - sender.sequence)
         if now >= next_send:
-            sent = sender.send_many(due)
+            sent = sender.send_many(due) if train is None else train.send(due)
+            if train is not None and train.refused:  # one send each from now on
+                train = None
+                sent += sender.send_many(due - sent)
             next_send = max(next_send + sent * gap, now - 0.1) if gap else now
             if sent < due:
                 selector.select(0.001)  # the socket's buffer is full
@@ -1945,6 +2036,7 @@ class Settings(typing.NamedTuple):
     key: typing.Optional[bytes]  # sign and check everything with this key
     max_loss: typing.Optional[float]  # the verdict fails a receiver that lost more (percent)
     report_interval: typing.Optional[float]  # throughput mode: a report line this often
+    offload: bool  # throughput mode: send in trains the kernel cuts up (not --no-offload)
     board: typing.Optional[tuple]  # (address, port) of the live board's page
     live: bool  # the board in the terminal
     json: bool  # one JSON object a line
@@ -1952,7 +2044,7 @@ class Settings(typing.NamedTuple):
 
 def settings_from(args):
     """The Settings in parsed and checked arguments."""
-    values = dict(vars(args), group=args.groups[0])
+    values = dict(vars(args), group=args.groups[0], offload=not args.no_offload)
     return Settings(*(values[field] for field in Settings._fields))
 
 
@@ -2034,6 +2126,9 @@ def build_parser(environ=os.environ):
     parser.add_argument("--no-ack", action="store_true",
                         help="ask the receivers not to answer each message; they report "
                              "at the end (throughput mode)")
+    parser.add_argument("--no-offload", action="store_true",
+                        help="throughput mode: one system call per message, not trains of "
+                             "them that the kernel cuts up (UDP_SEGMENT, Linux)")
     parser.add_argument("-s", "--size", metavar="BYTES", type=datagram_size,
                         default=environ.get("MULTICAST_SIZE"),
                         help="pad every datagram with zero bytes to this size, 32 to 65507 "

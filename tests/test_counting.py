@@ -624,7 +624,7 @@ class SessionDropsTest(unittest.TestCase):
         return self.report_of(receiver)
 
     def test_a_flooded_session_then_a_clean_one_each_reports_its_own_drops(self):
-        receiver = make_receiver()
+        receiver = make_receiver(no_offload=True)  # one datagram a read
         # 40 dropped before the session began, 55 while it lasted: the stamps lag (the
         # last datagram queued says 60), the kernel's count at the report does not.
         self.assertEqual(self.session(receiver, 7, [40, 40, 60], kernel=95), (55, False))
@@ -639,11 +639,11 @@ class SessionDropsTest(unittest.TestCase):
         self.assertIn("55 dropped by this host while it lasted", text)
 
     def test_without_the_kernels_count_the_stamps_are_used(self):
-        receiver = make_receiver()
+        receiver = make_receiver(no_offload=True)  # one datagram a read
         self.assertEqual(self.session(receiver, 7, [3, 3, 10], kernel=None), (7, False))
 
     def test_other_traffic_during_a_session_is_flagged(self):
-        receiver = make_receiver()
+        receiver = make_receiver(no_offload=True)  # one datagram a read
         self.assertEqual(self.session(receiver, 7, [0, 0], kernel=0), (0, False))
         text = [(b"plain text", ("10.0.0.2", 6000))]
         self.assertEqual(self.session(receiver, 8, [0, 2], kernel=5, between=text), (5, True))
@@ -656,6 +656,23 @@ class SessionDropsTest(unittest.TestCase):
         nine = [s for s in fields["senders"] if s["session"].endswith("9")]
         self.assertEqual([(s["host_drops"], s["shared_drops"]) for s in nine], [(3, True)])
         self.assertIn("other traffic came too", text)
+
+    def test_with_trains_the_gaps_where_the_count_went_up_are_the_hosts(self):
+        receiver = make_receiver()  # trains: the kernel counts a train it drops as one
+        def take(sequences, stamp, kind=1):
+            for sequence in sequences:
+                receiver.handle(message(7, sequence, kind=kind, flags=1), self.SOURCE, False,
+                                drops=stamp)
+        take(range(1, 9), 0)
+        take(range(17, 25), 1)  # 9 to 16, a train, dropped here: the count went up by one
+        take(range(31, 33), 1)  # 25 to 30 lost on the way: the count stayed
+        take([40], 2, kind=3)  # the end of run at 40; 33 to 40 dropped here before it
+        self.assertEqual(self.report_of(receiver), (16, False))
+        [stats] = receiver.sessions.values()
+        self.assertEqual(stats.lost, 22)
+        receiver_module.print_summary(receiver)
+        [(_, text, fields)] = [e for e in receiver.out.events if e[0] == "summary"]
+        self.assertEqual((fields["host_drops"], fields["senders"][0]["host_drops"]), (16, 16))
 
     def test_the_kernels_own_count_is_this_sockets_drops_column(self):
         import socket
