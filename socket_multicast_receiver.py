@@ -38,6 +38,7 @@ import heapq
 import hmac
 import ipaddress
 import json
+import math
 import os
 import random
 import selectors
@@ -75,6 +76,7 @@ SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 # is the datagrams it dropped so far, counted at the moment we ask.
 SO_MEMINFO = getattr(socket, "SO_MEMINFO", 55)
 SK_MEMINFO_DROPS = 8
+DROPS_READ_EVERY = 0.05  # seconds between two readings of many sockets' drop counts
 NOT_NOW = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS}  # a send that cannot go out now
 MAX_SEQUENCE = 2**64 - 1  # the highest sequence number the header holds: no next one
 # The TTL (IPv6: hop limit) each datagram arrived with: (level, the option that asks
@@ -738,7 +740,7 @@ def open_another(groups, joined_at, sockets, per_socket, port, interface, platfo
             raise
     raise JoinLimit(f"joined {len(joined_at)} of {len(groups)} groups over {len(sockets)} "
                     f"sockets (groups a socket may join: {per_socket}), then the open files "
-                    f"limit (ulimit -n) refused another socket: raise either")
+                    f"limit (ulimit -n) refused another socket: raise one or the other")
 
 
 def take_trains(sock, platform=sys.platform):
@@ -916,9 +918,10 @@ class Session:
             return "old"
         return "seen" if self.window >> offset & 1 else "gap"
 
-    def take(self, sequence):
-        """Count one message; return 'new', 'reordered', 'duplicate' or 'too_late'."""
-        state = self.state(sequence)
+    def take(self, sequence, state=None):
+        """Count one message (state: its state(), if known); return 'new', 'reordered',
+        'duplicate' or 'too_late'."""
+        state = state or self.state(sequence)
         if state == "seen":
             self.duplicates += 1
             return "duplicate"
@@ -983,6 +986,9 @@ class SessionTable:
         self.parts = {"probation": {}, "finished": {}, "live": {}}  # in eviction order
         self.evicted = 0
         self.retired = bytearray(RETIRED_BITS // 8) if keyed else None
+        # The session heard last, which the next datagram is most often of too: then it
+        # is found without a look in each part, and is already last in its part.
+        self.latest = None
 
     def key(self, address, session):
         return session if self.keyed else (address, session)
@@ -997,6 +1003,10 @@ class SessionTable:
     def get(self, address, session):
         """The session's statistics, made if new (evicting one if the table is full);
         None for a session retired from a keyed table."""
+        latest = self.latest
+        if latest is not None and latest.session == session and (
+                self.keyed or latest.address == address):
+            return latest
         key = self.key(address, session)
         for part in self.parts.values():
             stats = part.get(key)
@@ -1018,10 +1028,14 @@ class SessionTable:
     def heard(self, stats):
         """One more datagram of this session: it is now the most recently heard of its part."""
         stats.datagrams += 1
+        part = ("probation" if stats.datagrams == 1 else
+                "finished" if stats.end is not None else "live")
+        if stats is self.latest and part == stats.part:
+            return  # heard last, and in the same part: its last entry already
         key = self.key(stats.address, stats.session)
         del self.parts[stats.part][key]
-        self.place(key, stats, "probation" if stats.datagrams == 1 else
-                   "finished" if stats.end is not None else "live")
+        self.place(key, stats, part)
+        self.latest = stats
 
     def place(self, key, stats, part):
         stats.part = part
@@ -1031,6 +1045,8 @@ class SessionTable:
         for part in self.parts.values():
             if part:
                 key = next(iter(part))
+                if part[key] is self.latest:
+                    self.latest = None
                 del part[key]
                 self.evicted += 1
                 if self.retired is not None:
@@ -1047,12 +1063,13 @@ class SessionTable:
         return [int.from_bytes(digest[i:i + 4], "big") % RETIRED_BITS for i in (0, 4, 8, 12)]
 
 
-def classify(data, address, table, key):
+def classify(data, address, table, key, answered=False):
     """What one datagram is and what to answer: the receiver's whole reading of the
     protocol, the mirror of the sender's parse_reply(). It counts the datagram in the
     table and returns (what, answer, detail):
     - ("plain", b"ack" or None, text): text, as the textbook sender sends;
-    - ("message", an Ack or None, (session, sequence, verdict, stats)): a data message;
+    - ("message", an Ack or None, (session, sequence, verdict, stats)): a data message
+      (None too if answered: the fast lane has sent its ack already);
     - ("end", a Report or None, stats): a sender's end of run (the report's counts;
       its host drops, unsent acks and arrival are filled in by the Receiver);
     - ("malformed", None, reason) and ("refused", None, reason): never answered.
@@ -1097,9 +1114,9 @@ def classify(data, address, table, key):
     state = stats.state(sequence)
     if key is not None and state in ("seen", "old"):
         return "refused", None, "replayed"  # a signed message taken before: never again
-    answer = None if flags & NO_ACK else Ack(
+    answer = None if flags & NO_ACK or answered else Ack(
         (REORDERED if state == "gap" else 0) | signed, session, sequence, sent_ns)
-    verdict = stats.take(sequence)
+    verdict = stats.take(sequence, state)
     table.heard(stats)
     return "message", answer, (session, sequence, verdict, stats)
 
@@ -1132,15 +1149,23 @@ class HostDrops:
     (Session.drops_at_first...). Every datagram the socket brings is counted here too,
     so that a session can tell whether other traffic shared the socket meanwhile."""
 
-    def __init__(self, sockets, trains=False):
-        self.sockets, self.trains = sockets, trains
+    def __init__(self, sockets):
+        self.sockets = sockets
+        self.trains = False  # a train came: its drops are told by the gaps from now on
         self.datagrams = 0  # every datagram the sockets brought, whatever it was
         # Dropped since the sockets opened: as the latest datagram of each was stamped when
         # it was queued (SO_RXQ_OVFL), all together, and as the kernel counted them at our
         # latest look (SO_MEMINFO, since_open()).
         self.stamps = [0] * len(sockets)
         self.stamped = self.read = 0
+        self.read_at = -math.inf  # when the kernel's counts were read last
         self.gap_lost = 0  # with trains: the numbers missing where the count went up
+        self.before_trains = 0  # dropped before the first train came
+
+    def train_came(self):
+        """The first train came: the kernel counts a train it drops as one drop, so from
+        now on the host's drops are the numbers missing where its count went up."""
+        self.before_trains, self.trains = self.since_open(fresh=True), True
 
     def arrived(self, drops, which=0):
         """One more datagram, from the which-th socket; drops is that socket's drop count
@@ -1179,15 +1204,20 @@ class HostDrops:
             stats.datagrams_before = self.datagrams - 1
             stats.group = group
 
-    def since_open(self):
+    def since_open(self, fresh=False):
         """Datagrams this host dropped since the socket opened because our buffer was
         full. The stamps lag: a datagram carries the count of when it was queued, so
         drops while the buffer stays full are seen only when a later one is queued;
-        where the kernel tells its count as it is now, that count is taken."""
-        counts = [kernel_drops(sock) for sock in self.sockets]
-        if None not in counts:
-            self.read = sum(counts)
-        return self.gap_lost if self.trains else max(self.stamped, self.read)
+        where the kernel tells its count as it is now, that count is taken (of many
+        sockets, at most every DROPS_READ_EVERY seconds, unless fresh)."""
+        if self.trains:  # the kernel's counts are of trains: the gaps tell datagrams
+            return self.before_trains + self.gap_lost
+        now = time.monotonic()
+        if fresh or len(self.sockets) == 1 or now >= self.read_at + DROPS_READ_EVERY:
+            counts = [kernel_drops(sock) for sock in self.sockets]
+            if None not in counts:
+                self.read, self.read_at = sum(counts), now
+        return max(self.stamped, self.read)
 
     def during_session(self, stats, drops_now):
         """A session's host drops, from its first datagram up to now (drops_now: the
@@ -1482,8 +1512,7 @@ class Receiver:
         self.received = 0  # new and reordered messages and plain datagrams, not duplicates
         self.taken = 0  # every datagram answered or counted, duplicates included
         self.malformed = self.plain = 0
-        # Every datagram, and those this host dropped (counted by the gaps, with trains).
-        self.drops = HostDrops(self.sockets, settings.offload and sys.platform.startswith("linux"))
+        self.drops = HostDrops(self.sockets)  # every datagram, and those this host dropped
         self.started = self.joined = time.monotonic()  # the socket joined just before
         self.joined_at = dict(zip(settings.groups, joined_at))  # each group's join, if told
         self.join_seconds = 0.0  # the time joining them all took (main tells it)
@@ -1512,7 +1541,7 @@ class Receiver:
             self.reject(address, f"cut to {len(data)} bytes")
             return
         before = self.drops.highest_before(data, address, self.table) if dropped else None
-        what, answer, detail = classify(data, address, self.table, self.key)
+        what, answer, detail = classify(data, address, self.table, self.key, answered)
         if before is not None:
             self.drops.count_gap(what, detail, before)
         if what == "malformed":
@@ -1543,15 +1572,17 @@ class Receiver:
                 self.printer.plain(data, address, detail)
                 return
             session, sequence, verdict, stats = detail
-            self.drops.mark_start(stats, group)
+            if stats.drops_at_first is None:  # its first datagram
+                self.drops.mark_start(stats, group)
             self.received += verdict != "duplicate"
             if verdict == "new" and not data[6]:  # no flags: the next one may be predicted
                 self.lane.expect(address[0], session, sequence, len(data))
-            self.printer.message(data, address, session, sequence, verdict, ttl)
+            if not self.printer.quiet:
+                self.printer.message(data, address, session, sequence, verdict, ttl)
 
     def close(self):
         """Close the sockets (which also leaves the groups), reading their drops a last time."""
-        self.drops.since_open()
+        self.drops.since_open(fresh=True)
         for sock in self.sockets:
             sock.close()
 
@@ -1599,6 +1630,8 @@ def read_some(receiver, block=False, which=0):
             elif (level, kind) == TRAIN_MESSAGE:
                 train = int.from_bytes(value[:4], sys.byteorder)
         if 0 < train < size:  # a train: each of its datagrams in turn (the last may be short)
+            if not receiver.drops.trains:
+                receiver.drops.train_came()
             for start in range(0, size, train):
                 end = min(start + train, size)
                 handle(view[start:end], address, bool(flags & MSG_TRUNC) and end == size,

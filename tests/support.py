@@ -219,6 +219,19 @@ class LocalCase(ProcessTestCase):
         return summary_of(child)
 
 
+def socket_inodes(pid):
+    """The inodes of process pid's sockets, as /proc/PID/net/udp lists them."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    return inodes
+
+
 def load(name):
     """Import one of the project's scripts as a module (nothing runs at import)."""
     import importlib.util

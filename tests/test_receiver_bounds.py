@@ -2,7 +2,6 @@
 drops of a stalled flood, per session; the rate limit's table full of spoofed
 addresses; and stops honoured behind a slow link that fills its send buffer."""
 
-import os
 import signal
 import socket
 import subprocess
@@ -34,14 +33,7 @@ def backlog_drops():
 def socket_row(pid):
     """The line of /proc/net/udp (as process pid's network namespace has it) of pid's
     own UDP socket, found by its inode: {"tx_queue", "rx_queue", "drops"}, or None."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[len("socket:["):-1])
+    inodes = support.socket_inodes(pid)
     with open(f"/proc/{pid}/net/udp") as table:
         for line in list(table)[1:]:
             fields = line.split()
