@@ -1025,9 +1025,9 @@ class SessionTable:
         key = self.key(address, session)
         return next((part[key] for part in self.parts.values() if key in part), None)
 
-    def heard(self, stats):
-        """One more datagram of this session: it is now the most recently heard of its part."""
-        stats.datagrams += 1
+    def heard(self, stats, datagrams=1):
+        """More datagrams of this session: it is now the most recently heard of its part."""
+        stats.datagrams += datagrams
         part = ("probation" if stats.datagrams == 1 else
                 "finished" if stats.end is not None else "live")
         if stats is self.latest and part == stats.part:
@@ -1490,6 +1490,69 @@ class FastLane:
         return True
 
 
+class TrainLane:
+    """The trains' fast lane: a train of messages that ask for no ack, all of one
+    session, numbered one after the other from above the highest that came before, is
+    counted in one step as handle() would count each of its datagrams (a slide of the
+    window and a few sums), after one look at all its headers at once. Anything else in a
+    train goes the long way, datagram by datagram. tests/test_counting.py checks that
+    both ways count the same."""
+
+    HEAD = MAGIC + bytes([VERSION, DATA, NO_ACK, 0])  # what each datagram starts with
+
+    def __init__(self, receiver):
+        self.receiver = receiver
+        # No key to check, no line to print for each datagram.
+        self.usable = receiver.key is None and receiver.settings.quiet
+        self.layouts = {}  # (datagrams, size) -> a Struct of every header's first 24 bytes
+
+    def layout(self, datagrams, size):
+        layout = self.layouts.get((datagrams, size))
+        if layout is None:
+            if len(self.layouts) >= 64:  # trains of ever other shapes: keep a few
+                self.layouts.clear()
+            layout = self.layouts[datagrams, size] = struct.Struct(
+                "!" + f"8s8sQ{size - 24}x" * datagrams)
+        return layout
+
+    def take(self, view, size, train, address, drops, group, which):
+        """Count the train in view[:size], of datagrams of train bytes, if it may go this
+        way (drops, group, which: as handle() takes them); whether it did."""
+        datagrams = size // train
+        if not self.usable or datagrams * train != size or train < HEADER.size:
+            return False
+        fields = self.layout(datagrams, train).unpack_from(view)
+        sessions, first = fields[1::3], fields[2]
+        if (fields[0::3].count(self.HEAD) != datagrams or sessions.count(sessions[0])
+                != datagrams or fields[2::3] != tuple(range(first, first + datagrams))):
+            return False
+        receiver = self.receiver
+        stats = receiver.table.get(address[0], int.from_bytes(sessions[0], "big"))
+        last = first + datagrams - 1
+        if (stats is None or stats.end is not None or first <= stats.highest
+                or stats.received and last > stats.highest + MAX_JUMP):
+            return False
+        hosts = receiver.drops
+        if hosts.arrived(drops, which) and stats.received:  # as count_gap()
+            hosts.gap_lost += first - stats.highest - 1
+            stats.host_lost += first - stats.highest - 1
+        if stats.first_heard is None:
+            stats.first_heard = time.monotonic()
+            stats.first_sent = HEADER.unpack_from(view)[6]
+        if stats.drops_at_first is None:
+            hosts.mark_start(stats, group)
+        hosts.datagrams += datagrams - 1
+        stats.lowest = stats.lowest if stats.received else first
+        stats.slide(last)
+        stats.window |= (1 << datagrams) - 1  # last, and the datagrams - 1 before it
+        stats.received += datagrams
+        receiver.table.heard(stats, datagrams)
+        receiver.received += datagrams
+        receiver.taken += datagrams
+        receiver.lane.expected = None
+        return True
+
+
 # ==== the receiver ====
 class Receiver:
     """Reads datagrams, answers them as classify() says, counts them and prints them."""
@@ -1521,6 +1584,7 @@ class Receiver:
         self.last_report = (self.started, 0)
         self.lane = FastLane(sock, self.answers, self.name, self.instance,
                              settings.key is None and not settings.ack_jitter)
+        self.train_lane = TrainLane(self)
 
     @property
     def sessions(self):
@@ -1632,6 +1696,8 @@ def read_some(receiver, block=False, which=0):
         if 0 < train < size:  # a train: each of its datagrams in turn (the last may be short)
             if not receiver.drops.trains:
                 receiver.drops.train_came()
+            if receiver.train_lane.take(view, size, train, address, drops, group, which):
+                continue
             for start in range(0, size, train):
                 end = min(start + train, size)
                 handle(view[start:end], address, bool(flags & MSG_TRUNC) and end == size,

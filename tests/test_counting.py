@@ -387,6 +387,72 @@ class ClassifyTest(unittest.TestCase):
         self.assertEqual((receiver.sock.sent, receiver.answers.too_big), ([], 1))
 
 
+class TrainLaneTest(unittest.TestCase):
+    """A train counted in one step (TrainLane) must count exactly as its datagrams one
+    by one: the sessions, their windows and order, the totals and the host's drops."""
+
+    SIZE = 100  # each datagram of a train
+
+    def trains(self, seed, count=600):
+        """Trains of two senders: in order, with gaps, dropped before (the drop count goes
+        up), repeated, reordered, mixed, one with a flag or a short last datagram."""
+        rng = random.Random(seed)
+        top, drops = {7: 0, 8: 0}, 0
+        for _ in range(count):
+            session = rng.choice([7, 8])
+            length = rng.randint(2, 64)
+            start = rng.choice([top[session] + 1] * 10 + [top[session] + 5,
+                                                          max(1, top[session] - 10),
+                                                          top[session] + 2**30])  # rubbish
+            numbers = list(range(start, start + length))
+            kind = rng.random()
+            if kind < 0.05:
+                numbers[rng.randrange(length)] += 1  # a gap inside the train
+            elif kind < 0.1:
+                drops += 1  # a train dropped just before this one
+                numbers = [number + 64 for number in numbers]
+            if start < top[session] + 2**30:  # the receiver takes no jump as a new top
+                top[session] = max(top[session], numbers[-1])
+            datagrams = [message(session, number, flags=1).ljust(self.SIZE, b"\0")
+                         for number in numbers]
+            if rng.random() < 0.05:  # one of another session, or one that asks for an ack
+                odd = rng.randrange(length)
+                datagrams[odd] = message(rng.choice([15 - session, session]), numbers[odd],
+                                         flags=rng.choice([0, 1])).ljust(self.SIZE, b"\0")
+            train = b"".join(datagrams)
+            yield (train[:-rng.randrange(1, 40)] if rng.random() < 0.03 else train), drops
+
+    def run_both(self, seed):
+        results = []
+        for lane in (True, False):
+            receiver = make_receiver()
+            receiver.drops.train_came()
+            taken = 0
+            for train, drops in self.trains(seed):
+                view = memoryview(train)
+                if lane and receiver.train_lane.take(view, len(train), self.SIZE,
+                                                     ("10.0.0.1", 5000), drops, None, 0):
+                    taken += 1
+                    continue
+                for start in range(0, len(train), self.SIZE):
+                    receiver.handle(view[start:start + self.SIZE], ("10.0.0.1", 5000), False,
+                                    False, None, drops)
+            sessions = [(key, stats.highest, stats.lowest, stats.window, stats.received,
+                         stats.duplicates, stats.reordered, stats.lost, stats.datagrams,
+                         stats.host_lost, stats.drops_at_first, stats.datagrams_before)
+                        for key, stats in receiver.sessions.items()]
+            results.append((taken, sessions, receiver.received, receiver.taken,
+                            receiver.drops.datagrams, receiver.drops.gap_lost))
+        return results
+
+    def test_both_ways_count_the_same(self):
+        for seed in range(5):
+            with self.subTest(seed=seed):
+                (taken, *fast), (_, *slow) = self.run_both(seed)
+                self.assertGreater(taken, 200, "a third of the trains at least go the fast way")
+                self.assertEqual(fast, slow)
+
+
 class FastLaneTest(unittest.TestCase):
     """The receiver's fast lane (FastLane) must send exactly what the long way sends."""
 
