@@ -21,10 +21,10 @@ Exit status: 0 success, 1 a socket error, 2 bad usage.
 Top to bottom:
     constants          every setting of the program's own, named
     shared blocks      the code both socket scripts hold alike, written from blocks/ by sync.py
-    the socket         the UDP socket that joins the group, as each system lays out its options
+    the socket         the UDP sockets that join the groups, as each system lays out its options
     sessions           what the receiver counts: Session, SessionTable, classify, HostDrops
     answers            the acks and reports it sends back: HeldAcks, RateLimit, Answerer, FastLane
-    the receiver       Receiver (classify, answer, count, print), read_some and run, its loop
+    the receiver       TrainLane (a train at once), Receiver (answer, count, print), read_some, run
     printing           a line per datagram (paced), the reports and the summary
     the command line   the options, their validators and checks, the Settings the core takes
     main               parse, check, open the socket, run, print the summary
@@ -1490,6 +1490,7 @@ class FastLane:
         return True
 
 
+# ==== the receiver ====
 class TrainLane:
     """The trains' fast lane: a train of messages that ask for no ack, all of one
     session, numbered one after the other from above the highest that came before, is
@@ -1553,7 +1554,6 @@ class TrainLane:
         return True
 
 
-# ==== the receiver ====
 class Receiver:
     """Reads datagrams, answers them as classify() says, counts them and prints them."""
 

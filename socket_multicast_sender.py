@@ -28,7 +28,7 @@ Top to bottom:
     shared blocks     what both scripts need, one source each in blocks/ (and the board's page)
     the socket        make_sender_socket: the multicast options, one teaching comment each
     receivers' rows   RttStats, Peer (one life of a receiver), merging lives, finding rows
-    the sender        Sender: sends the messages; parse_reply and count_reply count each reply
+    the sender        Sender, Groups (in turn), Train (many a call); parse_reply, count_reply
     the run           waits that a stop wakes, round mode, throughput mode, the end of run
     printing          the round lines, reports, the summary and the verdict
     the board         --board's state, server and page, and --live in a terminal
