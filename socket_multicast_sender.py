@@ -1729,8 +1729,8 @@ def group_entries(sender):
         reports = [peer.reports[which] for peer in latest if which in peer.reports]
         entries.append({"group": name, "sent": groups.sent(which, sender.sequence),
                         "acks": groups.acks[which], "reports": len(reports),
-                        "received": sum(report["received"] for report in reports),
-                        "lost": sum(report["lost"] for report in reports)})
+                        **{field: sum(report[field] for report in reports) for field in
+                           ("received", "lost", "duplicates", "reordered")}})
     return entries
 
 
