@@ -1072,25 +1072,24 @@ class Sender:
         return self.send_many(1) == 1
 
     def send_many(self, count):
-        """Send up to count messages back to back; return how many went out.
-
-        The hot path: each datagram is built in place in one buffer (no allocation),
-        the loop works on local names, the clock is read only when acks need it."""
+        """Send up to count messages back to back; return how many went out. The hot path:
+        each is built in place in one buffer, on local names, the clock read only for acks."""
         buffer, pack, sendto, key = self.buffer, HEADER.pack_into, self.sock.sendto, self.key
         flags, sessions, destinations = self.flags, self.groups.sessions, self.groups.destinations
-        groups = len(sessions)
-        # int() is 0: without acks no round-trip time is measured, so no clock read.
-        clock = time.monotonic_ns if not self.settings.no_ack else int
+        session, destination, groups = sessions[0], destinations[0], len(sessions)
+        clock = time.monotonic_ns if not self.settings.no_ack else int  # int(): 0, no RTT
         sequence, done = self.sequence, 0
         self.send_failed = None
         try:
             for done in range(count):
                 now_ns = clock()
-                turn, which = divmod(sequence, groups)  # the groups take turns (Groups)
-                pack(buffer, 0, MAGIC, VERSION, DATA, flags, sessions[which], turn + 1, now_ns)
+                turn = sequence
+                if groups > 1:  # the groups take turns (Groups)
+                    turn, which = divmod(sequence, groups)
+                    session, destination = sessions[which], destinations[which]
+                pack(buffer, 0, MAGIC, VERSION, DATA, flags, session, turn + 1, now_ns)
                 try:
-                    sendto(buffer if key is None else sign(bytes(buffer), key),
-                           destinations[which])
+                    sendto(buffer if key is None else sign(bytes(buffer), key), destination)
                 except BlockingIOError:
                     return done
                 except OSError as error:
