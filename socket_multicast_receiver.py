@@ -1696,7 +1696,8 @@ def read_some(receiver, block=False, which=0):
         if 0 < train < size:  # a train: each of its datagrams in turn (the last may be short)
             if not receiver.drops.trains:
                 receiver.drops.train_came()
-            if receiver.train_lane.take(view, size, train, address, drops, group, which):
+            if not flags & MSG_TRUNC and receiver.train_lane.take(view, size, train, address,
+                                                                  drops, group, which):
                 continue
             for start in range(0, size, train):
                 end = min(start + train, size)
@@ -2077,7 +2078,7 @@ def build_parser(environ=os.environ):
                              f"{LINES_PER_SECOND} a second are printed and the rest counted)")
     parser.add_argument("--no-offload", action="store_true",
                         help="read one datagram at a time, never a train of them the kernel "
-                             "kept together (UDP_GRO, Linux)")
+                             "kept together (UDP_GRO, Linux; never with --count)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per line instead of text")
     return parser
@@ -2173,7 +2174,7 @@ def main(argv=None):
             return 1
         for which, sock in enumerate(sockets):
             selector.register(sock, selectors.EVENT_READ, which)
-            if not args.no_offload:
+            if not args.no_offload and not args.count:  # --count: exactly, not by the train
                 take_trains(sock)
         warn_if_readable_by_others(args.key, program)
         where, _ = describe_interface(args.group, args.port, args.interface)
