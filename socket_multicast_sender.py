@@ -45,6 +45,7 @@ import hashlib
 import heapq
 import hmac
 import ipaddress
+import itertools
 import json
 import math
 import os
@@ -1172,11 +1173,16 @@ class Train:
 
     def __init__(self, sender):
         self.sender, self.refused = sender, False
+        self.timed = not sender.settings.no_ack  # each message its send time (for the RTT)
         self.slot = len(sender.buffer) + (TAG_SIZE if sender.key is not None else 0)
         self.most = max(1, min(MAX_SEGMENTS, MAX_TRAIN // self.slot))
         self.buffer = bytearray(self.slot * self.most)
-        for at in range(0, len(self.buffer), self.slot):
-            self.buffer[at:at + len(sender.buffer)] = sender.buffer
+        # What every message holds but its number and time: the header's first 16 bytes
+        # (magic to session), and what follows the header (with room for a tag).
+        self.head = HEADER.pack(MAGIC, VERSION, DATA, sender.flags, sender.groups.sessions[0],
+                                0, 0)[:16]
+        self.tail = bytes(sender.buffer[HEADER.size:]) + bytes(self.slot - len(sender.buffer))
+        self.layouts = {}  # messages -> a Struct of that many messages back to back
         # UDP_SEGMENT, for each send: cut what it carries into datagrams of this many bytes.
         self.segment = [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", self.slot))]
 
@@ -1196,18 +1202,24 @@ class Train:
             return False
         return True
 
+    def layout(self, messages):
+        """So many whole messages back to back, packed in one call: head, number, time, tail."""
+        if messages not in self.layouts:
+            self.layouts[messages] = struct.Struct("!" + f"16sQQ{len(self.tail)}s" * messages)
+        return self.layouts[messages]
+
     def send(self, count):
         """Send up to count messages, in trains; return how many went out."""
         sender, done = self.sender, 0
-        clock = time.monotonic_ns if not sender.settings.no_ack else int  # as send_many
         while done < count and not self.refused:
             size = min(count - done, self.most)
-            times = [clock() for _ in range(size)]
-            for index, now_ns in enumerate(times):
-                at = index * self.slot
-                HEADER.pack_into(self.buffer, at, MAGIC, VERSION, DATA, sender.flags,
-                                 sender.groups.sessions[0], sender.sequence + index + 1, now_ns)
-                if sender.key is not None:
+            numbers = range(sender.sequence + 1, sender.sequence + size + 1)
+            times = [time.monotonic_ns() for _ in numbers] if self.timed else None
+            self.layout(size).pack_into(self.buffer, 0, *itertools.chain.from_iterable(zip(
+                itertools.repeat(self.head), numbers, times or itertools.repeat(0),
+                itertools.repeat(self.tail))))
+            if sender.key is not None:
+                for at in range(0, size * self.slot, self.slot):
                     self.buffer[at:at + self.slot] = sign(
                         bytes(self.buffer[at:at + self.slot - TAG_SIZE]), sender.key)
             try:
@@ -1223,21 +1235,19 @@ class Train:
                     raise
                 sender.counts["send_errors"] += size  # as send_many: lost to all; go on
                 sender.send_failed = error.strerror
-            self.sent(times)
+            self.sent(size, times)
             done += size
         return done
 
-    def sent(self, times):
+    def sent(self, size, times):
         """The sender's books after a train went out, as send_many keeps them."""
         sender = self.sender
-        for now_ns in times:
-            sender.sequence += 1
-            if now_ns:
-                sender.first_send_ns = sender.first_send_ns or now_ns
-                sender.last_send_ns = now_ns
-                sender.open.append((now_ns, sender.sequence))
-        if times[-1]:
+        if times:
+            sender.first_send_ns = sender.first_send_ns or times[0]
+            sender.last_send_ns = times[-1]
+            sender.open.extend(zip(times, range(sender.sequence + 1, sender.sequence + size + 1)))
             sender.close_expired(times[-1])
+        sender.sequence += size
         sender.last_send_at = time.monotonic()
         sender.first_send_at = sender.first_send_at or sender.last_send_at
 

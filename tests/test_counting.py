@@ -387,6 +387,49 @@ class ClassifyTest(unittest.TestCase):
         self.assertEqual((receiver.sock.sent, receiver.answers.too_big), ([], 1))
 
 
+class TrainTest(unittest.TestCase):
+    """A train (the sender's Train) carries the very datagrams one send each would send."""
+
+    class Socket:
+        def __init__(self):
+            self.sent = []
+
+        def sendmsg(self, buffers, ancillary, flags, destination):
+            self.sent.append(bytes(buffers[0]))
+            return len(buffers[0])
+
+        def sendto(self, data, destination):
+            self.sent.append(bytes(data))
+
+    def test_a_train_is_the_datagrams_of_one_send_each(self):
+        for extra in (["--no-ack"], [], ["-m", "hello", "--size", "300"],
+                      ["--no-ack", "--key-file", "KEY"]):
+            with self.subTest(extra=extra):
+                pair = []
+                for _ in range(2):
+                    sender = make_sender(rate=0.0, size=100, no_ack="--no-ack" in extra,
+                                         message=b"hello" if "hello" in extra else
+                                         sender_module.DEFAULT_MESSAGE.encode(),
+                                         key=b"k" * 16 if "KEY" in extra else None)
+                    sender.sock = self.Socket()
+                    pair.append(sender)
+                train, plain = pair
+                plain.session, plain.groups = train.session, train.groups
+                cars = sender_module.Train(train)
+                self.assertEqual((cars.send(70), cars.send(3)), (70, 3))
+                plain.send_many(73)
+                got = [data[at:at + cars.slot] for data in train.sock.sent
+                       for at in range(0, len(data), cars.slot)]
+                self.assertEqual(len(train.sock.sent), 3, "64 a train at most")
+                if "--no-ack" in extra:  # no send times: every byte the same
+                    self.assertEqual(got, plain.sock.sent)
+                else:  # all but the send time
+                    self.assertEqual([data[:24] + data[32:] for data in got],
+                                     [data[:24] + data[32:] for data in plain.sock.sent])
+                    self.assertEqual([entry[1] for entry in train.open], list(range(1, 74)))
+                self.assertEqual((train.sequence, plain.sequence), (73, 73))
+
+
 class TrainLaneTest(unittest.TestCase):
     """A train counted in one step (TrainLane) must count exactly as its datagrams one
     by one: the sessions, their windows and order, the totals and the host's drops."""
