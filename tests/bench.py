@@ -2,24 +2,30 @@
 """Benchmarks: the two pairs next to ping, iperf2 and each other, in one run.
 
     python3 tests/bench.py            # the full run (a few minutes)
-    python3 tests/bench.py --quick    # small counts, about a minute
+    python3 tests/bench.py --quick    # small counts, as CI runs it
+    python3 tests/bench.py --only offloads,cost_growth --plot docs/cost.svg
 
 Builds its own namespace lab (as in the tests), measures everything on the
 same path in the same run, and prints one Markdown table. It installs
 nothing: it says what is missing (ping: iputils-ping, iperf2: iperf,
-Docker for the Compose rows) and leaves those rows out. The goals in the
+gcc for the C pair, Docker for the Compose rows) and leaves those rows out. The goals in the
 last column are reported, never asserted.
 """
 
 import argparse
+import glob
 import json
+import math
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -117,6 +123,167 @@ def down_phases(since, until):
             f"({len(times['network destroy'])}), Compose ending {until - since - networks:.2f}")
 
 
+# CPU time of processes. A live process: the sum over its threads of the time on a CPU
+# the scheduler counts (/proc/PID/task/*/schedstat, in ns; /proc/PID/stat's utime and
+# stime, in ticks of 10 ms, where there is no schedstat). A process that has ended: its
+# user and system time as the kernel hands it to the parent that reaps it (rusage).
+
+def process_cpu(pid):
+    """Seconds of CPU process pid has used so far; None if it is gone."""
+    try:
+        total = 0
+        for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+            with open(path) as stream:
+                total += int(stream.read().split()[0])
+        if total:
+            return total / 1e9
+        with open(f"/proc/{pid}/stat") as stream:
+            fields = stream.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def reaped_cpu(wait):
+    """Call wait() (which reaps one child process); return (its result, the CPU seconds
+    of the child reaped meanwhile). Nothing else may be reaped during the call."""
+    before = children_cpu()
+    result = wait()
+    return result, children_cpu() - before
+
+
+class DropWatch(threading.Thread):
+    """The datagrams dropped by the host for want of room in port's UDP sockets, as
+    /proc/net/udp's drops column in the namespace of process pid shows them, read every
+    50 ms while the block runs: the highest count of each socket, summed (iperf2 opens
+    a new socket after each test and closes the one that counted)."""
+
+    def __init__(self, pid, port):
+        super().__init__(daemon=True)
+        self.path, self.suffix = f"/proc/{pid}/net/udp", f":{port:04X}"
+        self.highest, self.done = {}, threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.05):
+            try:
+                with open(self.path) as stream:
+                    lines = stream.read().splitlines()[1:]
+            except OSError:
+                return
+            for fields in (line.split() for line in lines):
+                if fields[1].endswith(self.suffix):  # fields[9] is the socket's inode
+                    self.highest[fields[9]] = max(self.highest.get(fields[9], 0),
+                                                  int(fields[-1]))
+
+    def total(self):
+        return sum(self.highest.values()) if self.highest else None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        time.sleep(0.1)  # one more look after the last datagram
+        self.done.set()
+        self.join()
+
+
+def growth(sizes, costs):
+    """How a cost grows from the smallest size to the largest, in words, from the
+    numbers: the ratio of the costs against the ratio of the sizes, and the exponent k
+    of cost ~ size^k that joins the two ends."""
+    if len(sizes) < 2 or not costs[0] or not costs[-1]:
+        return "not enough points"
+    size_ratio, cost_ratio = sizes[-1] / sizes[0], costs[-1] / costs[0]
+    k = math.log(cost_ratio) / math.log(size_ratio)
+    word = ("falls" if k < -0.1 else "flat" if k < 0.1 else "grows slowly (sublinear)"
+            if k < 0.8 else "linear" if k < 1.2 else "faster than linear")
+    return f"{cost_ratio:.2f}x for {size_ratio:,.0f}x: {word} (~size^{k:.2f})"
+
+
+def svg_chart(x0, y0, width, height, title, xlabel, series, note=None):
+    """One small line chart with log-scaled axes: series is [(name, colour, [(x, y)])]."""
+    out = [f'<text x="{x0 + width / 2}" y="{y0 - 12}" text-anchor="middle" '
+           f'font-weight="bold">{title}</text>',
+           f'<rect x="{x0}" y="{y0}" width="{width}" height="{height}" fill="none" '
+           'stroke="#888"/>']
+    points = [p for _, _, values in series for p in values if p[1] > 0]
+    if not points:
+        return out + [f'<text x="{x0 + width / 2}" y="{y0 + height / 2}" '
+                      f'text-anchor="middle" fill="#555">{note or "not measured"}</text>']
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    lx = (math.floor(math.log10(min(xs))), math.ceil(math.log10(max(xs))) or 1)
+    ly = (math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys))))
+    ly = (ly[0], ly[1] if ly[1] > ly[0] else ly[0] + 1)
+
+    def at(x, y):
+        return (x0 + width * (math.log10(x) - lx[0]) / (lx[1] - lx[0]),
+                y0 + height * (1 - (math.log10(y) - ly[0]) / (ly[1] - ly[0])))
+
+    for decade in range(lx[0], lx[1] + 1):
+        x, _ = at(10 ** decade, 10 ** ly[0])
+        out += [f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + height}" '
+                'stroke="#ddd"/>',
+                f'<text x="{x:.1f}" y="{y0 + height + 16}" text-anchor="middle">'
+                f'{10 ** decade:,}</text>']
+    steps = (1, 2, 5) if ly[1] - ly[0] <= 2 else (1,)  # 1, 2, 5 in each decade when few
+    for value in [m * 10.0 ** d for d in range(ly[0], ly[1] + 1) for m in steps]:
+        if value > 10.0 ** ly[1]:
+            break
+        _, y = at(10 ** lx[0], value)
+        out += [f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + width}" y2="{y:.1f}" '
+                'stroke="#ddd"/>',
+                f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{value:g}</text>']
+    out += [f'<text x="{x0 + width / 2}" y="{y0 + height + 34}" text-anchor="middle">'
+            f'{xlabel} (log scale)</text>',
+            f'<text x="{x0 - 52}" y="{y0 + height / 2}" text-anchor="middle" '
+            f'transform="rotate(-90 {x0 - 52} {y0 + height / 2})">CPU µs per datagram '
+            '(log scale)</text>']
+    for number, (name, colour, values) in enumerate(series):
+        shown = [at(x, y) for x, y in values if y > 0]
+        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                   + " ".join(f"{x:.1f},{y:.1f}" for x, y in shown) + '"/>')
+        out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in shown]
+        below = number % 2  # the second series' figures under its points
+
+        def anchor(x):
+            return "end" if x > x0 + width - 30 else "start" if x < x0 + 30 else "middle"
+
+        out += [f'<text x="{x:.1f}" y="{y + 14 if below else y - 7:.1f}" font-size="10" '
+                f'text-anchor="{anchor(x)}">{v:.0f}</text>'
+                for (x, y), (_, v) in zip(shown, [p for p in values if p[1] > 0])]
+        out += [f'<line x1="{x0 + 10}" y1="{y0 + 14 + 16 * number}" x2="{x0 + 30}" '
+                f'y2="{y0 + 14 + 16 * number}" stroke="{colour}" stroke-width="2"/>',
+                f'<text x="{x0 + 36}" y="{y0 + 18 + 16 * number}">{name}</text>']
+    if note:
+        out.append(f'<text x="{x0 + width / 2}" y="{y0 + height + 50}" text-anchor="middle" '
+                   f'font-size="10" fill="#555">{note}</text>')
+    return out
+
+
+def write_svg(path, caption, charts):
+    """charts: [(title, xlabel, series, note)], drawn side by side."""
+    width, height = 340, 240
+    total = 100 + len(charts) * (width + 100)
+    body = []
+    for number, (title, xlabel, series, note) in enumerate(charts):
+        body += svg_chart(90 + number * (width + 100), 50, width, height, title, xlabel,
+                          series, note)
+    escaped = caption.replace("&", "&amp;").replace("<", "&lt;")
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(f'<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="370" '
+                     f'font-family="sans-serif" font-size="12">\n'
+                     f'<rect width="100%" height="100%" fill="white"/>\n'
+                     + "\n".join(body) +
+                     f'\n<text x="{total / 2}" y="360" text-anchor="middle" font-size="10" '
+                     f'fill="#555">{escaped}</text>\n</svg>\n')
+
+
 def remove_images(project):
     """Untag the images a Compose project built, keeping their layers as the build cache."""
     names = subprocess.run(["docker", "images", "--format", "{{.Repository}}",
@@ -127,8 +294,9 @@ def remove_images(project):
 
 
 class Bench:
-    def __init__(self, quick):
+    def __init__(self, quick, only=()):
         self.quick = quick
+        self.only = only  # the names of the sections to run; empty: all
         self.rows = []  # (section, measurement, textbook, socket, reference, ratio, goal)
         self.notes = []
         self.children = []
@@ -254,8 +422,9 @@ class Bench:
                 ratio = (f"{mine / reference:.2f}" if reference and index < 2 else "-")
                 goal = ""
                 if reference is not None and index == 1:
+                    short = 100 * (1 - mine / reference)
                     goal = "at least iperf2's: " + ("met" if mine >= reference else
-                                                    f"missed by {100 * (1 - mine / reference):.0f}%")
+                                                    f"missed by {short:.0f}%")
                 if reference is not None and index == 2:
                     goal = "no more loss than iperf2: " + (
                         "met" if mine <= reference + 0.005 else
@@ -413,20 +582,23 @@ class Bench:
     def throughput_iperf(self, size, seconds):
         server = self.start(FIRST, ["iperf", "-s", "-u", "-B", GROUP, "-p", "5001", "-e"])
         support.wait_until(lambda: self.lab.joined(FIRST, GROUP), 5)
-        client = self.lab.run(SENDER, ["iperf", "-c", GROUP, "-p", "5001", "-u", "-T", "1",
-                                       "-b", "10000000pps", "-l", str(size), "-t",
-                                       str(seconds), "-e"], timeout=60)
+        with DropWatch(server.process.pid, 5001) as drops:
+            client = self.lab.run(SENDER, ["iperf", "-c", GROUP, "-p", "5001", "-u", "-T",
+                                           "1", "-b", "10000000pps", "-l", str(size), "-t",
+                                           str(seconds), "-e"], timeout=60)
         support.wait_until(lambda: any("Lost/Total" in line for line in server.lines), 5)
         support.wait_until(lambda: re.search(r"(\d+)/\s*(\d+)\s+\(", server.output()), 5)
         self.stop_all()
         sent_match = re.search(r"Sent (\d+) datagrams", client.stdout)
         lost_match = re.search(r"(\d+)/\s*(\d+)\s+\(", server.output())
         if not (sent_match and lost_match):
-            self.notes.append(f"iperf2 output not understood: {client.stdout[-300:]}")
+            self.notes.append("iperf2 output not understood: "
+                              + " / ".join(client.stdout[-300:].split("\n")))
             return None
         sent = int(sent_match[1])
         lost, total = int(lost_match[1]), int(lost_match[2])
-        return sent / seconds, (total - lost) / seconds, 100.0 * (sent - (total - lost)) / sent
+        return (sent / seconds, (total - lost) / seconds,
+                100.0 * (sent - (total - lost)) / sent, drops.total())
 
     # 3. Many receivers
 
@@ -540,6 +712,323 @@ class Bench:
         self.row("5. receiver", "CPU s per 10,000 messages", f"{t[1]:.3f}", f"{s[1]:.3f}",
                  "-", "-", "")
 
+    # 7. The pair, iperf2 and a C pair with the kernel's offloads
+
+    def help_of(self, name):
+        result = subprocess.run(support.python_script(name, "--help"), capture_output=True,
+                                text=True, timeout=30)
+        return result.stdout
+
+    def c_pair(self):
+        """The C pair (tests/bench_pair.c) built with gcc into a temporary folder once per
+        run; None (and a note) where it cannot be built."""
+        if not hasattr(self, "_c_pair"):
+            self._c_pair = None
+            source = os.path.join(support.PROJECT, "tests", "bench_pair.c")
+            if not shutil.which("gcc"):
+                self.notes.append("gcc is not installed (Debian: gcc): no C pair column")
+                return None
+            binary = os.path.join(tempfile.mkdtemp(prefix="multicast-bench"), "bench_pair")
+            built = subprocess.run(["gcc", "-O2", "-o", binary, source], capture_output=True,
+                                   text=True, timeout=120)
+            if built.returncode:
+                self.notes.append(f"tests/bench_pair.c did not build: {built.stderr[-300:]}")
+                return None
+            self._c_pair = binary
+        return self._c_pair
+
+    def pair_run(self, size, seconds, count, sender_extra=(), receiver_extra=()):
+        """One run of the measuring pair, --rate 0 --no-ack: rates, loss, the host's
+        drops (the receiver's summary), and each side's CPU after its start-up."""
+        [receiver] = self.receivers("socket", [FIRST], "--quiet", "--json", *receiver_extra)
+        receiver_start = process_cpu(receiver.process.pid)
+        sender = self.start(SENDER, support.python_script(
+            "socket_multicast_sender.py", "--json", "--rate", "0", "--no-ack", "--size",
+            str(size), "--count", str(count), *sender_extra))
+        support.wait_until(lambda: sender.lines, 30, interval=0.001)  # its start line
+        sender_start = process_cpu(sender.process.pid) or 0.0
+        _, sender_cpu = reaped_cpu(lambda: sender.wait(300))
+        [sent] = json_events(sender.lines, "summary")
+        time.sleep(0.2)  # let the receiver empty its socket buffer
+        receiver.signal(signal.SIGTERM)
+        _, receiver_cpu = reaped_cpu(lambda: receiver.wait(10))
+        [got] = json_events(receiver.lines, "summary")
+        self.stop_all()
+        elapsed = sent["send_seconds"]
+        return {"sent": sent["sent"], "received": got["received"],
+                "rate": got["received"] / elapsed, "sent_rate": sent["sent"] / elapsed,
+                "drops": got.get("host_drops"),
+                "sender_cpu": sender_cpu - sender_start,
+                "receiver_cpu": receiver_cpu - (receiver_start or 0.0)}
+
+    def c_run(self, size, seconds, offloads=True):
+        """One run of the C pair for a fixed time: the same measures as pair_run (its
+        drops are the kernel's count of buffers, each up to 64 datagrams with GRO)."""
+        binary = self.c_pair()
+        arguments = [GROUP, "10010"]
+        receiver = self.start(FIRST, [binary, "recv", *arguments, self.lab.address(FIRST),
+                                      str(size), str(seconds + 30)]
+                              + ([] if offloads else ["no-offload"]))
+        support.wait_until(lambda: receiver.lines, 10)
+        receiver_start = process_cpu(receiver.process.pid) or 0.0
+        result, sender_cpu = reaped_cpu(lambda: self.lab.run(SENDER, [
+            binary, "send", *arguments, self.lab.address(SENDER), str(size), str(seconds)]
+            + ([] if offloads else ["no-offload"]), timeout=seconds + 60))
+        _, receiver_cpu = reaped_cpu(lambda: receiver.wait(seconds + 40))
+        self.stop_all()
+        try:
+            sent = json.loads(result.stdout)
+            got = json.loads(receiver.lines[-1])
+        except (ValueError, IndexError):
+            self.notes.append(f"the C pair failed: {result.stderr[-200:]} "
+                              f"{receiver.stderr[-200:]}")
+            return None
+        return {"sent": sent["sent"], "received": got["received"],
+                "rate": got["received"] / sent["seconds"],
+                "sent_rate": sent["sent"] / sent["seconds"], "drops": got["host_drops"],
+                "sender_cpu": sender_cpu, "receiver_cpu": receiver_cpu - receiver_start,
+                "offloads": f"GSO {'on' if sent['gso'] else 'off'}, "
+                            f"GRO {'on' if got['gro'] else 'off'}"
+                            + (f", {got['received'] / got['coalesced']:.0f} datagrams a "
+                               "buffer" if got.get("coalesced") else "")}
+
+    def iperf_run(self, size, seconds):
+        result = self.throughput_iperf(size, seconds)
+        if not result:
+            return None
+        sent_rate, rate, _, drops = result
+        return {"sent": sent_rate * seconds, "received": rate * seconds, "rate": rate,
+                "sent_rate": sent_rate, "drops": drops}
+
+    def offloads(self):
+        """Received datagrams/s of the measuring pair (--rate 0 --no-ack), iperf2 and the
+        C pair (tests/bench_pair.c: GSO and GRO, and without them), alternating (the
+        order reversed every other run), the median of each; the host's drops; and the
+        CPU seconds of each pair's sender and receiver per million datagrams."""
+        seconds, runs = (1, 2) if self.quick else (2, 5)
+        tools = {"pair": lambda size, count: self.pair_run(size, seconds, count)}
+        sender_help = self.help_of("socket_multicast_sender.py")
+        receiver_help = self.help_of("socket_multicast_receiver.py")
+        if "--no-offload" in sender_help or "--no-offload" in receiver_help:
+            tools["pair --no-offload"] = lambda size, count: self.pair_run(
+                size, seconds, count,
+                ["--no-offload"] if "--no-offload" in sender_help else [],
+                ["--no-offload"] if "--no-offload" in receiver_help else [])
+        else:
+            self.notes.append("the measuring pair has no --no-offload: only its default "
+                              "path is measured")
+        if shutil.which("iperf"):
+            tools["iperf2"] = lambda size, count: self.iperf_run(size, seconds)
+        else:
+            self.notes.append("iperf2 is not installed (Debian: iperf): no iperf2 column "
+                              "in section 7")
+        if self.c_pair():
+            tools["C pair"] = lambda size, count: self.c_run(size, seconds)
+            tools["C pair, no offloads"] = lambda size, count: self.c_run(size, seconds, False)
+        for size in (100, 1400):
+            results = {name: [] for name in tools}
+            count = (60000 if self.quick else 150000) * seconds
+            for run in range(runs):
+                for name in (list(tools) if run % 2 == 0 else list(tools)[::-1]):
+                    result = tools[name](size, count)
+                    if result:
+                        results[name].append(result)
+                    if name == "pair" and result:  # a faster pair sends for as long
+                        count = max(count, int(result["sent_rate"] * seconds))
+            self.offload_rows(size, runs, results)
+
+    def offload_rows(self, size, runs, results):
+        def rate(name):
+            values = [r["rate"] for r in results.get(name, [])]
+            return (median(values), values) if values else (None, [])
+
+        def drops(name):
+            values = [r["drops"] for r in results.get(name, []) if r["drops"] is not None]
+            loss = [100.0 * (r["sent"] - r["received"]) / r["sent"]
+                    for r in results.get(name, []) if r["sent"]]
+            shown = (f"host drops {median(values):,.0f} (at most {max(values):,})"
+                     if values else "host drops unknown")
+            return (f"{shown}, loss {median(loss):.2f}% (at most {max(loss):.2f}%)"
+                    if loss else shown), values
+
+        label = "7. pair, iperf2, C"
+        for name in [n for n in ("pair", "pair --no-offload") if results.get(n)]:
+            mine, values = rate(name)
+            text, drop_values = drops(name)
+            cell = f"{mine:,.0f}" + spread(values, "{:,.0f}") + f"; {text}"
+            references = [r for r in ("iperf2", "C pair", "C pair, no offloads")
+                          if results.get(r)]
+            if not references:
+                self.row(label, f"{size} B, received datagrams/s, {name} (median of "
+                         f"{len(values)})", "-", cell, "-", "-", "")
+            for reference in references:
+                theirs, their_values = rate(reference)
+                their_text, their_drops = drops(reference)
+                extra = results[reference][-1].get("offloads")
+                ratio = mine / theirs
+                goal = ""
+                if size == 100 and name == "pair" and reference == "iperf2":
+                    met = ratio >= 3 and not any(drop_values)
+                    goal = "at least 3x iperf2, no host drops: " + (
+                        "met" if met else f"missed ({ratio:.2f}x, host drops "
+                        f"{max(drop_values) if drop_values else 'unknown'})")
+                if size == 100 and name == "pair" and reference == "C pair":
+                    goal = "at least 0.7x the C pair: " + (
+                        "met" if ratio >= 0.7 else f"missed ({ratio:.2f}x)")
+                self.row(label, f"{size} B, received datagrams/s, {name} (median of "
+                         f"{len(values)}) against {reference}"
+                         + (f" ({extra})" if extra else ""), "-", cell,
+                         f"{theirs:,.0f}" + spread(their_values, "{:,.0f}")
+                         + f"; {their_text} ({reference})", f"{ratio:.2f}", goal)
+        # Where the time goes: CPU s per million datagrams, sender (per million sent)
+        # and receiver (per million received).
+        cpu = {}
+        for name in ("pair", "pair --no-offload", "C pair", "C pair, no offloads"):
+            runs_of = [r for r in results.get(name, []) if r["sent"] and r["received"]]
+            if runs_of:
+                cpu[name] = (median([1e6 * r["sender_cpu"] / r["sent"] for r in runs_of]),
+                             median([1e6 * r["receiver_cpu"] / r["received"]
+                                     for r in runs_of]))
+        for name in [n for n in ("pair", "pair --no-offload") if n in cpu]:
+            for reference in [r for r in ("C pair", "C pair, no offloads") if r in cpu]:
+                (s, r), (cs, cr) = cpu[name], cpu[reference]
+                self.row(label, f"{size} B, CPU s per million datagrams, sender + receiver, "
+                         f"{name} against {reference}", "-", f"{s:.2f} + {r:.2f}",
+                         f"{cs:.2f} + {cr:.2f} ({reference})", f"{(s + r) / (cs + cr):.1f}",
+                         "")
+            if not any(r in cpu for r in ("C pair", "C pair, no offloads")):
+                s, r = cpu[name]
+                self.row(label, f"{size} B, CPU s per million datagrams, sender + receiver, "
+                         f"{name}", "-", f"{s:.2f} + {r:.2f}", "-", "-", "")
+
+    # 8. Cost growth
+
+    def growth_run(self, hosts, sender_extra=(), receiver_extra=(), least=0):
+        """The measuring pair with acks at a fixed rate, receivers on hosts: CPU µs per
+        datagram of the sender (per datagram sent) and of each receiver (per datagram
+        it received), after start-up; and the receivers' summaries. At least `least`
+        datagrams (one for each group)."""
+        rate, count = self.growth_pace()
+        count = max(count, least)
+        receivers = self.receivers("socket", hosts, "--quiet", "--json", *receiver_extra)
+        started = [process_cpu(r.process.pid) or 0.0 for r in receivers]
+        sender = self.start(SENDER, support.python_script(
+            "socket_multicast_sender.py", "--json", "--rate", str(rate), "--count",
+            str(count), *sender_extra))
+        support.wait_until(lambda: sender.lines, 30, interval=0.001)
+        sender_start = process_cpu(sender.process.pid) or 0.0
+        _, sender_cpu = reaped_cpu(lambda: sender.wait(600))
+        [sent] = json_events(sender.lines, "summary")
+        time.sleep(0.5)
+        used = [(process_cpu(r.process.pid) or 0.0) - start
+                for r, start in zip(receivers, started)]
+        for receiver in receivers:
+            receiver.signal(signal.SIGTERM)
+        summaries = []
+        for receiver in receivers:
+            receiver.wait(30)
+            summaries += json_events(receiver.lines, "summary")
+        self.stop_all()
+        per_receiver = [1e6 * cpu / s["received"] for cpu, s in zip(used, summaries)
+                        if s["received"]]
+        acks = sum(r.get("acks", 0) for r in sent.get("receivers", []))
+        late = sum(r.get("late", 0) for r in sent.get("receivers", []))
+        return {"sender": 1e6 * (sender_cpu - sender_start) / sent["sent"],
+                "receiver": median(per_receiver) if per_receiver else 0.0,
+                "received": sum(s["received"] for s in summaries), "sent": sent["sent"],
+                "acked": 100.0 * acks / (sent["sent"] * len(hosts)),
+                "late": 100.0 * late / (sent["sent"] * len(hosts)), "summaries": summaries}
+
+    def growth_pace(self):
+        """Datagrams a second and how many: slow enough that 100 Python receivers and
+        the sender of their acks fit on two cores."""
+        return (50, 100) if self.quick else (50, 250)
+
+    def cost_growth(self):
+        """CPU µs per datagram as receivers grow (one lab of 101 hosts: every datagram is
+        flooded to the same ports at each point) and as groups grow on one receiver."""
+        rate_note = "acks on, {}/s, {:,} datagrams".format(*self.growth_pace())
+        counts = (1, 10) if self.quick else (1, 10, 100)
+        runs = 1 if self.quick else 3
+        self.growth = {"receivers": [], "groups": [], "groups_note": None,
+                       "caption": rate_note}
+        self.lab = netlab.Lab(hosts=1 + max(counts))
+        try:
+            for count in counts:
+                results = [self.growth_run(list(range(FIRST, FIRST + count)))
+                           for _ in range(runs)]
+                sender = median([r["sender"] for r in results])
+                receiver = median([r["receiver"] for r in results])
+                self.growth["receivers"].append((count, sender, receiver))
+                acked = median([r["acked"] for r in results])
+                late = median([r["late"] for r in results])
+                self.row("8. cost growth", f"{count} receiver{'s' if count > 1 else ''}: CPU "
+                         f"µs per datagram, sender / receiver (median of {runs}; {rate_note})",
+                         "-", f"{sender:.1f} / {receiver:.1f}", "-", "-",
+                         f"acks counted: {acked:.1f}%, late: {late:.1f}%")
+        finally:
+            self.stop_all()
+            self.lab.close()
+        sizes = [c for c, _, _ in self.growth["receivers"]]
+        for side, index in (("sender", 1), ("receiver", 2)):
+            words = growth(sizes, [p[index] for p in self.growth["receivers"]])
+            self.row("8. cost growth", f"growth with receivers, {side} (largest ÷ smallest)",
+                     "-", words, "-", "-", "")
+        receiver_help = self.help_of("socket_multicast_receiver.py")
+        sender_help = self.help_of("socket_multicast_sender.py")
+        if not all(re.search(r"FIRST\+N|\[\+N\]", text) for text in (receiver_help,
+                                                                     sender_help)):
+            self.growth["groups_note"] = "the pair has no -g FIRST+N yet"
+            self.notes.append("the measuring pair's --help does not mention FIRST+N: the "
+                              "groups axis of section 8 is left out")
+            return
+        group_counts = (1, 100) if self.quick else (1, 100, 1000)
+        self.lab = netlab.Lab(hosts=2)
+        try:
+            for count in group_counts:
+                group = "239.1.0.0" + (f"+{count - 1}" if count > 1 else "")
+                results = [self.growth_run([FIRST], ["-g", group], ["-g", group], count)
+                           for _ in range(runs)]
+                sender = median([r["sender"] for r in results])
+                receiver = median([r["receiver"] for r in results])
+                joins = [s.get("join_seconds") for r in results for s in r["summaries"]
+                         if s.get("join_seconds") is not None]
+                heard = [sum(1 for g in s.get("groups", []) if g.get("received"))
+                         for r in results for s in r["summaries"]]
+                self.growth["groups"].append((count, sender, receiver))
+                self.row("8. cost growth", f"{count} group{'s' if count > 1 else ''} on one "
+                         f"receiver: CPU µs per datagram, sender / receiver (median of {runs};"
+                         f" {rate_note}, or one a group)", "-", f"{sender:.1f} / {receiver:.1f}",
+                         "-", "-",
+                         (f"joined in {1000 * median(joins):.1f} ms" if joins else "")
+                         + (f"; {min(heard)} groups heard" if heard and count > 1 else ""))
+        finally:
+            self.stop_all()
+            self.lab.close()
+            self.lab = None
+        sizes = [c for c, _, _ in self.growth["groups"]]
+        for side, index in (("sender", 1), ("receiver", 2)):
+            words = growth(sizes, [p[index] for p in self.growth["groups"]])
+            self.row("8. cost growth", f"growth with groups, {side} (largest ÷ smallest)",
+                     "-", words, "-", "-", "")
+
+    def plot(self, path):
+        data = getattr(self, "growth", None)
+        if not data:
+            print("bench.py: no cost growth measured, no plot written", file=sys.stderr)
+            return
+        charts = []
+        for axis, xlabel in (("receivers", "receivers"), ("groups", "groups on one receiver")):
+            points = data[axis]
+            series = [("sender", "#c0392b", [(c, s) for c, s, _ in points]),
+                      ("receiver (median)", "#2471a3", [(c, r) for c, _, r in points])]
+            charts.append((f"CPU per datagram as {axis} grow", xlabel,
+                           series if points else [], data.get("groups_note")
+                           if axis == "groups" else None))
+        write_svg(path, f"tests/bench.py{' --quick' if self.quick else ''}, "
+                  f"{time.strftime('%Y-%m-%d')}: the measuring pair, {data['caption']}",
+                  charts)
+
     # The run
 
     def run(self):
@@ -551,8 +1040,11 @@ class Bench:
         many = 1 + (10 if self.quick else 200)
         sections = ((self.rtt, 2), (self.throughput, 2), (self.authentication, 2),
                     (self.board, 2), (self.forged_names, 3),
-                    (self.many, many), (self.compose, 0), (self.cost, 2), (self.earlier, 2))
+                    (self.many, many), (self.compose, 0), (self.cost, 2), (self.earlier, 2),
+                    (self.offloads, 2), (self.cost_growth, 0))
         for section, hosts in sections:
+            if self.only and section.__name__ not in self.only:
+                continue
             print(f"measuring: {section.__name__} ...", file=sys.stderr, flush=True)
             self.lab = netlab.Lab(hosts=hosts) if hosts else None
             try:
@@ -584,10 +1076,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="small counts, about a minute (as CI runs it)")
+    parser.add_argument("--only", metavar="SECTION[,SECTION]", default="",
+                        help="run only these sections: rtt, throughput, authentication, "
+                        "board, forged_names, many, compose, cost, earlier, offloads, "
+                        "cost_growth")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="write the cost growth chart (section 8) as SVG to PATH, "
+                        "e.g. docs/cost.svg (default: no chart)")
     args = parser.parse_args(argv)
-    bench = Bench(args.quick)
+    bench = Bench(args.quick, [name for name in args.only.split(",") if name])
     bench.run()
     print(bench.table())
+    if args.plot:
+        bench.plot(args.plot)
     return 0
 
 
