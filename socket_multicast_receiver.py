@@ -1165,7 +1165,9 @@ class HostDrops:
     def train_came(self):
         """The first train came: the kernel counts a train it drops as one drop, so from
         now on the host's drops are the numbers missing where its count went up."""
-        self.before_trains, self.trains = self.since_open(fresh=True), True
+        # Before: the drops the datagrams so far were stamped with (the kernel's count now
+        # may hold trains dropped before this one).
+        self.before_trains, self.trains = self.stamped, True
 
     def arrived(self, drops, which=0):
         """One more datagram, from the which-th socket; drops is that socket's drop count
@@ -1503,8 +1505,7 @@ class TrainLane:
 
     def __init__(self, receiver):
         self.receiver = receiver
-        # No key to check, no line to print for each datagram.
-        self.usable = receiver.key is None and receiver.settings.quiet
+        self.usable = receiver.key is None  # no key: no tag to check on each datagram
         self.layouts = {}  # (datagrams, size) -> a Struct of every header's first 24 bytes
 
     def layout(self, datagrams, size):
@@ -1516,9 +1517,9 @@ class TrainLane:
                 "!" + f"8s8sQ{size - 24}x" * datagrams)
         return layout
 
-    def take(self, view, size, train, address, drops, group, which):
+    def take(self, view, size, train, address, ttl, drops, group, which):
         """Count the train in view[:size], of datagrams of train bytes, if it may go this
-        way (drops, group, which: as handle() takes them); whether it did."""
+        way (ttl, drops, group, which: as handle() takes them); whether it did."""
         datagrams = size // train
         if not self.usable or datagrams * train != size or train < HEADER.size:
             return False
@@ -1528,7 +1529,8 @@ class TrainLane:
                 != datagrams or fields[2::3] != tuple(range(first, first + datagrams))):
             return False
         receiver = self.receiver
-        stats = receiver.table.get(address[0], int.from_bytes(sessions[0], "big"))
+        session = int.from_bytes(sessions[0], "big")
+        stats = receiver.table.get(address[0], session)
         last = first + datagrams - 1
         if (stats is None or stats.end is not None or first <= stats.highest
                 or stats.received and last > stats.highest + MAX_JUMP):
@@ -1551,6 +1553,7 @@ class TrainLane:
         receiver.received += datagrams
         receiver.taken += datagrams
         receiver.lane.expected = None
+        receiver.printer.train(view, train, address, session, first, datagrams, ttl)
         return True
 
 
@@ -1697,7 +1700,7 @@ def read_some(receiver, block=False, which=0):
             if not receiver.drops.trains:
                 receiver.drops.train_came()
             if not flags & MSG_TRUNC and receiver.train_lane.take(view, size, train, address,
-                                                                  drops, group, which):
+                                                                  ttl, drops, group, which):
                 continue
             for start in range(0, size, train):
                 end = min(start + train, size)
@@ -1776,6 +1779,16 @@ class LinePacer:
         self.unprinted_total += 1
         return False
 
+    def allow_many(self, now, count):
+        """As allow() count times over: how many of count lines may be printed now."""
+        if now - self.window_start >= 1.0:
+            self.note(now)
+        allowed = max(0, min(count, LINES_PER_SECOND - self.printed))
+        self.printed += allowed
+        self.unprinted += count - allowed
+        self.unprinted_total += count - allowed
+        return allowed
+
     def note(self, now, at_once=False):
         """Once a second is over (or at_once), say how many datagrams went unprinted in it."""
         if now - self.window_start < 1.0 and not at_once:
@@ -1802,14 +1815,24 @@ class DatagramPrinter:
 
     def message(self, data, address, session, sequence, verdict, ttl):
         if self.may_print():
-            message = bytes(data[HEADER.size:]).rstrip(b"\0")
-            note = "" if verdict == "new" else f" ({verdict})"
-            arrived = "" if ttl is None else f", ttl {ttl}"
-            self.out.event("message", f"received seq {sequence} from {address[0]}:"
-                           f"{address[1]}{note}, session {session:016x}, {len(data)} "
-                           f"bytes{arrived}: {message!r}", address=address[0],
-                           port=address[1], session=f"{session:016x}", seq=sequence,
-                           bytes=len(data), ttl=ttl, verdict=verdict)
+            self.line(data, address, session, sequence, verdict, ttl)
+
+    def train(self, view, size, address, session, first, datagrams, ttl):
+        """The lines of a train of new messages (TrainLane's), as far as the pace lets."""
+        if not self.quiet:
+            for index in range(self.pacer.allow_many(time.monotonic(), datagrams)):
+                self.line(view[index * size:(index + 1) * size], address, session,
+                          first + index, "new", ttl)
+
+    def line(self, data, address, session, sequence, verdict, ttl):
+        message = bytes(data[HEADER.size:]).rstrip(b"\0")
+        note = "" if verdict == "new" else f" ({verdict})"
+        arrived = "" if ttl is None else f", ttl {ttl}"
+        self.out.event("message", f"received seq {sequence} from {address[0]}:"
+                       f"{address[1]}{note}, session {session:016x}, {len(data)} "
+                       f"bytes{arrived}: {message!r}", address=address[0],
+                       port=address[1], session=f"{session:016x}", seq=sequence,
+                       bytes=len(data), ttl=ttl, verdict=verdict)
 
     def plain(self, data, address, text):
         if self.may_print():

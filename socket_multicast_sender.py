@@ -1189,11 +1189,13 @@ class Train:
     @staticmethod
     def fits(sender):
         """Whether trains may carry this run: Linux, --rate, one group (each message goes
-        to the next group otherwise), no --no-offload, two messages to a train at least,
-        and a kernel that knows the option (an older one would ignore it)."""
+        to the next group otherwise), TTL 1 (a train may cross a virtual link whole, and a
+        router in software that reads raw packets, as lab/router.py, would forward it as
+        one datagram), no --no-offload, two messages to a train at least, and a kernel
+        that knows the option (an older one would ignore it)."""
         settings = sender.settings
         if not (sys.platform.startswith("linux") and settings.rate is not None
-                and settings.offload and len(settings.groups) == 1
+                and settings.offload and len(settings.groups) == 1 and settings.ttl <= 1
                 and 2 * (len(sender.buffer) + TAG_SIZE) <= MAX_TRAIN):
             return False
         try:

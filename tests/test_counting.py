@@ -401,6 +401,25 @@ class TrainTest(unittest.TestCase):
         def sendto(self, data, destination):
             self.sent.append(bytes(data))
 
+    def test_trains_only_where_no_software_router_can_take_one_for_one_datagram(self):
+        class Kernel:  # knows UDP_SEGMENT
+            def getsockopt(self, level, option):
+                return 0
+
+        def fits(**settings):
+            sender = make_sender(**{"rate": 0.0, "ttl": 1, **settings})
+            sender.sock = Kernel()
+            return sender_module.Train.fits(sender)
+
+        with mock.patch.object(sender_module.sys, "platform", "linux"):
+            self.assertTrue(fits())
+            self.assertFalse(fits(ttl=2), "a router may be on the way")
+            self.assertFalse(fits(rate=None), "round mode")
+            self.assertFalse(fits(no_offload=True))
+            self.assertFalse(fits(groups=["239.1.0.0", "239.1.0.1"]))
+        with mock.patch.object(sender_module.sys, "platform", "darwin"):
+            self.assertFalse(fits())
+
     def test_a_train_is_the_datagrams_of_one_send_each(self):
         for extra in (["--no-ack"], [], ["-m", "hello", "--size", "300"],
                       ["--no-ack", "--key-file", "KEY"]):
@@ -465,16 +484,16 @@ class TrainLaneTest(unittest.TestCase):
             train = b"".join(datagrams)
             yield (train[:-rng.randrange(1, 40)] if rng.random() < 0.03 else train), drops
 
-    def run_both(self, seed):
+    def run_both(self, seed, quiet=True):
         results = []
         for lane in (True, False):
-            receiver = make_receiver()
+            receiver = make_receiver(quiet=quiet)
             receiver.drops.train_came()
             taken = 0
             for train, drops in self.trains(seed):
                 view = memoryview(train)
                 if lane and receiver.train_lane.take(view, len(train), self.SIZE,
-                                                     ("10.0.0.1", 5000), drops, None, 0):
+                                                     ("10.0.0.1", 5000), None, drops, None, 0):
                     taken += 1
                     continue
                 for start in range(0, len(train), self.SIZE):
@@ -484,14 +503,17 @@ class TrainLaneTest(unittest.TestCase):
                          stats.duplicates, stats.reordered, stats.lost, stats.datagrams,
                          stats.host_lost, stats.drops_at_first, stats.datagrams_before)
                         for key, stats in receiver.sessions.items()]
+            lines = [(kind, fields.get("seq")) for kind, _, fields in receiver.out.events]
             results.append((taken, sessions, receiver.received, receiver.taken,
-                            receiver.drops.datagrams, receiver.drops.gap_lost))
+                            receiver.drops.datagrams, receiver.drops.gap_lost, lines,
+                            receiver.printer.pacer.unprinted_total))
         return results
 
     def test_both_ways_count_the_same(self):
-        for seed in range(5):
-            with self.subTest(seed=seed):
-                (taken, *fast), (_, *slow) = self.run_both(seed)
+        for seed in range(6):
+            with self.subTest(seed=seed), mock.patch.object(receiver_module.time, "monotonic",
+                                                            lambda: 1000.0):
+                (taken, *fast), (_, *slow) = self.run_both(seed, quiet=seed % 2 == 0)
                 self.assertGreater(taken, 200, "a third of the trains at least go the fast way")
                 self.assertEqual(fast, slow)
 
