@@ -33,6 +33,7 @@ Top to bottom:
 import argparse
 import collections
 import errno
+import functools
 import hashlib
 import heapq
 import hmac
@@ -1713,6 +1714,7 @@ def read_some(receiver, block=False, which=0):
                which)
 
 
+@functools.lru_cache(maxsize=MAX_GROUPS)  # a group's message is the same bytes each time
 def group_of(pktinfo, at):
     """The destination address in an IP_PKTINFO (IPv6: IPV6_PKTINFO) control message: an
     in_pktinfo (the interface index, the local address, then the destination's 4 bytes)
