@@ -1183,26 +1183,14 @@ class Train:
                                 0, 0)[:16]
         self.tail = bytes(sender.buffer[HEADER.size:]) + bytes(self.slot - len(sender.buffer))
         self.layouts = {}  # messages -> a Struct of that many messages back to back
+        for at in range(0, len(self.buffer), self.slot):  # every message, numbered 0 for now
+            self.buffer[at:at + self.slot] = self.head + bytes(16) + self.tail
+        # Without acks or a key only the numbers change: where a message is a whole number
+        # of 4-byte words, they are written straight in, every message's at once (its
+        # sequence number's low word is the header's sixth).
+        self.words = memoryview(self.buffer).cast("I") if self.slot % 4 == 0 else None
         # UDP_SEGMENT, for each send: cut what it carries into datagrams of this many bytes.
         self.segment = [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", self.slot))]
-
-    @staticmethod
-    def fits(sender):
-        """Whether trains may carry this run: Linux, --rate, one group (each message goes
-        to the next group otherwise), TTL 1 (a train may cross a virtual link whole, and a
-        router in software that reads raw packets, as lab/router.py, would forward it as
-        one datagram), no --no-offload, two messages to a train at least, and a kernel
-        that knows the option (an older one would ignore it)."""
-        settings = sender.settings
-        if not (sys.platform.startswith("linux") and settings.rate is not None
-                and settings.offload and len(settings.groups) == 1 and settings.ttl <= 1
-                and 2 * (len(sender.buffer) + TAG_SIZE) <= MAX_TRAIN):
-            return False
-        try:
-            sender.sock.getsockopt(SOL_UDP, UDP_SEGMENT)
-        except OSError:  # ENOPROTOOPT: a kernel before 4.18
-            return False
-        return True
 
     def layout(self, messages):
         """So many whole messages back to back, packed in one call: head, number, time, tail."""
@@ -1217,9 +1205,16 @@ class Train:
             size = min(count - done, self.most)
             numbers = range(sender.sequence + 1, sender.sequence + size + 1)
             times = [time.monotonic_ns() for _ in numbers] if self.timed else None
-            self.layout(size).pack_into(self.buffer, 0, *itertools.chain.from_iterable(zip(
-                itertools.repeat(self.head), numbers, times or itertools.repeat(0),
-                itertools.repeat(self.tail))))
+            if times is None and sender.key is None and self.words and numbers[-1] < 2**32:
+                words = array.array("I", numbers)
+                if sys.byteorder == "little":
+                    words.byteswap()  # to network byte order
+                step = self.slot // 4
+                self.words[5:5 + size * step:step] = words
+            else:
+                self.layout(size).pack_into(self.buffer, 0, *itertools.chain.from_iterable(zip(
+                    itertools.repeat(self.head), numbers, times or itertools.repeat(0),
+                    itertools.repeat(self.tail))))
             if sender.key is not None:
                 for at in range(0, size * self.slot, self.slot):
                     self.buffer[at:at + self.slot] = sign(
@@ -1252,6 +1247,24 @@ class Train:
         sender.sequence += size
         sender.last_send_at = time.monotonic()
         sender.first_send_at = sender.first_send_at or sender.last_send_at
+
+
+def trains_fit(sender):
+    """Whether trains may carry this run: Linux, --rate, one group (each message goes
+    to the next group otherwise), TTL 1 (a train may cross a virtual link whole, and a
+    router in software that reads raw packets, as lab/router.py, would forward it as
+    one datagram), no --no-offload, two messages to a train at least, and a kernel
+    that knows the option (an older one would ignore it)."""
+    settings = sender.settings
+    if not (sys.platform.startswith("linux") and settings.rate is not None
+            and settings.offload and len(settings.groups) == 1 and settings.ttl <= 1
+            and 2 * (len(sender.buffer) + TAG_SIZE) <= MAX_TRAIN):
+        return False
+    try:
+        sender.sock.getsockopt(SOL_UDP, UDP_SEGMENT)
+    except OSError:  # ENOPROTOOPT: a kernel before 4.18
+        return False
+    return True
 
 
 def message_buffer(settings):
@@ -1479,7 +1492,7 @@ def run_rate(sender, selector, stop):
     datagram."""
     settings = sender.settings
     gap = 1.0 / settings.rate if settings.rate else 0.0
-    train = Train(sender) if Train.fits(sender) else None  # segmentation offload
+    train = Train(sender) if trains_fit(sender) else None  # segmentation offload
     next_send = time.monotonic()
     next_report = next_send + settings.report_interval if settings.report_interval else None
     last_report = (next_send, 0)

@@ -409,7 +409,7 @@ class TrainTest(unittest.TestCase):
         def fits(**settings):
             sender = make_sender(**{"rate": 0.0, "ttl": 1, **settings})
             sender.sock = Kernel()
-            return sender_module.Train.fits(sender)
+            return sender_module.trains_fit(sender)
 
         with mock.patch.object(sender_module.sys, "platform", "linux"):
             self.assertTrue(fits())
@@ -421,12 +421,15 @@ class TrainTest(unittest.TestCase):
             self.assertFalse(fits())
 
     def test_a_train_is_the_datagrams_of_one_send_each(self):
-        for extra in (["--no-ack"], [], ["-m", "hello", "--size", "300"],
+        # The numbers written straight in (--no-ack, 100 bytes: 25 words), or packed
+        # (101 bytes; acks; a key).
+        for extra in (["--no-ack"], ["--no-ack", "101"], [], ["-m", "hello", "--size", "300"],
                       ["--no-ack", "--key-file", "KEY"]):
             with self.subTest(extra=extra):
                 pair = []
                 for _ in range(2):
-                    sender = make_sender(rate=0.0, size=100, no_ack="--no-ack" in extra,
+                    sender = make_sender(rate=0.0, size=101 if "101" in extra else 100,
+                                         no_ack="--no-ack" in extra,
                                          message=b"hello" if "hello" in extra else
                                          sender_module.DEFAULT_MESSAGE.encode(),
                                          key=b"k" * 16 if "KEY" in extra else None)
