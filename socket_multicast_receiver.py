@@ -31,6 +31,7 @@ Top to bottom:
 """
 
 import argparse
+import array
 import collections
 import errno
 import functools
@@ -1518,19 +1519,40 @@ class TrainLane:
                 "!" + f"8s8sQ{size - 24}x" * datagrams)
         return layout
 
+    def in_a_row(self, view, size, train, datagrams):
+        """(session, first number) if every datagram of the train starts with HEAD, all of
+        one session, numbered one after the other; else (None, None)."""
+        first = int.from_bytes(view[16:24], "big")
+        if train % 4 or first + datagrams > 2**32:  # each header's fields, unpacked
+            fields = self.layout(datagrams, train).unpack_from(view)
+            sessions = fields[1::3]
+            if (fields[0::3].count(self.HEAD) == datagrams and sessions.count(sessions[0])
+                    == datagrams and fields[2::3] == tuple(range(first, first + datagrams))):
+                return int.from_bytes(sessions[0], "big"), first
+            return None, None
+        # A whole number of 4-byte words each: every header's words side by side, compared
+        # at once (the numbers' high word is 0, the low one counts up).
+        words, step = view[:size].cast("I"), train // 4
+        numbers = array.array("I", range(first, first + datagrams))
+        if sys.byteorder == "little":
+            numbers.byteswap()  # to network byte order
+        column = [words[at::step].tobytes() for at in range(6)]  # magic ... low word
+        if column == [self.HEAD[:4] * datagrams, self.HEAD[4:] * datagrams,
+                      view[8:12].tobytes() * datagrams, view[12:16].tobytes() * datagrams,
+                      bytes(4 * datagrams), numbers.tobytes()]:
+            return int.from_bytes(view[8:16], "big"), first
+        return None, None
+
     def take(self, view, size, train, address, ttl, drops, group, which):
         """Count the train in view[:size], of datagrams of train bytes, if it may go this
         way (ttl, drops, group, which: as handle() takes them); whether it did."""
         datagrams = size // train
         if not self.usable or datagrams * train != size or train < HEADER.size:
             return False
-        fields = self.layout(datagrams, train).unpack_from(view)
-        sessions, first = fields[1::3], fields[2]
-        if (fields[0::3].count(self.HEAD) != datagrams or sessions.count(sessions[0])
-                != datagrams or fields[2::3] != tuple(range(first, first + datagrams))):
+        session, first = self.in_a_row(view, size, train, datagrams)
+        if session is None:
             return False
         receiver = self.receiver
-        session = int.from_bytes(sessions[0], "big")
         stats = receiver.table.get(address[0], session)
         last = first + datagrams - 1
         if (stats is None or stats.end is not None or first <= stats.highest
