@@ -64,8 +64,6 @@ TIMER_SLACK = 0.025
 # A read that takes only what is queued, a send that waits for no room (0: not named here).
 NO_WAIT = getattr(socket, "MSG_DONTWAIT", 0)
 LINES_PER_SECOND = 20  # more than a reader can follow: the rest are counted, not printed
-SEQUENCE_WINDOW = 4096  # sequence numbers a session remembers, as bits: 512 bytes
-WINDOW_MASK = (1 << SEQUENCE_WINDOW) - 1
 GROUP_FIELDS = ("received", "lost", "duplicates", "reordered", "too_late")  # summed by group
 WORST_SHOWN = 5  # groups (and sessions, with several groups) named in the text summary
 MAX_SESSIONS = 1024  # sessions tracked at once (and addresses rate-limited, answered)
@@ -81,20 +79,6 @@ SK_MEMINFO_DROPS = 8
 DROPS_READ_EVERY = 0.05  # seconds between two readings of many sockets' drop counts
 NOT_NOW = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS}  # a send that cannot go out now
 MAX_SEQUENCE = 2**64 - 1  # the highest sequence number the header holds: no next one
-# The TTL (IPv6: hop limit) each datagram arrived with: (level, the option that asks
-# for it, the kind of control message that brings it) by system and IP version, by
-# number where Python does not name them. Linux gives an int, macOS and BSD an IPv4
-# TTL as one byte. Windows has no recvmsg: no TTL there.
-ARRIVAL_TTL = {("linux", 4): (0, 12, 2), ("linux", 6): (41, 51, 52),        # IP_RECVTTL
-               ("darwin", 4): (0, 24, 24), ("darwin", 6): (41, 37, 47),     # IPV6_RECV-
-               ("freebsd", 4): (0, 65, 65), ("freebsd", 6): (41, 37, 47)}   # HOPLIMIT
-# Source-specific joins, where Python does not name the options (it names
-# IP_ADD_SOURCE_MEMBERSHIP from 3.12 on): each system's own numbers, from its
-# headers (Linux <linux/in.h>, macOS and FreeBSD <netinet/in.h>, Windows <ws2ipdef.h>).
-IP_ADD_SOURCE_MEMBERSHIP = {"linux": 39, "darwin": 70, "freebsd": 70, "win32": 15}
-MCAST_JOIN_SOURCE_GROUP = {"linux": 46, "darwin": 82, "freebsd": 82, "win32": 45}
-# AF_INET6 inside a sockaddr_in6 that is packed for another system (tests build those).
-AF_INET6_OF = {"linux": 10, "darwin": 30, "freebsd": 28, "win32": 23}
 # Several groups on one socket (Linux): the options that keep to a socket only the groups
 # it joined (IP_MULTICAST_ALL, IPV6_MULTICAST_ALL) and that tell each datagram's
 # destination, its group (IP_PKTINFO, IPV6_RECVPKTINFO): (level, option, the kind of
@@ -115,7 +99,9 @@ ANCILLARY_SPACE = (3 * socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20)
 MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0))
 
 
-# ==== shared blocks: protocol, authentication, output, arguments, signals, pipe ====
+# ==== shared blocks ====
+# Blocks: protocol, authentication, output, arguments, signals, pipe, counting,
+# receiving
 # Generated from blocks/ by python3 blocks/sync.py: edit them there, never here.
 # ---- block protocol: generated from blocks/protocol.py (python3 blocks/sync.py) ----
 # The wire protocol, version 1. Every message starts with this header, in
@@ -151,6 +137,21 @@ REPORT_UNSENT = struct.Struct("!Q")
 ACK_ARRIVAL = struct.Struct("!B")
 REPORT_ARRIVAL = struct.Struct("!BIQ")
 NOT_MEASURED = 2**32 - 1
+# The mesh (the sender's --mesh): each peer's probes are DATA messages with the MESH flag,
+# to the group under its session id (even) and to each peer under that id plus one
+# (unicast), PROBE_EXTRA after the header (the TTL they were sent with), then its name.
+# Its SUMMARY to the group says what it counts: SUMMARY_HEAD (part, parts, its multicast
+# TTL, its name's length), the name, then a SUMMARY_CELL for each peer and kind: the
+# peer's address (IPv4 mapped into IPv6), the kind (0 multicast, 1 unicast), the TTL its
+# latest probe came with (0: not told), its probes received, lost, duplicated and
+# reordered here, our probes sent to it, and their round trips' p50 and p99 (microseconds,
+# NOT_MEASURED if none).
+SUMMARY = 5
+MESH = 0x40  # flag in a message: a mesh peer's probe
+LAST_SUMMARY = 0x04  # flag in a summary: the peer's rounds are done, its counts of sent final
+PROBE_EXTRA = struct.Struct("!B")
+SUMMARY_HEAD = struct.Struct("!BBBB")
+SUMMARY_CELL = struct.Struct("!16sBBIIIIIII")
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
@@ -408,6 +409,13 @@ class GroupList(argparse.Action):
         setattr(namespace, self.dest, (given if isinstance(given, list) else []) + values)
 
 
+def add_group_option(parser, environ, help):
+    """-g/--group, as both scripts take it: groups, ranges, or MULTICAST_GROUP's list."""
+    parser.add_argument("-g", "--group", metavar="ADDRESS[+N]", dest="groups", type=group_list,
+                        action=GroupList, default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
+                        help=help)
+
+
 def settle_groups(parser, args):
     """Keep each group of args.groups once, in the order given, and set args.group to the
     first; or end with the one-line error."""
@@ -427,6 +435,14 @@ def family_of(group):
 def needs_interface(group):
     """Whether the group is only defined on one link (IPv6 scopes 1 and 2: ff01::, ff02::)."""
     return ":" in group and ipaddress.ip_address(group).packed[1] & 0x0F <= 2
+
+
+def receiver_name(text):
+    """A name for the acks: 1 to MAX_NAME bytes of UTF-8."""
+    if not 1 <= len(text.encode("utf-8")) <= MAX_NAME:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a name (valid: 1 to {MAX_NAME} bytes)")
+    return text
 
 
 def port_number(text):
@@ -645,237 +661,14 @@ def quiet_on_closed_pipe():
 # ---- end of block pipe ----
 
 
-# ==== the socket ====
-def make_receiver_socket(group, port, interface, platform=sys.platform, sources=(),
-                         several=False):
-    """A UDP socket bound to the group's port that has joined the group; with several,
-    bound to any address, to join more groups (join_all), telling each datagram's group."""
-    version = 6 if ":" in group else 4
-    sock = socket.socket(family_of(group), socket.SOCK_DGRAM)  # IPv4 or IPv6, as the group
-    share_port(sock, platform)  # SO_REUSEADDR: more than one receiver per host
-    # SO_RCVBUF: a bigger queue for datagrams that arrive while we are busy
-    # (the kernel caps it at net.core.rmem_max).
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-    if platform.startswith("linux"):
-        # SO_RXQ_OVFL: tell us how many datagrams the kernel dropped because
-        # this socket's queue was full, so that loss is not blamed on the network.
-        sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
-    address = "" if several else bind_address(group, platform)
-    if several and platform.startswith("linux"):
-        # IP_MULTICAST_ALL (IPv6: IPV6_MULTICAST_ALL) off: bound to any address, the socket
-        # still gets only the groups it joined itself, not every group joined on the host.
-        level, option = MULTICAST_ALL[version]
-        sock.setsockopt(level, option, 0)
-        # IP_PKTINFO (IPv6: IPV6_RECVPKTINFO): each datagram comes with the address it
-        # was sent to, so that we know which of the groups it came to.
-        level, option = PKTINFO[version][:2]
-        sock.setsockopt(level, option, 1)
-    # An IPv6 link-local group is bound with its link (the interface index).
-    sock.bind((address, port, 0, interface) if ":" in group else (address, port))
-    if not several:
-        join(sock, group, interface, sources, platform)  # IP_ADD_MEMBERSHIP and its kin
-    arrival = ARRIVAL_TTL.get((system_of(platform), version))
-    if arrival is not None:
-        # IP_RECVTTL (IPv6: IPV6_RECVHOPLIMIT): each datagram comes with the TTL it
-        # arrived with; the sender's TTL minus this is the routers it crossed.
-        try:
-            sock.setsockopt(arrival[0], arrival[1], 1)
-        except OSError:  # a system that refuses it: no TTL to tell, all else works
-            pass
-    if platform.startswith("linux"):
-        # SO_RCVTIMEO: a blocking receive returns after IDLE_WAIT at the latest,
-        # so the loop can wait in the receive call itself (one system call per
-        # datagram, not a poll and then a read) and still see a stop request.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, receive_timeout(IDLE_WAIT))
-    else:
-        sock.setblocking(False)
-    return sock
+# ---- block counting: generated from blocks/counting.py (python3 blocks/sync.py) ----
+# What a receiving end counts of one sender's numbered messages: Session, in
+# constant memory. The receiver keeps one per session heard; a mesh peer one per
+# peer and kind of probe.
+SEQUENCE_WINDOW = 4096  # sequence numbers a session remembers, as bits: 512 bytes
+WINDOW_MASK = (1 << SEQUENCE_WINDOW) - 1
 
 
-class JoinLimit(Exception):
-    """Not every group could be joined: the message names the limit and its setting."""
-
-
-def join_all(groups, port, interface, platform=sys.platform, sources=()):
-    """Sockets that between them have joined every group, and the monotonic time each
-    group was joined. One group: one socket, bound to it. More: each socket joins groups
-    until the system's per-socket limit refuses one (ENOBUFS: Linux's
-    net.ipv4.igmp_max_memberships), and the next group goes to a new socket; if no
-    socket can be opened (the open files limit), JoinLimit says so."""
-    if len(groups) == 1:
-        return [make_receiver_socket(groups[0], port, interface, platform, sources)], [
-            time.monotonic()]
-    sockets, joined_at = [], []
-    try:
-        with open(MAX_MEMBERSHIPS) as limit:  # read now: no file may open when sockets ran out
-            per_socket = f"net.ipv4.igmp_max_memberships = {limit.read().strip()}"
-    except OSError:
-        per_socket = "the system's limit"
-
-    def another():
-        return open_another(groups, joined_at, sockets, per_socket, port, interface, platform)
-    try:
-        for group in groups:
-            if not sockets:
-                sockets.append(another())
-            try:
-                join(sockets[-1], group, interface, sources, platform)
-            except OSError as error:  # this socket is full: the group goes to a new one
-                if error.errno not in (errno.ENOBUFS, errno.ENOMEM):
-                    raise
-                sockets.append(another())
-                join(sockets[-1], group, interface, sources, platform)
-            joined_at.append(time.monotonic())
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets, joined_at
-
-
-def open_another(groups, joined_at, sockets, per_socket, port, interface, platform):
-    """One more socket for join_all, or JoinLimit naming what ran out."""
-    try:
-        return make_receiver_socket(groups[0], port, interface, platform, several=True)
-    except OSError as error:
-        if error.errno not in (errno.EMFILE, errno.ENFILE):
-            raise
-    raise JoinLimit(f"joined {len(joined_at)} of {len(groups)} groups over {len(sockets)} "
-                    f"sockets (groups a socket may join: {per_socket}), then the open files "
-                    f"limit (ulimit -n) refused another socket: raise one or the other")
-
-
-def take_trains(sock, platform=sys.platform):
-    """Let one read bring a whole train of datagrams (a sender's segmented send, or
-    datagrams the network card merged); whether the system agreed."""
-    if not platform.startswith("linux"):
-        return False
-    try:
-        # UDP_GRO: the kernel keeps a train together; a control message tells its
-        # datagrams' size, and read_some cuts it apart into them again.
-        sock.setsockopt(TRAIN_MESSAGE[0], TRAIN_MESSAGE[1], 1)
-    except OSError:  # a kernel before 5.0: one datagram a read, as ever
-        return False
-    return True
-
-
-def control_messages(group, several, platform=sys.platform):
-    """The (level, kind) of the control message that brings a datagram's TTL (None where
-    the system has none), and with several groups the (level, kind, where the address
-    starts) of the one that names the datagram's group (else None)."""
-    version = 6 if ":" in group else 4
-    arrival = ARRIVAL_TTL.get((system_of(platform), version))
-    level, _, kind, at = PKTINFO[version]
-    return arrival and (arrival[0], arrival[2]), (level, kind, at) if several else None
-
-
-def share_port(sock, platform=sys.platform):
-    """Let several receivers on one host listen on the same port."""
-    # SO_REUSEADDR: several sockets may bind one port; each of them gets its
-    # own copy of every multicast datagram.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if platform == "darwin" or "bsd" in platform:
-        # SO_REUSEPORT: macOS and the BSDs want this one too before a second
-        # socket may bind the same port.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-
-
-def bind_address(group, platform=sys.platform):
-    """The address a receiver binds to: the group on Linux, elsewhere any address.
-
-    On Linux a socket bound to the wildcard address ('') gets the datagrams of
-    every group that any program on the host joined on that port
-    (IP_MULTICAST_ALL); bound to the group, it gets only its own group's.
-    Windows refuses to bind a multicast address, and macOS would then send
-    the acks from the group address; both give a socket only the groups it
-    joined itself, so there the wildcard address isolates as well."""
-    return group if platform.startswith("linux") else ""
-
-
-def join(sock, group, interface, sources=(), platform=sys.platform):
-    """Join the group on one interface: from any source, or only from sources (SSM)."""
-    for level, option, request in membership_requests(group, interface, sources, platform):
-        sock.setsockopt(level, option, request)
-
-
-def membership_requests(group, interface, sources=(), platform=sys.platform):
-    """The (level, option, bytes) of each setsockopt that joins the group, as the
-    platform's headers lay them out; each layout is checked byte for byte by tests."""
-    system = system_of(platform)
-    if family_of(group) == socket.AF_INET6:
-        if not sources:
-            # IPV6_JOIN_GROUP: join on one interface, named by its index (0: the
-            # system's choice): a struct ipv6_mreq, the group's 16 bytes, then the index.
-            request = socket.inet_pton(socket.AF_INET6, group) + struct.pack("=I", interface)
-            return [(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)]
-        # MCAST_JOIN_SOURCE_GROUP: join, taking only this source's datagrams. A
-        # struct group_source_req: the interface index, padding up to 8 bytes where
-        # a sockaddr_storage is aligned to 8 (macOS packs the struct to 4: none), then
-        # the group and the source, each a sockaddr_in6 in 128 bytes of sockaddr_storage.
-        padding = {"darwin": 0, "win32": 4}.get(system, struct.calcsize("@P") - 4)
-        head = struct.pack("=I", interface) + bytes(padding)
-        return [(socket.IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP[system],
-                 head + sockaddr_in6(group, system) + sockaddr_in6(source, system))
-                for source in sources]
-    group_bytes = socket.inet_aton(group)
-    interface_bytes = socket.inet_aton(interface or "0.0.0.0")
-    if not sources:
-        # IP_ADD_MEMBERSHIP: ask the kernel to join the group on one interface,
-        # which also tells the switches and routers (IGMP) to forward it here.
-        # A struct ip_mreq: the group's 4 bytes, then the interface's (0.0.0.0:
-        # the interface the routing table picks for the group).
-        return [(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group_bytes + interface_bytes)]
-    # IP_ADD_SOURCE_MEMBERSHIP: join, taking only this source's datagrams.
-    # A struct ip_mreq_source, whose fields Linux orders group, interface,
-    # source, and macOS, the BSDs and Windows group, source, interface.
-    return [(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP[system],
-             group_bytes + interface_bytes + socket.inet_aton(source) if system == "linux"
-             else group_bytes + socket.inet_aton(source) + interface_bytes)
-            for source in sources]
-
-
-def sockaddr_in6(address, system):
-    """A struct sockaddr_in6 (port, flow info and scope 0) in a 128-byte sockaddr_storage.
-    macOS and the BSDs start it with its length (28) and a one-byte family."""
-    family = (struct.pack("=BB", 28, AF_INET6_OF[system]) if system in ("darwin", "freebsd")
-              else struct.pack("=H", AF_INET6_OF[system]))
-    return (family + bytes(6) + socket.inet_pton(socket.AF_INET6, address)
-            + bytes(4)).ljust(128, b"\0")
-
-
-def system_of(platform):
-    """The system whose layouts a platform uses: the BSDs lay out as FreeBSD."""
-    for system in ("linux", "darwin", "win32"):
-        if platform.startswith(system):
-            return system
-    return "freebsd"
-
-
-def receive_timeout(seconds):
-    """SO_RCVTIMEO's value, a struct timeval; never zero, which would mean forever."""
-    microseconds = max(1, int(seconds * 1e6))
-    return struct.pack("@ll", microseconds // 1_000_000, microseconds % 1_000_000)
-
-
-def kernel_drops(sock, platform=sys.platform):
-    """The datagrams the kernel has dropped for this socket so far, counted now (the
-    same count as the drops column of /proc/net/udp); None where it cannot tell:
-    another system, a Linux older than 4.12, a closed socket, a stand-in for one."""
-    if not platform.startswith("linux") or not isinstance(sock, socket.socket):
-        return None
-    size = 4 * (SK_MEMINFO_DROPS + 1)
-    try:
-        # SO_MEMINFO: the socket's memory counters as the kernel has them now; the
-        # drops among them are not stamped on a datagram, so they never lag.
-        meminfo = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, size)
-    except OSError:  # a kernel without it, or the socket is closed
-        return None
-    if len(meminfo) < size:  # a kernel whose counters end before the drops
-        return None
-    return struct.unpack_from("=I", meminfo, 4 * SK_MEMINFO_DROPS)[0]
-
-
-# ==== sessions ====
 class Session:
     """One sender's session as seen from here, in constant memory: its highest
     sequence number and a window of bits for the SEQUENCE_WINDOW numbers up to
@@ -970,8 +763,266 @@ class Session:
                 "too_late": self.too_late,
                 "loss_pct": round(100.0 * self.lost / expected, 2) if expected else 0.0,
                 "end_seen": self.end is not None, "last_seq": self.end}
+# ---- end of block counting ----
 
 
+# ---- block receiving: generated from blocks/receiving.py (python3 blocks/sync.py) ----
+# What a socket that receives multicast needs, as each system lays it out: the
+# joins, a shared port and the TTL each datagram came with. The receiver's sockets
+# and a mesh peer's use them.
+# Source-specific joins, where Python does not name the options (it names
+# IP_ADD_SOURCE_MEMBERSHIP from 3.12 on): each system's own numbers, from its
+# headers (Linux <linux/in.h>, macOS and FreeBSD <netinet/in.h>, Windows <ws2ipdef.h>).
+IP_ADD_SOURCE_MEMBERSHIP = {"linux": 39, "darwin": 70, "freebsd": 70, "win32": 15}
+MCAST_JOIN_SOURCE_GROUP = {"linux": 46, "darwin": 82, "freebsd": 82, "win32": 45}
+# AF_INET6 inside a sockaddr_in6 that is packed for another system (tests build those).
+AF_INET6_OF = {"linux": 10, "darwin": 30, "freebsd": 28, "win32": 23}
+# The TTL (IPv6: hop limit) each datagram arrived with: (level, the option that asks
+# for it, the kind of control message that brings it) by system and IP version, by
+# number where Python does not name them. Linux gives an int, macOS and BSD an IPv4
+# TTL as one byte. Windows has no recvmsg: no TTL there.
+ARRIVAL_TTL = {("linux", 4): (0, 12, 2), ("linux", 6): (41, 51, 52),        # IP_RECVTTL
+               ("darwin", 4): (0, 24, 24), ("darwin", 6): (41, 37, 47),     # IPV6_RECV-
+               ("freebsd", 4): (0, 65, 65), ("freebsd", 6): (41, 37, 47)}   # HOPLIMIT
+
+
+def share_port(sock, platform=sys.platform):
+    """Let several receivers on one host listen on the same port."""
+    # SO_REUSEADDR: several sockets may bind one port; each of them gets its
+    # own copy of every multicast datagram.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if platform == "darwin" or "bsd" in platform:
+        # SO_REUSEPORT: macOS and the BSDs want this one too before a second
+        # socket may bind the same port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+
+
+def ask_for_arrival_ttl(sock, version, platform=sys.platform):
+    """Have each datagram come with the TTL it arrived with, where the system can tell."""
+    arrival = ARRIVAL_TTL.get((system_of(platform), version))
+    if arrival is not None:
+        # IP_RECVTTL (IPv6: IPV6_RECVHOPLIMIT): each datagram comes with the TTL it
+        # arrived with; the sender's TTL minus this is the routers it crossed.
+        try:
+            sock.setsockopt(arrival[0], arrival[1], 1)
+        except OSError:  # a system that refuses it: no TTL to tell, all else works
+            pass
+
+
+def join(sock, group, interface, sources=(), platform=sys.platform):
+    """Join the group on one interface: from any source, or only from sources (SSM)."""
+    for level, option, request in membership_requests(group, interface, sources, platform):
+        sock.setsockopt(level, option, request)
+
+
+def membership_requests(group, interface, sources=(), platform=sys.platform):
+    """The (level, option, bytes) of each setsockopt that joins the group, as the
+    platform's headers lay them out; each layout is checked byte for byte by tests."""
+    system = system_of(platform)
+    if family_of(group) == socket.AF_INET6:
+        if not sources:
+            # IPV6_JOIN_GROUP: join on one interface, named by its index (0: the
+            # system's choice): a struct ipv6_mreq, the group's 16 bytes, then the index.
+            request = socket.inet_pton(socket.AF_INET6, group) + struct.pack("=I", interface)
+            return [(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)]
+        # MCAST_JOIN_SOURCE_GROUP: join, taking only this source's datagrams. A
+        # struct group_source_req: the interface index, padding up to 8 bytes where
+        # a sockaddr_storage is aligned to 8 (macOS packs the struct to 4: none), then
+        # the group and the source, each a sockaddr_in6 in 128 bytes of sockaddr_storage.
+        padding = {"darwin": 0, "win32": 4}.get(system, struct.calcsize("@P") - 4)
+        head = struct.pack("=I", interface) + bytes(padding)
+        return [(socket.IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP[system],
+                 head + sockaddr_in6(group, system) + sockaddr_in6(source, system))
+                for source in sources]
+    group_bytes = socket.inet_aton(group)
+    interface_bytes = socket.inet_aton(interface or "0.0.0.0")
+    if not sources:
+        # IP_ADD_MEMBERSHIP: ask the kernel to join the group on one interface,
+        # which also tells the switches and routers (IGMP) to forward it here.
+        # A struct ip_mreq: the group's 4 bytes, then the interface's (0.0.0.0:
+        # the interface the routing table picks for the group).
+        return [(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group_bytes + interface_bytes)]
+    # IP_ADD_SOURCE_MEMBERSHIP: join, taking only this source's datagrams.
+    # A struct ip_mreq_source, whose fields Linux orders group, interface,
+    # source, and macOS, the BSDs and Windows group, source, interface.
+    return [(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP[system],
+             group_bytes + interface_bytes + socket.inet_aton(source) if system == "linux"
+             else group_bytes + socket.inet_aton(source) + interface_bytes)
+            for source in sources]
+
+
+def sockaddr_in6(address, system):
+    """A struct sockaddr_in6 (port, flow info and scope 0) in a 128-byte sockaddr_storage.
+    macOS and the BSDs start it with its length (28) and a one-byte family."""
+    family = (struct.pack("=BB", 28, AF_INET6_OF[system]) if system in ("darwin", "freebsd")
+              else struct.pack("=H", AF_INET6_OF[system]))
+    return (family + bytes(6) + socket.inet_pton(socket.AF_INET6, address)
+            + bytes(4)).ljust(128, b"\0")
+
+
+def system_of(platform):
+    """The system whose layouts a platform uses: the BSDs lay out as FreeBSD."""
+    for system in ("linux", "darwin", "win32"):
+        if platform.startswith(system):
+            return system
+    return "freebsd"
+# ---- end of block receiving ----
+
+
+# ==== the socket ====
+def make_receiver_socket(group, port, interface, platform=sys.platform, sources=(),
+                         several=False):
+    """A UDP socket bound to the group's port that has joined the group; with several,
+    bound to any address, to join more groups (join_all), telling each datagram's group."""
+    version = 6 if ":" in group else 4
+    sock = socket.socket(family_of(group), socket.SOCK_DGRAM)  # IPv4 or IPv6, as the group
+    share_port(sock, platform)  # SO_REUSEADDR: more than one receiver per host
+    # SO_RCVBUF: a bigger queue for datagrams that arrive while we are busy
+    # (the kernel caps it at net.core.rmem_max).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    if platform.startswith("linux"):
+        # SO_RXQ_OVFL: tell us how many datagrams the kernel dropped because
+        # this socket's queue was full, so that loss is not blamed on the network.
+        sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+    address = "" if several else bind_address(group, platform)
+    if several and platform.startswith("linux"):
+        # IP_MULTICAST_ALL (IPv6: IPV6_MULTICAST_ALL) off: bound to any address, the socket
+        # still gets only the groups it joined itself, not every group joined on the host.
+        level, option = MULTICAST_ALL[version]
+        sock.setsockopt(level, option, 0)
+        # IP_PKTINFO (IPv6: IPV6_RECVPKTINFO): each datagram comes with the address it
+        # was sent to, so that we know which of the groups it came to.
+        level, option = PKTINFO[version][:2]
+        sock.setsockopt(level, option, 1)
+    # An IPv6 link-local group is bound with its link (the interface index).
+    sock.bind((address, port, 0, interface) if ":" in group else (address, port))
+    if not several:
+        join(sock, group, interface, sources, platform)  # IP_ADD_MEMBERSHIP and its kin
+    ask_for_arrival_ttl(sock, version, platform)  # IP_RECVTTL and its kin
+    if platform.startswith("linux"):
+        # SO_RCVTIMEO: a blocking receive returns after IDLE_WAIT at the latest,
+        # so the loop can wait in the receive call itself (one system call per
+        # datagram, not a poll and then a read) and still see a stop request.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, receive_timeout(IDLE_WAIT))
+    else:
+        sock.setblocking(False)
+    return sock
+
+
+class JoinLimit(Exception):
+    """Not every group could be joined: the message names the limit and its setting."""
+
+
+def join_all(groups, port, interface, platform=sys.platform, sources=()):
+    """Sockets that between them have joined every group, and the monotonic time each
+    group was joined. One group: one socket, bound to it. More: each socket joins groups
+    until the system's per-socket limit refuses one (ENOBUFS: Linux's
+    net.ipv4.igmp_max_memberships), and the next group goes to a new socket; if no
+    socket can be opened (the open files limit), JoinLimit says so."""
+    if len(groups) == 1:
+        return [make_receiver_socket(groups[0], port, interface, platform, sources)], [
+            time.monotonic()]
+    sockets, joined_at = [], []
+    try:
+        with open(MAX_MEMBERSHIPS) as limit:  # read now: no file may open when sockets ran out
+            per_socket = f"net.ipv4.igmp_max_memberships = {limit.read().strip()}"
+    except OSError:
+        per_socket = "the system's limit"
+
+    def another():
+        return open_another(groups, joined_at, sockets, per_socket, port, interface, platform)
+    try:
+        for group in groups:
+            if not sockets:
+                sockets.append(another())
+            try:
+                join(sockets[-1], group, interface, sources, platform)
+            except OSError as error:  # this socket is full: the group goes to a new one
+                if error.errno not in (errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                sockets.append(another())
+                join(sockets[-1], group, interface, sources, platform)
+            joined_at.append(time.monotonic())
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets, joined_at
+
+
+def open_another(groups, joined_at, sockets, per_socket, port, interface, platform):
+    """One more socket for join_all, or JoinLimit naming what ran out."""
+    try:
+        return make_receiver_socket(groups[0], port, interface, platform, several=True)
+    except OSError as error:
+        if error.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+    raise JoinLimit(f"joined {len(joined_at)} of {len(groups)} groups over {len(sockets)} "
+                    f"sockets (groups a socket may join: {per_socket}), then the open files "
+                    f"limit (ulimit -n) refused another socket: raise one or the other")
+
+
+def take_trains(sock, platform=sys.platform):
+    """Let one read bring a whole train of datagrams (a sender's segmented send, or
+    datagrams the network card merged); whether the system agreed."""
+    if not platform.startswith("linux"):
+        return False
+    try:
+        # UDP_GRO: the kernel keeps a train together; a control message tells its
+        # datagrams' size, and read_some cuts it apart into them again.
+        sock.setsockopt(TRAIN_MESSAGE[0], TRAIN_MESSAGE[1], 1)
+    except OSError:  # a kernel before 5.0: one datagram a read, as ever
+        return False
+    return True
+
+
+def control_messages(group, several, platform=sys.platform):
+    """The (level, kind) of the control message that brings a datagram's TTL (None where
+    the system has none), and with several groups the (level, kind, where the address
+    starts) of the one that names the datagram's group (else None)."""
+    version = 6 if ":" in group else 4
+    arrival = ARRIVAL_TTL.get((system_of(platform), version))
+    level, _, kind, at = PKTINFO[version]
+    return arrival and (arrival[0], arrival[2]), (level, kind, at) if several else None
+
+
+def bind_address(group, platform=sys.platform):
+    """The address a receiver binds to: the group on Linux, elsewhere any address.
+
+    On Linux a socket bound to the wildcard address ('') gets the datagrams of
+    every group that any program on the host joined on that port
+    (IP_MULTICAST_ALL); bound to the group, it gets only its own group's.
+    Windows refuses to bind a multicast address, and macOS would then send
+    the acks from the group address; both give a socket only the groups it
+    joined itself, so there the wildcard address isolates as well."""
+    return group if platform.startswith("linux") else ""
+
+
+def receive_timeout(seconds):
+    """SO_RCVTIMEO's value, a struct timeval; never zero, which would mean forever."""
+    microseconds = max(1, int(seconds * 1e6))
+    return struct.pack("@ll", microseconds // 1_000_000, microseconds % 1_000_000)
+
+
+def kernel_drops(sock, platform=sys.platform):
+    """The datagrams the kernel has dropped for this socket so far, counted now (the
+    same count as the drops column of /proc/net/udp); None where it cannot tell:
+    another system, a Linux older than 4.12, a closed socket, a stand-in for one."""
+    if not platform.startswith("linux") or not isinstance(sock, socket.socket):
+        return None
+    size = 4 * (SK_MEMINFO_DROPS + 1)
+    try:
+        # SO_MEMINFO: the socket's memory counters as the kernel has them now; the
+        # drops among them are not stamped on a datagram, so they never lag.
+        meminfo = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, size)
+    except OSError:  # a kernel without it, or the socket is closed
+        return None
+    if len(meminfo) < size:  # a kernel whose counters end before the drops
+        return None
+    return struct.unpack_from("=I", meminfo, 4 * SK_MEMINFO_DROPS)[0]
+
+
+# ==== sessions ====
 class SessionTable:
     """The sessions heard: at most MAX_SESSIONS, each in constant memory.
 
@@ -2056,14 +2107,6 @@ def source_address(text):
     return str(address)
 
 
-def receiver_name(text):
-    """A name for the acks: 1 to MAX_NAME bytes of UTF-8."""
-    if not 1 <= len(text.encode("utf-8")) <= MAX_NAME:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a name (valid: 1 to {MAX_NAME} bytes)")
-    return text
-
-
 def ack_rate(text):
     """Answers a second to one address: a whole number, 0 for no limit."""
     if not text.strip().isdigit() or int(text) > 10**9:
@@ -2079,11 +2122,9 @@ def build_parser(environ=os.environ):
                "MULTICAST_INTERFACE, MULTICAST_COUNT, MULTICAST_NAME, MULTICAST_ACK_JITTER, "
                "MULTICAST_REPORT_INTERVAL, MULTICAST_KEY_FILE, MULTICAST_MAX_ACK_RATE, "
                "MULTICAST_SOURCE (sources separated by commas).")
-    parser.add_argument("-g", "--group", metavar="ADDRESS[+N]", dest="groups", type=group_list,
-                        action=GroupList, default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
-                        help="multicast group to join, IPv4 or IPv6; FIRST+N joins FIRST and "
-                             "the N groups after it; may be given more than once "
-                             "(default: %(default)s)")
+    add_group_option(parser, environ, "multicast group to join, IPv4 or IPv6; FIRST+N joins "
+                     "FIRST and the N groups after it; may be given more than once "
+                     "(default: %(default)s)")
     parser.add_argument("-p", "--port", metavar="PORT", type=port_number,
                         default=environ.get("MULTICAST_PORT", str(DEFAULT_PORT)),
                         help="UDP port to listen on (default: %(default)s)")

@@ -31,6 +31,7 @@ Top to bottom:
     the sender        Sender, Groups (in turn), Train (many a call); parse_reply, count_reply
     the run           waits that a stop wakes, round mode, throughput mode, the end of run
     printing          the round lines, reports, the summary and the verdict
+    the mesh          --mesh: every host sends and answers; MeshPeer, Mesh, the matrix
     the board         --board's state, server and page, and --live in a terminal
     the command line  Settings, the option checks, build_parser and each option's validator
     main              sets it all up, runs, prints the summary, exits 0, 1 or 2
@@ -70,17 +71,16 @@ IDLE_WAIT = 0.25  # seconds a receive call waits at most, between looks at a sto
 READS_PER_WAKEUP = 256  # replies read before the loop looks at the clock and signals again
 BATCH = 64  # messages sent back to back at --rate 0 before replies and the clock are looked at
 # Segmentation offload (--rate on Linux, Train): Linux's numbers where Python does not
-# name them; at most 64 datagrams a send (128 from Linux 6.9 on; more: EINVAL) and
-# 65,000 bytes (a larger train reaches a receiver that merges them as single datagrams).
+# name them; at most 128 datagrams a send from Linux 6.9 on, 64 before (more: EINVAL, and
+# the train is sent again with 64), and 65,000 bytes (a larger train reaches a receiver
+# that merges them as single datagrams).
 SOL_UDP, UDP_SEGMENT = getattr(socket, "SOL_UDP", 17), getattr(socket, "UDP_SEGMENT", 103)
-MAX_SEGMENTS, MAX_TRAIN = 64, 65000
+MAX_SEGMENTS, OLD_MAX_SEGMENTS, MAX_TRAIN = 128, 64, 65000
 # What a kernel answers when it will not cut a train on this path (then nothing went out).
 REFUSED = {errno.EINVAL, errno.EMSGSIZE, errno.EIO, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
 RTT_SAMPLES = (10000, 1000, 100)  # RTTs kept for the percentiles (a random sample beyond)
 SAMPLE_TIERS = (100, 1000)  # by place: the first 100 receivers keep 10,000, the next 900 1,000
 LATEST_RTTS = 101  # the latest RTTs per receiver, whose median the board shows
-SEQUENCE_WINDOW = 4096  # acked sequence numbers remembered per receiver (bits), for duplicates
-WINDOW_BITS = (1 << SEQUENCE_WINDOW) - 1
 # The receivers' rows are bounded against forged names: 106 MiB at the very most
 # (10,000 rows, every RTT sample full, the open acks at their budget; tracemalloc).
 MAX_PEERS = 10000  # receivers tracked; replies from further ones are only counted
@@ -101,7 +101,20 @@ MAX_REQUEST = 8192  # bytes of a request's head
 MAX_BOARD_ROWS = 200  # receivers the board shows (a classroom fits; the rest are counted)
 
 
-# ==== shared blocks: protocol, authentication, output, arguments, signals, pipe, board_page ====
+# The mesh (--mesh): every peer sends and answers.
+MESH_KINDS = ("multicast", "unicast")  # the probes' kinds, in their wire order
+MESH_SUMMARY_EVERY = 1.0  # seconds between two of a peer's summaries
+MESH_LINGER = 5.0  # seconds at most a peer listens on after its rounds, for the others' ends
+MAX_MESH_PEERS = 256  # peers kept; a new one beyond evicts the least recently heard
+MESH_PART = 1200  # bytes of a summary datagram at most: under any link's MTU
+MESH_RTTS = 1000  # round trips kept for the percentiles, per peer and kind
+MESH_UNICAST_TTL = 64  # the unicast probes' TTL, which they carry: peers count the hops
+NOT_NOW = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS}  # a send that cannot go out now
+
+
+# ==== shared blocks ====
+# Blocks: protocol, authentication, output, arguments, signals, pipe, counting, receiving,
+# board_page
 # Generated from blocks/ by python3 blocks/sync.py: edit them there, never here.
 # ---- block protocol: generated from blocks/protocol.py (python3 blocks/sync.py) ----
 # The wire protocol, version 1. Every message starts with this header, in
@@ -137,6 +150,21 @@ REPORT_UNSENT = struct.Struct("!Q")
 ACK_ARRIVAL = struct.Struct("!B")
 REPORT_ARRIVAL = struct.Struct("!BIQ")
 NOT_MEASURED = 2**32 - 1
+# The mesh (the sender's --mesh): each peer's probes are DATA messages with the MESH flag,
+# to the group under its session id (even) and to each peer under that id plus one
+# (unicast), PROBE_EXTRA after the header (the TTL they were sent with), then its name.
+# Its SUMMARY to the group says what it counts: SUMMARY_HEAD (part, parts, its multicast
+# TTL, its name's length), the name, then a SUMMARY_CELL for each peer and kind: the
+# peer's address (IPv4 mapped into IPv6), the kind (0 multicast, 1 unicast), the TTL its
+# latest probe came with (0: not told), its probes received, lost, duplicated and
+# reordered here, our probes sent to it, and their round trips' p50 and p99 (microseconds,
+# NOT_MEASURED if none).
+SUMMARY = 5
+MESH = 0x40  # flag in a message: a mesh peer's probe
+LAST_SUMMARY = 0x04  # flag in a summary: the peer's rounds are done, its counts of sent final
+PROBE_EXTRA = struct.Struct("!B")
+SUMMARY_HEAD = struct.Struct("!BBBB")
+SUMMARY_CELL = struct.Struct("!16sBBIIIIIII")
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss
@@ -394,6 +422,13 @@ class GroupList(argparse.Action):
         setattr(namespace, self.dest, (given if isinstance(given, list) else []) + values)
 
 
+def add_group_option(parser, environ, help):
+    """-g/--group, as both scripts take it: groups, ranges, or MULTICAST_GROUP's list."""
+    parser.add_argument("-g", "--group", metavar="ADDRESS[+N]", dest="groups", type=group_list,
+                        action=GroupList, default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
+                        help=help)
+
+
 def settle_groups(parser, args):
     """Keep each group of args.groups once, in the order given, and set args.group to the
     first; or end with the one-line error."""
@@ -413,6 +448,14 @@ def family_of(group):
 def needs_interface(group):
     """Whether the group is only defined on one link (IPv6 scopes 1 and 2: ff01::, ff02::)."""
     return ":" in group and ipaddress.ip_address(group).packed[1] & 0x0F <= 2
+
+
+def receiver_name(text):
+    """A name for the acks: 1 to MAX_NAME bytes of UTF-8."""
+    if not 1 <= len(text.encode("utf-8")) <= MAX_NAME:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a name (valid: 1 to {MAX_NAME} bytes)")
+    return text
 
 
 def port_number(text):
@@ -629,6 +672,214 @@ def quiet_on_closed_pipe():
     os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
     return 1
 # ---- end of block pipe ----
+
+
+# ---- block counting: generated from blocks/counting.py (python3 blocks/sync.py) ----
+# What a receiving end counts of one sender's numbered messages: Session, in
+# constant memory. The receiver keeps one per session heard; a mesh peer one per
+# peer and kind of probe.
+SEQUENCE_WINDOW = 4096  # sequence numbers a session remembers, as bits: 512 bytes
+WINDOW_MASK = (1 << SEQUENCE_WINDOW) - 1
+
+
+class Session:
+    """One sender's session as seen from here, in constant memory: its highest
+    sequence number and a window of bits for the SEQUENCE_WINDOW numbers up to
+    it (bit i set: highest - i came), as IPsec's anti-replay window. The one
+    window serves counting (lost: the numbers of the session's span that never
+    came), reordering (a number below the highest whose bit is clear) and replay
+    (a bit already set). A number older than the window cannot be told: it came
+    late, or again; it is counted as too late (not lost, not a duplicate), and with
+    a key refused, as a replay may be."""
+
+    __slots__ = ("address", "session", "highest", "lowest", "window", "received",
+                 "duplicates", "reordered", "too_late", "end", "ends", "datagrams", "part",
+                 "unsent", "first_heard", "first_sent", "drops_at_first", "datagrams_before",
+                 "drops_at_report", "shared_at_report", "group", "host_lost")
+
+    def __init__(self, address, session):
+        self.address, self.session = address, session
+        self.group = None  # the group it came to, where several were joined
+        self.host_lost = 0  # with trains: numbers missing where the host dropped some
+        self.highest = self.lowest = self.window = 0
+        self.received = self.duplicates = self.reordered = self.too_late = 0
+        self.end = None  # the last sequence number, once the sender's end of run came
+        self.ends = self.datagrams = 0  # ends of run answered; datagrams of the session
+        self.unsent = 0  # acks for its messages not sent: the rate limit, a full send buffer
+        self.part = None  # the part of the session table it is in
+        self.first_heard = None  # when its first message came (our monotonic clock)
+        self.first_sent = 0  # and when the sender sent that one (its clock, nanoseconds)
+        # The host's drops while the session lasts (HostDrops.during_session): the socket's
+        # drop count when its first datagram was queued and the socket's datagrams before
+        # it; then, at its latest report, the drops it told and whether other traffic
+        # had come to the socket since its first datagram.
+        self.drops_at_first = self.datagrams_before = None
+        self.drops_at_report = self.shared_at_report = None
+
+    def state(self, sequence):
+        """'new' above the highest, 'gap' below it and not come, 'seen' came, 'old'
+        older than the window: cannot tell."""
+        if sequence > self.highest:
+            return "new"
+        offset = self.highest - sequence
+        if offset >= SEQUENCE_WINDOW:
+            return "old"
+        return "seen" if self.window >> offset & 1 else "gap"
+
+    def take(self, sequence, state=None):
+        """Count one message (state: its state(), if known); return 'new', 'reordered',
+        'duplicate' or 'too_late'."""
+        state = state or self.state(sequence)
+        if state == "seen":
+            self.duplicates += 1
+            return "duplicate"
+        if state == "old":
+            self.too_late += 1
+            return "too_late"
+        if state == "new":
+            self.slide(sequence)
+            self.window |= 1
+        else:
+            self.window |= 1 << (self.highest - sequence)
+            self.reordered += 1
+        self.lowest = min(self.lowest, sequence) if self.received else sequence
+        self.received += 1
+        return "new" if state == "new" else "reordered"
+
+    def slide(self, highest):
+        """Move the window up to a new highest number (its bit still clear)."""
+        shift = highest - self.highest
+        self.window = (self.window << shift) & WINDOW_MASK if shift < SEQUENCE_WINDOW else 0
+        self.highest = highest
+
+    def finish(self, last):
+        """The sender's end of run: every number from 1 to last that never came is lost."""
+        if self.end is None:
+            self.end = last
+            if last > self.highest:
+                self.slide(last)
+
+    @property
+    def lost(self):
+        """Numbers of the session's span that never came: from 1 to the end of run once
+        it came, before that from the first number that came to the highest."""
+        came = self.received + self.too_late  # too late to tell is not lost
+        if self.end is not None:
+            return max(0, max(self.end, self.highest) - came)
+        return max(0, self.highest - self.lowest + 1 - came) if self.received else 0
+
+    def as_dict(self):
+        expected = self.received + self.lost
+        return {"address": self.address, "session": f"{self.session:016x}",
+                "received": self.received, "lost": self.lost,
+                "duplicates": self.duplicates, "reordered": self.reordered,
+                "too_late": self.too_late,
+                "loss_pct": round(100.0 * self.lost / expected, 2) if expected else 0.0,
+                "end_seen": self.end is not None, "last_seq": self.end}
+# ---- end of block counting ----
+
+
+# ---- block receiving: generated from blocks/receiving.py (python3 blocks/sync.py) ----
+# What a socket that receives multicast needs, as each system lays it out: the
+# joins, a shared port and the TTL each datagram came with. The receiver's sockets
+# and a mesh peer's use them.
+# Source-specific joins, where Python does not name the options (it names
+# IP_ADD_SOURCE_MEMBERSHIP from 3.12 on): each system's own numbers, from its
+# headers (Linux <linux/in.h>, macOS and FreeBSD <netinet/in.h>, Windows <ws2ipdef.h>).
+IP_ADD_SOURCE_MEMBERSHIP = {"linux": 39, "darwin": 70, "freebsd": 70, "win32": 15}
+MCAST_JOIN_SOURCE_GROUP = {"linux": 46, "darwin": 82, "freebsd": 82, "win32": 45}
+# AF_INET6 inside a sockaddr_in6 that is packed for another system (tests build those).
+AF_INET6_OF = {"linux": 10, "darwin": 30, "freebsd": 28, "win32": 23}
+# The TTL (IPv6: hop limit) each datagram arrived with: (level, the option that asks
+# for it, the kind of control message that brings it) by system and IP version, by
+# number where Python does not name them. Linux gives an int, macOS and BSD an IPv4
+# TTL as one byte. Windows has no recvmsg: no TTL there.
+ARRIVAL_TTL = {("linux", 4): (0, 12, 2), ("linux", 6): (41, 51, 52),        # IP_RECVTTL
+               ("darwin", 4): (0, 24, 24), ("darwin", 6): (41, 37, 47),     # IPV6_RECV-
+               ("freebsd", 4): (0, 65, 65), ("freebsd", 6): (41, 37, 47)}   # HOPLIMIT
+
+
+def share_port(sock, platform=sys.platform):
+    """Let several receivers on one host listen on the same port."""
+    # SO_REUSEADDR: several sockets may bind one port; each of them gets its
+    # own copy of every multicast datagram.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if platform == "darwin" or "bsd" in platform:
+        # SO_REUSEPORT: macOS and the BSDs want this one too before a second
+        # socket may bind the same port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+
+
+def ask_for_arrival_ttl(sock, version, platform=sys.platform):
+    """Have each datagram come with the TTL it arrived with, where the system can tell."""
+    arrival = ARRIVAL_TTL.get((system_of(platform), version))
+    if arrival is not None:
+        # IP_RECVTTL (IPv6: IPV6_RECVHOPLIMIT): each datagram comes with the TTL it
+        # arrived with; the sender's TTL minus this is the routers it crossed.
+        try:
+            sock.setsockopt(arrival[0], arrival[1], 1)
+        except OSError:  # a system that refuses it: no TTL to tell, all else works
+            pass
+
+
+def join(sock, group, interface, sources=(), platform=sys.platform):
+    """Join the group on one interface: from any source, or only from sources (SSM)."""
+    for level, option, request in membership_requests(group, interface, sources, platform):
+        sock.setsockopt(level, option, request)
+
+
+def membership_requests(group, interface, sources=(), platform=sys.platform):
+    """The (level, option, bytes) of each setsockopt that joins the group, as the
+    platform's headers lay them out; each layout is checked byte for byte by tests."""
+    system = system_of(platform)
+    if family_of(group) == socket.AF_INET6:
+        if not sources:
+            # IPV6_JOIN_GROUP: join on one interface, named by its index (0: the
+            # system's choice): a struct ipv6_mreq, the group's 16 bytes, then the index.
+            request = socket.inet_pton(socket.AF_INET6, group) + struct.pack("=I", interface)
+            return [(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, request)]
+        # MCAST_JOIN_SOURCE_GROUP: join, taking only this source's datagrams. A
+        # struct group_source_req: the interface index, padding up to 8 bytes where
+        # a sockaddr_storage is aligned to 8 (macOS packs the struct to 4: none), then
+        # the group and the source, each a sockaddr_in6 in 128 bytes of sockaddr_storage.
+        padding = {"darwin": 0, "win32": 4}.get(system, struct.calcsize("@P") - 4)
+        head = struct.pack("=I", interface) + bytes(padding)
+        return [(socket.IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP[system],
+                 head + sockaddr_in6(group, system) + sockaddr_in6(source, system))
+                for source in sources]
+    group_bytes = socket.inet_aton(group)
+    interface_bytes = socket.inet_aton(interface or "0.0.0.0")
+    if not sources:
+        # IP_ADD_MEMBERSHIP: ask the kernel to join the group on one interface,
+        # which also tells the switches and routers (IGMP) to forward it here.
+        # A struct ip_mreq: the group's 4 bytes, then the interface's (0.0.0.0:
+        # the interface the routing table picks for the group).
+        return [(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group_bytes + interface_bytes)]
+    # IP_ADD_SOURCE_MEMBERSHIP: join, taking only this source's datagrams.
+    # A struct ip_mreq_source, whose fields Linux orders group, interface,
+    # source, and macOS, the BSDs and Windows group, source, interface.
+    return [(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP[system],
+             group_bytes + interface_bytes + socket.inet_aton(source) if system == "linux"
+             else group_bytes + socket.inet_aton(source) + interface_bytes)
+            for source in sources]
+
+
+def sockaddr_in6(address, system):
+    """A struct sockaddr_in6 (port, flow info and scope 0) in a 128-byte sockaddr_storage.
+    macOS and the BSDs start it with its length (28) and a one-byte family."""
+    family = (struct.pack("=BB", 28, AF_INET6_OF[system]) if system in ("darwin", "freebsd")
+              else struct.pack("=H", AF_INET6_OF[system]))
+    return (family + bytes(6) + socket.inet_pton(socket.AF_INET6, address)
+            + bytes(4)).ljust(128, b"\0")
+
+
+def system_of(platform):
+    """The system whose layouts a platform uses: the BSDs lay out as FreeBSD."""
+    for system in ("linux", "darwin", "win32"):
+        if platform.startswith(system):
+            return system
+    return "freebsd"
+# ---- end of block receiving ----
 
 
 # ---- block board_page: generated from blocks/board_page.py (python3 blocks/sync.py) ----
@@ -890,7 +1141,7 @@ class Peer:
                 return "duplicate"
             self.acked |= 1 << behind
         else:  # a new highest: the window slides ahead
-            self.acked = (self.acked << -behind | 1) & WINDOW_BITS
+            self.acked = (self.acked << -behind | 1) & WINDOW_MASK
             self.highest = sequence
         if not in_time:
             self.late += 1
@@ -1225,6 +1476,9 @@ class Train:
             except BlockingIOError:
                 break
             except OSError as error:
+                if error.errno == errno.EINVAL and size > OLD_MAX_SEGMENTS:
+                    self.most = OLD_MAX_SEGMENTS  # a kernel before 6.9: nothing went out
+                    continue
                 if error.errno in REFUSED:
                     self.refused = True  # nothing went out: one send each from now on
                     break
@@ -1858,6 +2112,459 @@ def no_answer_hint(sender, forged):
             f"come back (a firewall on the way back?)")
 
 
+# ==== the mesh ====
+# --mesh: one process on each host both sends and answers. Each peer sends a numbered
+# probe to the group, and one to each peer it has heard (unicast, as omping does, so
+# that a multicast problem is told from a reachability problem); it answers every probe
+# with an ack (the round trip), counts the probes that come from each peer of each kind
+# (a Session each: loss, duplicates, reordering from the first probe it got), and says
+# what it counts in a summary on the group once a second. From the summaries every peer
+# holds the whole matrix: who hears whom, both ways.
+class MeshPeer:
+    """Another peer as heard from here: its probes to us by kind (counted, and the TTL
+    the latest came with), our probes to it by kind (their round trips, from its acks),
+    and what its latest summaries told: its count of each peer's probes, and its own
+    probes to each."""
+
+    def __init__(self, address, session, name=b""):
+        self.address, self.session, self.name = address, session, name
+        self.came = {kind: Session(address, session) for kind in MESH_KINDS}
+        self.ttl = dict.fromkeys(MESH_KINDS)  # the TTL its latest probe of a kind came with
+        self.hops = dict.fromkeys(MESH_KINDS)  # routers its latest probe of a kind crossed
+        self.rtt = {kind: RttStats(MESH_RTTS) for kind in MESH_KINDS}
+        self.unicast_sent = 0  # our unicast probes to it
+        self.sent_to_us = dict.fromkeys(MESH_KINDS)  # its probes to us, as its summaries told
+        self.told = {}  # (address, kind) -> a SUMMARY_CELL's fields, as its summaries told them
+        self.finished = False  # its last summary came: it sends no more probes
+
+    def lost(self, kind):
+        """Its probes of this kind that never came: from the first that came to the
+        highest, or to its last once its last summary told how many it sent; all it
+        sent, as its summaries told, if none came."""
+        came, sent = self.came[kind], self.sent_to_us[kind] or 0
+        if not came.received:
+            return sent
+        top = max(came.highest, sent if self.finished else 0)
+        return max(0, top - came.lowest + 1 - came.received - came.too_late)
+
+
+class Mesh:
+    """This host's peer: sends the probes and the summaries, and keeps the peers heard
+    (at most MAX_MESH_PEERS, the least recently heard evicted)."""
+
+    def __init__(self, sock, settings, out, me):
+        self.sock, self.settings, self.out, self.me = sock, settings, out, me
+        self.name = settings.name.encode("utf-8")
+        self.key = settings.key
+        self.session = random.getrandbits(64) & ~1  # its probes: this to the group, +1 unicast
+        self.peers = collections.OrderedDict()  # address -> MeshPeer, least recently heard first
+        self.rounds = self.summaries = self.evicted = 0
+        self.ignored = collections.Counter()  # datagrams not taken, by reason
+        self.finished = False  # our rounds are done: our summaries say so
+        self.destination = destination(settings.group, settings.port, settings.interface)
+
+    def peer(self, address, session, name=""):
+        """The peer at this address (a new one if it restarted: a new session), made if
+        new, evicting the least recently heard; now the most recently heard."""
+        peer = self.peers.get(address)
+        if peer is not None and peer.session not in (None, session):
+            del self.peers[address]  # restarted: its counts start again
+            peer = None
+        if peer is None:
+            if len(self.peers) >= MAX_MESH_PEERS:
+                self.peers.popitem(last=False)
+                self.evicted += 1
+            peer = self.peers[address] = MeshPeer(address, None)
+        self.peers.move_to_end(address)
+        if peer.session is None:
+            peer.session, peer.name = session, name.encode("utf-8")
+            self.out.event("peer", f"peer {printable(name)} ({address}) heard", address=address,
+                           name=name, peers=len(self.peers))
+        return peer
+
+    def probe(self):
+        """One round: a probe to the group, and one to each peer heard."""
+        self.rounds += 1
+        self.send(self.session, self.rounds, self.settings.ttl, self.destination)
+        for peer in self.peers.values():  # heard, or listed by address in --expect
+            peer.unicast_sent += 1
+            self.send(self.session | 1, peer.unicast_sent, MESH_UNICAST_TTL,
+                      destination(peer.address, self.settings.port, None))
+
+    def send(self, session, sequence, ttl, where):
+        fixed = HEADER.pack(MAGIC, VERSION, DATA, MESH | self.signed(), session, sequence,
+                            time.monotonic_ns()) + PROBE_EXTRA.pack(ttl) + self.name
+        room = ACK_ROOM - (TAG_SIZE if self.key is not None else 0)  # an ack of ours fits
+        self.send_datagram(fixed + bytes(max(0, room - len(fixed))), where)
+
+    def signed(self):
+        return AUTHENTICATED if self.key is not None else 0
+
+    def send_datagram(self, datagram, where):
+        if self.key is not None:
+            datagram = sign(datagram, self.key)
+        try:
+            self.sock.sendto(datagram, where)
+        except (BlockingIOError, OSError) as error:
+            self.ignored["send_errors"] += 1
+            if not isinstance(error, BlockingIOError) and error.errno not in NOT_NOW:
+                self.ignored[f"send: {error.strerror}"] += 1
+
+    def share(self):
+        """A summary of what we count, in datagrams of at most MESH_PART bytes, to the
+        group, and to each peer whose multicast has not come lately (as unicast)."""
+        self.summaries += 1
+        cells = [mesh_cell_record(peer, kind, self.rounds)
+                 for peer in self.peers.values() if peer.session is not None
+                 for kind in MESH_KINDS]
+        per_part = max(1, (MESH_PART - HEADER.size - SUMMARY_HEAD.size - len(self.name)
+                           - TAG_SIZE) // SUMMARY_CELL.size)
+        parts = [cells[at:at + per_part] for at in range(0, len(cells), per_part)] or [[]]
+        flags = (LAST_SUMMARY if self.finished else 0) | self.signed()
+        unheard = [peer for peer in self.peers.values() if peer.session is not None
+                   and not peer.came["multicast"].received]
+        for number, part in enumerate(parts[:255]):
+            datagram = (HEADER.pack(MAGIC, VERSION, SUMMARY, flags, self.session,
+                                    self.summaries, time.monotonic_ns())
+                        + SUMMARY_HEAD.pack(number, len(parts), self.settings.ttl,
+                                            len(self.name)) + self.name + b"".join(part))
+            self.send_datagram(datagram, self.destination)
+            for peer in unheard:
+                self.send_datagram(datagram, destination(peer.address, self.settings.port,
+                                                         None))
+
+
+def mesh_cell_record(peer, kind, rounds):
+    """What we tell of one peer and kind: its probes' counts here, and ours to it."""
+    came, rtt = peer.came[kind], peer.rtt[kind].as_dict()
+    sent = rounds if kind == "multicast" else peer.unicast_sent
+    mapped = ipaddress.ip_address(peer.address)
+    if mapped.version == 4:
+        mapped = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + mapped.packed)
+    capped = [min(value, 2**32 - 1) for value in (
+        came.received, peer.lost(kind), came.duplicates, came.reordered, sent)]
+    times = [min(NOT_MEASURED, round(rtt[p] * 1000)) if rtt else NOT_MEASURED
+             for p in ("p50", "p99")]
+    return SUMMARY_CELL.pack(mapped.packed, MESH_KINDS.index(kind), peer.ttl[kind] or 0,
+                             *capped, *times)
+
+
+def take_mesh_datagram(mesh, data, address, ttl):
+    """Count, answer or take in one datagram that came to a mesh peer."""
+    if len(data) < HEADER.size or data[:4] != MAGIC:
+        mesh.ignored["not ours"] += 1
+        return
+    _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
+    if version != VERSION or kind in (DATA, SUMMARY) and session & ~1 == mesh.session:
+        mesh.ignored["other version" if version != VERSION else "our own"] += 1
+        return
+    if mesh.key is not None:
+        data = verify(data, mesh.key) if flags & AUTHENTICATED else None
+        if data is None:
+            mesh.ignored["unauthenticated"] += 1
+            return
+    if kind == DATA and flags & MESH and sequence and len(data) >= HEADER.size + 1:
+        take_probe(mesh, data, address, session, sequence, sent_ns, ttl)
+    elif kind == ACK and address in mesh.peers and session & ~1 == mesh.session:
+        ack = unpack_ack(data)
+        rtt_ms = (time.monotonic_ns() - sent_ns) / 1e6
+        if ack is not None and 0 <= rtt_ms < 3600e3:
+            mesh.peers[address].rtt[MESH_KINDS[session & 1]].record(rtt_ms)
+    elif kind == SUMMARY:
+        take_summary(mesh, data, address, flags, session)
+    else:
+        mesh.ignored["not a mesh peer's"] += 1
+
+
+def take_probe(mesh, data, address, session, sequence, sent_ns, ttl):
+    """A peer's probe: counted as its kind, answered with an ack no larger than it."""
+    kind = MESH_KINDS[session & 1]
+    name = bytes(data[HEADER.size + PROBE_EXTRA.size:]).rstrip(b"\0")[:MAX_NAME]
+    peer = mesh.peer(address, session & ~1, name.decode("utf-8", "replace"))
+    came = peer.came[kind]
+    if came.received and sequence > came.highest + MAX_JUMP:
+        mesh.ignored["jumps ahead"] += 1
+        return
+    verdict = came.take(sequence)
+    if ttl is not None:
+        peer.ttl[kind] = ttl
+        peer.hops[kind] = max(0, PROBE_EXTRA.unpack_from(data, HEADER.size)[0] - ttl)
+    ack = pack_ack(Ack((REORDERED if verdict == "reordered" else 0) | mesh.signed(), session,
+                       sequence, sent_ns, ttl=ttl, name=mesh.name), len(data))
+    if ack is not None and verdict in ("new", "reordered"):
+        mesh.send_datagram(ack, destination(address, mesh.settings.port, None))
+
+
+def take_summary(mesh, data, address, flags, session):
+    """A peer's summary: taken only from the address its probes come from, with the
+    session they carry; its cells replace what it told before."""
+    peer = mesh.peers.get(address)
+    at = HEADER.size + SUMMARY_HEAD.size
+    if peer is None or peer.session != session or len(data) < at:
+        mesh.ignored["summary from no peer heard"] += 1
+        return
+    _, _, _, name_length = SUMMARY_HEAD.unpack_from(data, HEADER.size)
+    for start in range(at + name_length, len(data) - SUMMARY_CELL.size + 1, SUMMARY_CELL.size):
+        packed, kind, *figures = SUMMARY_CELL.unpack_from(data, start)
+        other = ipaddress.IPv6Address(packed)
+        other = str(other.ipv4_mapped or other)
+        if kind >= len(MESH_KINDS):
+            continue
+        if (other, MESH_KINDS[kind]) not in peer.told and len(peer.told) >= 2 * MAX_MESH_PEERS:
+            continue  # bounded: a summary names no more peers than a table holds
+        peer.told[other, MESH_KINDS[kind]] = figures
+        if other == mesh.me:
+            peer.sent_to_us[MESH_KINDS[kind]] = figures[5]
+    peer.finished = bool(flags & LAST_SUMMARY)
+
+
+def mesh_matrix(mesh):
+    """Every cell known: from each peer to each other, by kind. A cell's counts are the
+    receiving peer's (from its first probe that came), its round trips and probes sent
+    the sending peer's; what no summary has told yet is None."""
+    names = {mesh.me: mesh.settings.name}
+    names.update((peer.address, peer.name.decode("utf-8", "replace"))
+                 for peer in mesh.peers.values())
+    hosts = [mesh.me, *mesh.peers]
+    cells = []
+    for source in hosts:
+        for target in hosts:
+            if source != target:
+                cells += [mesh_cell(mesh, source, target, kind, names) for kind in MESH_KINDS]
+    return cells
+
+
+def mesh_cell(mesh, source, target, kind, names):
+    cell = {"from": source, "to": target, "kind": kind, "from_name": names.get(source),
+            "to_name": names.get(target), "sent": None, "received": None, "lost": None,
+            "duplicates": None, "reordered": None, "loss_pct": None, "ttl": None,
+            "rtt_p50_ms": None, "rtt_p99_ms": None}
+    if target == mesh.me:
+        peer = mesh.peers[source]
+        came = peer.came[kind]
+        if came.received or peer.lost(kind):
+            cell.update(received=came.received, lost=peer.lost(kind),
+                        duplicates=came.duplicates, reordered=came.reordered, ttl=peer.ttl[kind])
+    elif (source, kind) in mesh.peers[target].told:
+        received, lost, duplicates, reordered = mesh.peers[target].told[source, kind][1:5]
+        if received or lost:
+            cell.update(received=received, lost=lost, duplicates=duplicates,
+                        reordered=reordered, ttl=mesh.peers[target].told[source, kind][0] or None)
+    if source == mesh.me:
+        peer = mesh.peers[target]
+        rtt = peer.rtt[kind].as_dict()
+        cell["sent"] = mesh.rounds if kind == "multicast" else peer.unicast_sent
+        if rtt:
+            cell.update(rtt_p50_ms=rtt["p50"], rtt_p99_ms=rtt["p99"])
+    elif (target, kind) in mesh.peers[source].told:
+        *_, sent, p50, p99 = mesh.peers[source].told[target, kind]
+        cell["sent"] = sent
+        for name, value in (("rtt_p50_ms", p50), ("rtt_p99_ms", p99)):
+            cell[name] = None if value == NOT_MEASURED else value / 1000
+    if cell["received"] is not None:
+        counted = cell["received"] + cell["lost"]
+        cell["loss_pct"] = round(100.0 * cell["lost"] / counted, 2) if counted else 0.0
+    return cell
+
+
+def make_mesh_socket(settings):
+    """A sender's socket that also listens: bound to the group's port on any address (the
+    unicast probes come to it too) and joined to the group."""
+    family = family_of(settings.group)
+    sock = make_sender_socket(settings.ttl, settings.interface, family)
+    version = 6 if family == socket.AF_INET6 else 4
+    if version == 4:
+        # IP_TTL: the TTL of our unicast datagrams, set so that the peers can tell the
+        # routers a probe crossed (it goes in the probe too).
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, MESH_UNICAST_TTL)
+    else:
+        # IPV6_UNICAST_HOPS: the same for IPv6, its hop limit.
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, MESH_UNICAST_TTL)
+    share_port(sock)  # SO_REUSEADDR: another peer or receiver on this host may listen too
+    sock.bind(("", settings.port, 0, 0) if version == 6 else ("", settings.port))
+    join(sock, settings.group, settings.interface)  # IP_ADD_MEMBERSHIP and its kin
+    ask_for_arrival_ttl(sock, version)  # IP_RECVTTL and its kin
+    return sock
+
+
+def own_address(settings):
+    """The address our datagrams leave from, as the peers see it: -i's, or the one
+    the routing table picks toward the group."""
+    if isinstance(settings.interface, str):
+        return settings.interface
+    family = family_of(settings.group)
+    with socket.socket(family, socket.SOCK_DGRAM) as lookup:
+        lookup.connect(destination(settings.group, settings.port, settings.interface))
+        return lookup.getsockname()[0].split("%")[0]
+
+
+def run_mesh(mesh, selector, stop):
+    """Probe each --interval (--count rounds, or until stopped) and share a summary each
+    MESH_SUMMARY_EVERY, taking in what comes meanwhile; then say we are done and listen
+    on until every peer has said so too, MESH_LINGER at most."""
+    settings = mesh.settings
+    next_round = next_summary = time.monotonic()
+    while not stop.requested and not (settings.count and mesh.rounds >= settings.count):
+        now = time.monotonic()
+        if now >= next_round:
+            mesh.probe()
+            next_round = max(next_round + settings.interval, now)
+        if now >= next_summary:
+            mesh.share()
+            next_summary = max(next_summary + MESH_SUMMARY_EVERY, now)
+        mesh_wait(mesh, selector, stop, min(next_round, next_summary))
+    mesh.finished = True
+    mesh.share()
+    until = time.monotonic() + (0 if stop.requested else MESH_LINGER)
+    while not stop.requested and time.monotonic() < until and not all(
+            peer.finished for peer in mesh.peers.values() if peer.session is not None):
+        mesh_wait(mesh, selector, stop, min(until, time.monotonic() + MESH_SUMMARY_EVERY))
+        mesh.share()
+
+
+def mesh_wait(mesh, selector, stop, until):
+    """Take in what comes until the monotonic time until, or a stop request."""
+    level, kind = ARRIVAL_TTL.get((system_of(sys.platform), 6 if ":" in mesh.me else 4),
+                                  (None, None, None))[::2]
+    while not stop.requested:
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return
+        for key, _ in selector.select(remaining):
+            if key.fileobj is not mesh.sock:
+                key.fileobj.recv(64)  # the signal's wake-up byte
+                continue
+            for _ in range(READS_PER_WAKEUP):
+                try:
+                    data, ancillary, _, address = mesh.sock.recvmsg(MAX_DATAGRAM, 64)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:  # an ICMP error for an earlier send: go on
+                    mesh.ignored["icmp errors"] += 1
+                    continue
+                ttl = next((value[0] if len(value) == 1 else
+                            int.from_bytes(value[:4], sys.byteorder)
+                            for got_level, got_kind, value in ancillary
+                            if (got_level, got_kind) == (level, kind) and value), None)
+                take_mesh_datagram(mesh, data, address[0].split("%")[0], ttl)
+
+
+def print_mesh_summary(mesh):
+    """The whole matrix (loss by kind), each peer both ways, and the verdict; return
+    the reasons it failed."""
+    settings, cells = mesh.settings, mesh_matrix(mesh)
+    hosts = [mesh.me, *mesh.peers]
+    names = {cell["from"]: cell["from_name"] for cell in cells}
+    names[mesh.me] = settings.name
+    label = {host: printable(names.get(host) or "?")[:12] for host in hosts}
+    lines = [f"--- mesh {settings.group}:{settings.port}: {len(hosts)} peers, {mesh.rounds} "
+             f"rounds from {mesh.me} ({printable(settings.name)}) ---"]
+    by_cell = {(cell["from"], cell["to"], cell["kind"]): cell for cell in cells}
+    for kind in MESH_KINDS:
+        lines.append(f"{kind} loss %, from each row to each column (?: not told yet):")
+        lines.append(" " * 14 + "".join(f"{label[host]:>13}" for host in hosts))
+        for source in hosts:
+            row = []
+            for target in hosts:
+                cell = by_cell.get((source, target, kind))
+                row.append("-" if cell is None else "?" if cell["loss_pct"] is None
+                           else f"{cell['loss_pct']:.1f}")
+            lines.append(f"{label[source]:<14}" + "".join(f"{text:>13}" for text in row))
+    for address in mesh.peers:
+        for kind in MESH_KINDS:
+            lines.append(mesh_peer_line(by_cell[mesh.me, address, kind],
+                                        by_cell[address, mesh.me, kind]))
+    reasons = judge_mesh(mesh, cells)
+    if mesh.evicted:
+        lines.append(f"{mesh.evicted} peers evicted from a full table ({MAX_MESH_PEERS})")
+    lines.append("verdict: " + ("pass" if not reasons else "FAIL: " + "; ".join(reasons)))
+    mesh.out.event("summary", "\n".join(lines), mesh=True, address=mesh.me,
+                   name=settings.name, session=f"{mesh.session:016x}", rounds=mesh.rounds,
+                   peers=[{"address": address, "name": names.get(address),
+                           "finished": peer.finished} for address, peer in mesh.peers.items()],
+                   matrix=cells, evicted=mesh.evicted, ignored=dict(mesh.ignored),
+                   verdict={"ok": not reasons, "reasons": reasons,
+                            "max_loss": settings.max_loss})
+    return reasons
+
+
+def mesh_peer_line(out, back):
+    """One peer and kind, both ways: our probes to it, as it counted them, and its to us."""
+    def way(cell):
+        if cell["loss_pct"] is None:
+            return f"sent {cell['sent'] if cell['sent'] is not None else '?'}, not told yet"
+        rtt = (f", rtt p50 {cell['rtt_p50_ms']:.3f} ms p99 {cell['rtt_p99_ms']:.3f} ms"
+               if cell["rtt_p50_ms"] is not None else "")
+        return (f"received {cell['received']}, lost {cell['lost']} ({cell['loss_pct']:.1f}%), "
+                f"{cell['duplicates']} duplicates, {cell['reordered']} reordered{rtt}")
+    name = printable(out["to_name"] or "?")
+    return f"{name} ({out['to']}) {out['kind']}: to it {way(out)}; from it {way(back)}"
+
+
+def judge_mesh(mesh, cells):
+    """Why the run fails: a peer in --expect never heard; with --max-loss, a way to or
+    from us that lost more, or whose loss is not known."""
+    reasons = []
+    expected = (mesh.settings.expect or (0, []))
+    heard = [peer for peer in mesh.peers.values() if peer.session is not None]
+    for entry in expected[1]:
+        if not any(entry in (peer.address, peer.name.decode("utf-8", "replace"))
+                   for peer in heard):
+            reasons.append(f"{printable(entry)} never heard")
+    if len(heard) < expected[0]:
+        reasons.append(f"{len(heard)} peers heard, {expected[0]} expected")
+    if mesh.settings.max_loss is not None:
+        for cell in cells:
+            if mesh.me not in (cell["from"], cell["to"]):
+                continue
+            way = f"{cell['from_name'] or cell['from']} to {cell['to_name'] or cell['to']}"
+            if cell["loss_pct"] is None:
+                reasons.append(f"{cell['kind']} {printable(way)}: loss not known")
+            elif cell["loss_pct"] > mesh.settings.max_loss:
+                reasons.append(f"{cell['kind']} {printable(way)}: lost {cell['loss_pct']}%")
+    return reasons
+
+
+def main_mesh(settings, out, selector, stop, program):
+    """--mesh's main: open the socket, run, print the matrix; the exit status."""
+    try:
+        me = own_address(settings)
+        sock = make_mesh_socket(settings)
+    except OSError as error:
+        print(f"{program}: error: {explain(error, settings.group)}", file=sys.stderr)
+        return 1
+    selector.register(sock, selectors.EVENT_READ)
+    mesh = Mesh(sock, settings, out, me)
+    for entry in (settings.expect or (0, []))[1]:
+        if valid_address(entry, family_of(settings.group)):
+            mesh.peers.setdefault(entry, MeshPeer(entry, None))  # probed before it is heard
+    keyed = ", signed with the key" if settings.key else ""
+    out.event("start", f"mesh peer {printable(settings.name)} at {me} on {settings.group}:"
+              f"{settings.port}, ttl {settings.ttl}, session {mesh.session:016x}{keyed}",
+              mesh=True, group=settings.group, port=settings.port, address=me,
+              name=settings.name, session=f"{mesh.session:016x}", ttl=settings.ttl,
+              authenticated=settings.key is not None)
+    try:
+        run_mesh(mesh, selector, stop)
+    except OSError as error:
+        print(f"{program}: error: {explain(error, settings.group)}", file=sys.stderr)
+        return 1
+    stop.ignore_from_now()
+    sock.close()
+    reasons = print_mesh_summary(mesh)
+    if reasons:
+        print(f"{program}: " + "; ".join(reasons), file=sys.stderr)
+    return 1 if reasons else 0
+
+
+def valid_address(text, family):
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return (address.version == 6) == (family == socket.AF_INET6)
+
+
 # ==== the board ====
 def board_state(sender, stopped=False):
     """What the board shows, as a dict (/board.json): the run, and a row for each of
@@ -2064,6 +2771,8 @@ class Settings(typing.NamedTuple):
     board: typing.Optional[tuple]  # (address, port) of the live board's page
     live: bool  # the board in the terminal
     json: bool  # one JSON object a line
+    mesh: bool  # one peer of a mesh: send, answer, count who hears whom
+    name: str  # the mesh peer's name
 
 
 def settings_from(args):
@@ -2088,6 +2797,14 @@ def check_options(parser, args):
                      f"so at most {MAX_PAYLOAD - TAG_SIZE}")
     settle_groups(parser, args)
     settle_interface(parser, args)
+    if args.mesh:
+        clashes = [option for option, given in (
+            ("--rate", args.rate is not None), ("--no-ack", args.no_ack),
+            ("--size", args.size is not None), ("--board", args.board), ("--live", args.live),
+            ("more than one --group", len(args.groups) > 1)) if given]
+        if clashes:
+            parser.error(f"--mesh does not take {clashes[0]} (a mesh sends rounds of probes "
+                         f"to one group)")
 
 
 def build_parser(environ=os.environ):
@@ -2097,12 +2814,10 @@ def build_parser(environ=os.environ):
                "MULTICAST_INTERFACE, MULTICAST_TTL, MULTICAST_MESSAGE, MULTICAST_COUNT, "
                "MULTICAST_INTERVAL, MULTICAST_TIMEOUT, MULTICAST_EXPECT, MULTICAST_RATE, "
                "MULTICAST_SIZE, MULTICAST_REPORT_INTERVAL, MULTICAST_MAX_LOSS, "
-               "MULTICAST_KEY_FILE, MULTICAST_BOARD.")
-    parser.add_argument("-g", "--group", metavar="ADDRESS[+N]", dest="groups", type=group_list,
-                        action=GroupList, default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
-                        help="multicast group to send to, IPv4 or IPv6; FIRST+N is FIRST and "
-                             "the N groups after it; may be given more than once: the groups "
-                             "take turns, one message each (default: %(default)s)")
+               "MULTICAST_KEY_FILE, MULTICAST_BOARD, MULTICAST_NAME.")
+    add_group_option(parser, environ, "multicast group to send to, IPv4 or IPv6; FIRST+N is "
+                     "FIRST and the N groups after it; may be given more than once: the groups "
+                     "take turns, one message each (default: %(default)s)")
     parser.add_argument("-p", "--port", metavar="PORT", type=port_number,
                         default=environ.get("MULTICAST_PORT", str(DEFAULT_PORT)),
                         help="UDP port of the receivers (default: %(default)s)")
@@ -2166,6 +2881,15 @@ def build_parser(environ=os.environ):
                         default=environ.get("MULTICAST_KEY_FILE") or None,
                         help="a file holding the shared key (at least 16 bytes): sign every "
                              "message, count only acks signed with it (default: none)")
+    parser.add_argument("--mesh", action="store_true",
+                        help="run as one peer of a mesh: send probes to the group and to "
+                             "each peer heard, answer theirs, and show who hears whom, "
+                             "multicast beside unicast (round mode options; run it on "
+                             "every host)")
+    parser.add_argument("-n", "--name", metavar="NAME", type=receiver_name,
+                        default=environ.get("MULTICAST_NAME") or socket.gethostname()[:MAX_NAME],
+                        help="with --mesh, the name this peer goes by (default: the host "
+                             "name, %(default)s)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per line instead of text")
     parser.add_argument("--board", metavar="[ADDRESS:]PORT", type=board_address,
@@ -2290,6 +3014,11 @@ def main(argv=None):
     out = Output(args.json)
     selector = selectors.DefaultSelector()
     stop = StopRequest(selector)
+    if args.mesh:
+        try:
+            return main_mesh(settings, out, selector, stop, program)
+        except BrokenPipeError:
+            return quiet_on_closed_pipe()
     try:
         try:
             sock = make_sender_socket(args.ttl, args.interface, family_of(args.group))

@@ -55,6 +55,13 @@ class GroupList(argparse.Action):
         setattr(namespace, self.dest, (given if isinstance(given, list) else []) + values)
 
 
+def add_group_option(parser, environ, help):
+    """-g/--group, as both scripts take it: groups, ranges, or MULTICAST_GROUP's list."""
+    parser.add_argument("-g", "--group", metavar="ADDRESS[+N]", dest="groups", type=group_list,
+                        action=GroupList, default=environ.get("MULTICAST_GROUP", DEFAULT_GROUP),
+                        help=help)
+
+
 def settle_groups(parser, args):
     """Keep each group of args.groups once, in the order given, and set args.group to the
     first; or end with the one-line error."""
@@ -74,6 +81,14 @@ def family_of(group):
 def needs_interface(group):
     """Whether the group is only defined on one link (IPv6 scopes 1 and 2: ff01::, ff02::)."""
     return ":" in group and ipaddress.ip_address(group).packed[1] & 0x0F <= 2
+
+
+def receiver_name(text):
+    """A name for the acks: 1 to MAX_NAME bytes of UTF-8."""
+    if not 1 <= len(text.encode("utf-8")) <= MAX_NAME:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a name (valid: 1 to {MAX_NAME} bytes)")
+    return text
 
 
 def port_number(text):

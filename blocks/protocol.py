@@ -31,6 +31,21 @@ REPORT_UNSENT = struct.Struct("!Q")
 ACK_ARRIVAL = struct.Struct("!B")
 REPORT_ARRIVAL = struct.Struct("!BIQ")
 NOT_MEASURED = 2**32 - 1
+# The mesh (the sender's --mesh): each peer's probes are DATA messages with the MESH flag,
+# to the group under its session id (even) and to each peer under that id plus one
+# (unicast), PROBE_EXTRA after the header (the TTL they were sent with), then its name.
+# Its SUMMARY to the group says what it counts: SUMMARY_HEAD (part, parts, its multicast
+# TTL, its name's length), the name, then a SUMMARY_CELL for each peer and kind: the
+# peer's address (IPv4 mapped into IPv6), the kind (0 multicast, 1 unicast), the TTL its
+# latest probe came with (0: not told), its probes received, lost, duplicated and
+# reordered here, our probes sent to it, and their round trips' p50 and p99 (microseconds,
+# NOT_MEASURED if none).
+SUMMARY = 5
+MESH = 0x40  # flag in a message: a mesh peer's probe
+LAST_SUMMARY = 0x04  # flag in a summary: the peer's rounds are done, its counts of sent final
+PROBE_EXTRA = struct.Struct("!B")
+SUMMARY_HEAD = struct.Struct("!BBBB")
+SUMMARY_CELL = struct.Struct("!16sBBIIIIIII")
 PLAIN_ACK = b"ack"  # what a textbook receiver answers
 MAX_NAME = 200  # bytes of a receiver's name
 MAX_JUMP = 1 << 24  # a sequence further ahead than this is rubbish, not loss

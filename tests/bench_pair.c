@@ -9,9 +9,9 @@
  * The wire format is the pair's (socket_multicast_sender.py): a header "!4sBBBxQQQ",
  * big-endian: magic "MCK1", version 1, kind 1 (DATA), flags 0x01 (NO_ACK), a pad
  * byte, the session, the sequence (from 1) and the send time in ns; then zero bytes
- * up to SIZE. The sender gives the kernel up to 64 datagrams (at most 64 KiB) per
- * message with UDP_SEGMENT (GSO), eight messages per sendmmsg; where the kernel
- * refuses that, 64 plain datagrams per sendmmsg. The receiver asks for UDP_GRO and
+ * up to SIZE. The sender gives the kernel up to 128 datagrams (64 before Linux 6.9; at
+ * most 64 KiB) per message with UDP_SEGMENT (GSO), eight messages per sendmmsg; where
+ * the kernel refuses that, 128 plain datagrams per sendmmsg. The receiver asks for UDP_GRO and
  * reads with recvmmsg, splitting a coalesced buffer by the segment size the kernel
  * gives in its control message. Each prints one JSON line.
  *
@@ -43,7 +43,8 @@
 #endif
 #define SK_MEMINFO_DROPS 8
 #define HEADER_SIZE 40 /* 4 + 1 + 1 + 1 + 1 + 8 + 8 + 8 */
-#define SEGMENTS 64    /* datagrams per GSO message, as the kernel allows */
+#define SEGMENTS 128   /* datagrams per GSO message: Linux 6.9 and later (64 before) */
+#define OLD_SEGMENTS 64
 #define MESSAGES 8     /* messages per sendmmsg / recvmmsg */
 #define MAX_GSO 65000  /* bytes of payload per GSO message: under 64 KiB with headers */
 #define BUFFER (64 * 1024)
@@ -120,6 +121,10 @@ static int run_send(int sock, struct sockaddr_in *group, struct in_addr ifaddr, 
             msgs[m].msg_hdr.msg_iovlen = 1;
         }
         int done = sendmmsg(sock, msgs, messages, 0);
+        if (done < 0 && gso && sequence == 0 && errno == EINVAL && each > OLD_SEGMENTS) {
+            each = OLD_SEGMENTS; /* a kernel before 6.9: at most 64 segments a message */
+            continue;
+        }
         if (done < 0 && gso && sequence == 0 && (errno == EIO || errno == EINVAL)) {
             /* The kernel took the option but will not segment on this route. */
             int off = 0;

@@ -4,6 +4,7 @@ shared blocks stand together in one generated region, each option's validator
 under the command line's banner; the core takes a settings record."""
 
 import ast
+import itertools
 import re
 import unittest
 
@@ -93,7 +94,10 @@ class MapTest(unittest.TestCase):
                 rest = [line for line in BLOCK.sub("", region).splitlines()
                         if line.strip() and not line.startswith("#")]
                 self.assertEqual(rest, [], "only blocks, and comments, in it")
-                banner = lines[start - 1]
+                # The banner, and the comment lines under it, name the blocks in order.
+                after = itertools.takewhile(lambda line: not line.startswith("# ---- block"),
+                                            lines[start:])
+                banner = lines[start - 1] + "".join(after)
                 self.assertEqual(re.findall(r"\b(?:%s)\b" % "|".join(names), banner), names,
                                  banner)
 
