@@ -1139,6 +1139,8 @@ def classify(data, address, table, key, answered=False):
     if len(data) < HEADER.size:
         return "malformed", None, f"a header of {len(data)} bytes"
     _, version, kind, flags, session, sequence, sent_ns = HEADER.unpack_from(data)
+    if version == VERSION and kind == SUMMARY:  # a mesh peer's (sender --mesh): not for us
+        return "refused", None, "mesh_summary"
     if version != VERSION or kind not in (DATA, END) or sequence == 0:
         return "malformed", None, (f"protocol version {version}" if version != VERSION
                                    else f"message kind {kind}" if kind not in (DATA, END)
@@ -2056,6 +2058,9 @@ def print_summary(receiver):
                      f"{auth['bad_tag']} with a bad tag, {auth['replayed']} replayed"
                      + (" (a bad tag: the sender signs with another key)"
                         if auth["bad_tag"] else ""))
+    if receiver.auth["mesh_summary"]:
+        lines.append(f"{receiver.auth['mesh_summary']} mesh summaries not counted (from "
+                     f"socket_multicast_sender.py --mesh on this group)")
     answers = receiver.answers
     if answers.rate_limited:
         lines.append(f"{answers.rate_limited} answers refused: more than "

@@ -105,9 +105,12 @@ MAX_BOARD_ROWS = 200  # receivers the board shows (a classroom fits; the rest ar
 MESH_KINDS = ("multicast", "unicast")  # the probes' kinds, in their wire order
 MESH_SUMMARY_EVERY = 1.0  # seconds between two of a peer's summaries
 MESH_LINGER = 5.0  # seconds at most a peer listens on after its rounds, for the others' ends
+MESH_QUIET = 1.0  # and once all have ended, seconds with no news of last counts before it ends
 MAX_MESH_PEERS = 256  # peers kept; a new one beyond evicts the least recently heard
 MESH_PART = 1200  # bytes of a summary datagram at most: under any link's MTU
 MESH_RTTS = 1000  # round trips kept for the percentiles, per peer and kind
+MESH_MAX_ACK_RATE = 1000  # acks a second to one address at most, as a receiver's default
+MESH_STATUS_EVERY = 10.0  # seconds between two status lines while a mesh runs
 MESH_UNICAST_TTL = 64  # the unicast probes' TTL, which they carry: peers count the hops
 NOT_NOW = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS}  # a send that cannot go out now
 
@@ -2130,7 +2133,7 @@ class MeshPeer:
         self.address, self.session, self.name = address, session, name
         self.came = {kind: Session(address, session) for kind in MESH_KINDS}
         self.ttl = dict.fromkeys(MESH_KINDS)  # the TTL its latest probe of a kind came with
-        self.hops = dict.fromkeys(MESH_KINDS)  # routers its latest probe of a kind crossed
+        self.sent_ttl = None  # the TTL of its multicast probes, as they or its summaries told
         self.rtt = {kind: RttStats(MESH_RTTS) for kind in MESH_KINDS}
         self.unicast_sent = 0  # our unicast probes to it
         self.sent_to_us = dict.fromkeys(MESH_KINDS)  # its probes to us, as its summaries told
@@ -2160,21 +2163,26 @@ class Mesh:
         self.peers = collections.OrderedDict()  # address -> MeshPeer, least recently heard first
         self.rounds = self.summaries = self.evicted = 0
         self.ignored = collections.Counter()  # datagrams not taken, by reason
+        self.acks_sent = collections.Counter()  # address -> acks sent it since the last summary
         self.finished = False  # our rounds are done: our summaries say so
+        self.news_at = self.shared_at = 0.0  # the latest last counts heard; our latest summary
+        self.share_now = False  # a peer's last summary came: ours follows at once
         self.destination = destination(settings.group, settings.port, settings.interface)
 
     def peer(self, address, session, name=""):
         """The peer at this address (a new one if it restarted: a new session), made if
         new, evicting the least recently heard; now the most recently heard."""
         peer = self.peers.get(address)
+        unicast_sent = 0
         if peer is not None and peer.session not in (None, session):
-            del self.peers[address]  # restarted: its counts start again
-            peer = None
+            del self.peers[address]  # restarted: its counts start again, but our unicast
+            peer, unicast_sent = None, peer.unicast_sent  # probes' numbers go on
         if peer is None:
             if len(self.peers) >= MAX_MESH_PEERS:
                 self.peers.popitem(last=False)
                 self.evicted += 1
             peer = self.peers[address] = MeshPeer(address, None)
+            peer.unicast_sent = unicast_sent
         self.peers.move_to_end(address)
         if peer.session is None:
             peer.session, peer.name = session, name.encode("utf-8")
@@ -2210,10 +2218,18 @@ class Mesh:
             if not isinstance(error, BlockingIOError) and error.errno not in NOT_NOW:
                 self.ignored[f"send: {error.strerror}"] += 1
 
+    def needs_copies(self, peer):
+        """Whether a peer may not hear our summaries on the group: it has not told us that
+        our multicast probes come to it (then it gets them by unicast too)."""
+        told = peer.told.get((self.me, "multicast"))
+        return peer.session is not None and not (told and told[1])
+
     def share(self):
         """A summary of what we count, in datagrams of at most MESH_PART bytes, to the
-        group, and to each peer whose multicast has not come lately (as unicast)."""
+        group, and by unicast to each peer that may not hear the group from us."""
         self.summaries += 1
+        self.shared_at, self.share_now = time.monotonic(), False
+        self.acks_sent.clear()  # a new second for the answers' rate limit
         cells = [mesh_cell_record(peer, kind, self.rounds)
                  for peer in self.peers.values() if peer.session is not None
                  for kind in MESH_KINDS]
@@ -2221,8 +2237,7 @@ class Mesh:
                            - TAG_SIZE) // SUMMARY_CELL.size)
         parts = [cells[at:at + per_part] for at in range(0, len(cells), per_part)] or [[]]
         flags = (LAST_SUMMARY if self.finished else 0) | self.signed()
-        unheard = [peer for peer in self.peers.values() if peer.session is not None
-                   and not peer.came["multicast"].received]
+        unheard = [peer for peer in self.peers.values() if self.needs_copies(peer)]
         for number, part in enumerate(parts[:255]):
             datagram = (HEADER.pack(MAGIC, VERSION, SUMMARY, flags, self.session,
                                     self.summaries, time.monotonic_ns())
@@ -2288,11 +2303,17 @@ def take_probe(mesh, data, address, session, sequence, sent_ns, ttl):
     verdict = came.take(sequence)
     if ttl is not None:
         peer.ttl[kind] = ttl
-        peer.hops[kind] = max(0, PROBE_EXTRA.unpack_from(data, HEADER.size)[0] - ttl)
+    if kind == "multicast":
+        peer.sent_ttl = PROBE_EXTRA.unpack_from(data, HEADER.size)[0]
     ack = pack_ack(Ack((REORDERED if verdict == "reordered" else 0) | mesh.signed(), session,
                        sequence, sent_ns, ttl=ttl, name=mesh.name), len(data))
-    if ack is not None and verdict in ("new", "reordered"):
-        mesh.send_datagram(ack, destination(address, mesh.settings.port, None))
+    if verdict not in ("new", "reordered") or ack is None:
+        return
+    if mesh.acks_sent[address] >= MESH_MAX_ACK_RATE:
+        mesh.ignored["not answered: over the rate"] += 1
+        return
+    mesh.acks_sent[address] += 1
+    mesh.send_datagram(ack, destination(address, mesh.settings.port, None))
 
 
 def take_summary(mesh, data, address, flags, session):
@@ -2303,7 +2324,8 @@ def take_summary(mesh, data, address, flags, session):
     if peer is None or peer.session != session or len(data) < at:
         mesh.ignored["summary from no peer heard"] += 1
         return
-    _, _, _, name_length = SUMMARY_HEAD.unpack_from(data, HEADER.size)
+    _, _, peer.sent_ttl, name_length = SUMMARY_HEAD.unpack_from(data, HEADER.size)
+    news = False
     for start in range(at + name_length, len(data) - SUMMARY_CELL.size + 1, SUMMARY_CELL.size):
         packed, kind, *figures = SUMMARY_CELL.unpack_from(data, start)
         other = ipaddress.IPv6Address(packed)
@@ -2312,9 +2334,14 @@ def take_summary(mesh, data, address, flags, session):
             continue
         if (other, MESH_KINDS[kind]) not in peer.told and len(peer.told) >= 2 * MAX_MESH_PEERS:
             continue  # bounded: a summary names no more peers than a table holds
+        news = news or peer.told.get((other, MESH_KINDS[kind])) != figures
         peer.told[other, MESH_KINDS[kind]] = figures
         if other == mesh.me:
             peer.sent_to_us[MESH_KINDS[kind]] = figures[5]
+    if flags & LAST_SUMMARY and (news or not peer.finished):
+        # Its last counts, or its count of our probes now final: the others hear of it at
+        # once, and nobody ends while such news still goes round (MESH_QUIET).
+        mesh.news_at, mesh.share_now = time.monotonic(), not peer.finished or mesh.share_now
     peer.finished = bool(flags & LAST_SUMMARY)
 
 
@@ -2337,7 +2364,7 @@ def mesh_matrix(mesh):
 def mesh_cell(mesh, source, target, kind, names):
     cell = {"from": source, "to": target, "kind": kind, "from_name": names.get(source),
             "to_name": names.get(target), "sent": None, "received": None, "lost": None,
-            "duplicates": None, "reordered": None, "loss_pct": None, "ttl": None,
+            "duplicates": None, "reordered": None, "loss_pct": None, "ttl": None, "hops": None,
             "rtt_p50_ms": None, "rtt_p99_ms": None}
     if target == mesh.me:
         peer = mesh.peers[source]
@@ -2361,6 +2388,10 @@ def mesh_cell(mesh, source, target, kind, names):
         cell["sent"] = sent
         for name, value in (("rtt_p50_ms", p50), ("rtt_p99_ms", p99)):
             cell[name] = None if value == NOT_MEASURED else value / 1000
+    sent_ttl = (MESH_UNICAST_TTL if kind == "unicast" else mesh.settings.ttl if source == mesh.me
+                else mesh.peers[source].sent_ttl)
+    if cell["ttl"] is not None and sent_ttl is not None:
+        cell["hops"] = max(0, sent_ttl - cell["ttl"])  # the routers it crossed
     if cell["received"] is not None:
         counted = cell["received"] + cell["lost"]
         cell["loss_pct"] = round(100.0 * cell["lost"] / counted, 2) if counted else 0.0
@@ -2404,6 +2435,7 @@ def run_mesh(mesh, selector, stop):
     on until every peer has said so too, MESH_LINGER at most."""
     settings = mesh.settings
     next_round = next_summary = time.monotonic()
+    next_status = next_round + MESH_STATUS_EVERY
     while not stop.requested and not (settings.count and mesh.rounds >= settings.count):
         now = time.monotonic()
         if now >= next_round:
@@ -2412,21 +2444,27 @@ def run_mesh(mesh, selector, stop):
         if now >= next_summary:
             mesh.share()
             next_summary = max(next_summary + MESH_SUMMARY_EVERY, now)
-        mesh_wait(mesh, selector, stop, min(next_round, next_summary))
+        if now >= next_status:
+            print_mesh_status(mesh)
+            next_status = max(next_status + MESH_STATUS_EVERY, now)
+        mesh_wait(mesh, selector, stop, min(next_round, next_summary, next_status))
     mesh.finished = True
     mesh.share()
     until = time.monotonic() + (0 if stop.requested else MESH_LINGER)
-    while not stop.requested and time.monotonic() < until and not all(
-            peer.finished for peer in mesh.peers.values() if peer.session is not None):
-        mesh_wait(mesh, selector, stop, min(until, time.monotonic() + MESH_SUMMARY_EVERY))
-        mesh.share()
+    while not stop.requested and time.monotonic() < until and not (all(
+            peer.finished for peer in mesh.peers.values() if peer.session is not None)
+            and time.monotonic() - mesh.news_at >= MESH_QUIET):
+        mesh_wait(mesh, selector, stop, min(until, time.monotonic() + MESH_QUIET / 2))
+        if mesh.share_now or time.monotonic() - mesh.shared_at >= MESH_SUMMARY_EVERY:
+            mesh.share()
 
 
 def mesh_wait(mesh, selector, stop, until):
-    """Take in what comes until the monotonic time until, or a stop request."""
+    """Take in what comes until the monotonic time until, a stop request, or (our rounds
+    done) news that calls for our summary at once."""
     level, kind = ARRIVAL_TTL.get((system_of(sys.platform), 6 if ":" in mesh.me else 4),
                                   (None, None, None))[::2]
-    while not stop.requested:
+    while not stop.requested and not (mesh.finished and mesh.share_now):
         remaining = until - time.monotonic()
         if remaining <= 0:
             return
@@ -2449,6 +2487,19 @@ def mesh_wait(mesh, selector, stop, until):
                 take_mesh_datagram(mesh, data, address[0].split("%")[0], ttl)
 
 
+def print_mesh_status(mesh):
+    """A line while the mesh runs: the peers heard, and the ways that lose."""
+    cells = [cell for cell in mesh_matrix(mesh) if cell["loss_pct"] is not None]
+    losing = sorted((cell for cell in cells if cell["lost"]), key=lambda cell: -cell["loss_pct"])
+    heard = sum(peer.session is not None for peer in mesh.peers.values())
+    worst = (f" (worst: {printable(losing[0]['from_name'] or losing[0]['from'])} to "
+             f"{printable(losing[0]['to_name'] or losing[0]['to'])} {losing[0]['kind']}, "
+             f"{losing[0]['loss_pct']:.1f}%)" if losing else "")
+    mesh.out.event("status", f"round {mesh.rounds}: {heard} peers heard; {len(losing)} of "
+                   f"{len(cells)} ways known lose probes{worst}", rounds=mesh.rounds,
+                   peers=heard, ways=len(cells), losing=len(losing))
+
+
 def print_mesh_summary(mesh):
     """The whole matrix (loss by kind), each peer both ways, and the verdict; return
     the reasons it failed."""
@@ -2457,23 +2508,22 @@ def print_mesh_summary(mesh):
     names = {cell["from"]: cell["from_name"] for cell in cells}
     names[mesh.me] = settings.name
     label = {host: printable(names.get(host) or "?")[:12] for host in hosts}
+    width = max(7, *(len(text) + 2 for text in label.values()))
     lines = [f"--- mesh {settings.group}:{settings.port}: {len(hosts)} peers, {mesh.rounds} "
              f"rounds from {mesh.me} ({printable(settings.name)}) ---"]
     by_cell = {(cell["from"], cell["to"], cell["kind"]): cell for cell in cells}
     for kind in MESH_KINDS:
         lines.append(f"{kind} loss %, from each row to each column (?: not told yet):")
-        lines.append(" " * 14 + "".join(f"{label[host]:>13}" for host in hosts))
+        lines.append(" " * width + "".join(f"{label[host]:>{width}}" for host in hosts))
         for source in hosts:
             row = []
             for target in hosts:
                 cell = by_cell.get((source, target, kind))
                 row.append("-" if cell is None else "?" if cell["loss_pct"] is None
                            else f"{cell['loss_pct']:.1f}")
-            lines.append(f"{label[source]:<14}" + "".join(f"{text:>13}" for text in row))
+            lines.append(f"{label[source]:<{width}}" + "".join(f"{text:>{width}}" for text in row))
     for address in mesh.peers:
-        for kind in MESH_KINDS:
-            lines.append(mesh_peer_line(by_cell[mesh.me, address, kind],
-                                        by_cell[address, mesh.me, kind]))
+        lines += mesh_peer_lines(address, by_cell, mesh.me)
     reasons = judge_mesh(mesh, cells)
     if mesh.evicted:
         lines.append(f"{mesh.evicted} peers evicted from a full table ({MAX_MESH_PEERS})")
@@ -2488,17 +2538,26 @@ def print_mesh_summary(mesh):
     return reasons
 
 
-def mesh_peer_line(out, back):
-    """One peer and kind, both ways: our probes to it, as it counted them, and its to us."""
-    def way(cell):
-        if cell["loss_pct"] is None:
-            return f"sent {cell['sent'] if cell['sent'] is not None else '?'}, not told yet"
-        rtt = (f", rtt p50 {cell['rtt_p50_ms']:.3f} ms p99 {cell['rtt_p99_ms']:.3f} ms"
-               if cell["rtt_p50_ms"] is not None else "")
-        return (f"received {cell['received']}, lost {cell['lost']} ({cell['loss_pct']:.1f}%), "
-                f"{cell['duplicates']} duplicates, {cell['reordered']} reordered{rtt}")
-    name = printable(out["to_name"] or "?")
-    return f"{name} ({out['to']}) {out['kind']}: to it {way(out)}; from it {way(back)}"
+def mesh_peer_lines(address, by_cell, me):
+    """One peer, each kind both ways: our probes to it (its count, our round trips), and
+    its probes to us (our count, the TTL they came with)."""
+    first = by_cell[me, address, "multicast"]
+    lines = [f"{printable(first['to_name'] or '?')} ({address}):"]
+    for kind in MESH_KINDS:
+        for way, cell in (("to it", by_cell[me, address, kind]),
+                          ("from it", by_cell[address, me, kind])):
+            head = f"  {kind} {way}".ljust(20)
+            if cell["loss_pct"] is None:
+                lines.append(f"{head}not told yet")
+                continue
+            tail = (f"; rtt p50 {cell['rtt_p50_ms']:.3f} ms, p99 {cell['rtt_p99_ms']:.3f} ms"
+                    if way == "to it" and cell["rtt_p50_ms"] is not None else
+                    f"; ttl {cell['ttl']} ({cell['hops']} hops)" if way == "from it"
+                    and cell["hops"] is not None else "")
+            lines.append(f"{head}{cell['received']} received, {cell['lost']} lost "
+                         f"({cell['loss_pct']:.1f}%), {cell['duplicates']} duplicates, "
+                         f"{cell['reordered']} reordered{tail}")
+    return lines
 
 
 def judge_mesh(mesh, cells):
@@ -2797,14 +2856,18 @@ def check_options(parser, args):
                      f"so at most {MAX_PAYLOAD - TAG_SIZE}")
     settle_groups(parser, args)
     settle_interface(parser, args)
+    if args.count is None:
+        args.count = 0 if args.mesh else 1  # a mesh runs until stopped
     if args.mesh:
-        clashes = [option for option, given in (
-            ("--rate", args.rate is not None), ("--no-ack", args.no_ack),
-            ("--size", args.size is not None), ("--board", args.board), ("--live", args.live),
-            ("more than one --group", len(args.groups) > 1)) if given]
+        clashes = [(option, why) for option, why, given in (
+            ("--rate", "a mesh sends rounds of probes", args.rate is not None),
+            ("--no-ack", "a mesh's probes are answered", args.no_ack),
+            ("--size", "a mesh's probes are of one size", args.size is not None),
+            ("--board", "a mesh shows its matrix in its status and summary", args.board),
+            ("--live", "a mesh shows its matrix in its status and summary", args.live),
+            ("more than one --group", "a mesh is one group's", len(args.groups) > 1)) if given]
         if clashes:
-            parser.error(f"--mesh does not take {clashes[0]} (a mesh sends rounds of probes "
-                         f"to one group)")
+            parser.error(f"--mesh does not take {clashes[0][0]} ({clashes[0][1]})")
 
 
 def build_parser(environ=os.environ):
@@ -2834,8 +2897,9 @@ def build_parser(environ=os.environ):
                         help="the text each message carries, at most 65475 bytes of UTF-8 "
                              "(65459 with a key) (default: %(default)s)")
     parser.add_argument("-c", "--count", metavar="N", type=count_number,
-                        default=environ.get("MULTICAST_COUNT", "1"),
-                        help="messages (rounds) to send, 0 for no limit (default: %(default)s)")
+                        default=environ.get("MULTICAST_COUNT"),
+                        help="messages (rounds) to send, 0 for no limit (default: 1; with "
+                             "--mesh 0)")
     parser.add_argument("--interval", metavar="SECONDS", type=seconds,
                         default=environ.get("MULTICAST_INTERVAL", "1"),
                         help="pause between rounds (default: %(default)s)")

@@ -27,7 +27,10 @@ def run_script(name, *arguments, env=None):
 class DefaultsTest(unittest.TestCase):
     def test_sender_defaults_are_the_lecture_values(self):
         for module in (sender, socket_sender):
-            args = module.build_parser(environ={}).parse_args([])
+            parser = module.build_parser(environ={})
+            args = parser.parse_args([])
+            if module is socket_sender:
+                module.check_options(parser, args)
             self.assertEqual(args.group if module is sender else args.groups[0], "224.10.10.10")
             self.assertEqual(args.port, 10000)
             self.assertEqual(args.ttl, 1)
@@ -36,6 +39,13 @@ class DefaultsTest(unittest.TestCase):
             self.assertEqual(args.interval, 1.0)
             self.assertEqual(args.timeout, 0.2)
             self.assertFalse(args.interface)
+
+    def test_a_mesh_runs_until_stopped_unless_given_a_count(self):
+        for argv, count in ((["--mesh"], 0), (["--mesh", "-c", "5"], 5), ([], 1)):
+            parser = socket_sender.build_parser(environ={})
+            args = parser.parse_args(argv)
+            socket_sender.check_options(parser, args)
+            self.assertEqual(args.count, count, argv)
 
     def test_receiver_defaults_are_the_lecture_values(self):
         for module in (receiver, socket_receiver):

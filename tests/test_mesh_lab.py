@@ -125,3 +125,38 @@ class MeshLabTest(netlab.LabTestCase):
             for cell in summary["matrix"]:
                 self.assertEqual(cell["lost"], 0, cell)
         stranger.wait(60)
+
+    def test_a_way_that_carries_no_multicast_shows_all_lost_and_its_unicast_clean(self):
+        self.filtering(self.D)
+        self.nft(self.D, "add", "rule", "inet", TABLE, "input", "ip", "saddr",
+                 self.lab.address(self.C), "ip", "daddr", GROUP, "drop")  # probes, summaries
+        peers = [self.peer(host, "--count", "100") for host in range(self.hosts)]
+        addresses = [self.lab.address(host) for host in range(self.hosts)]
+        way = (addresses[self.C], addresses[self.D])
+        for host, summary in enumerate(self.finish(peers)):
+            with self.subTest(host=host):
+                cells = {(cell["from"], cell["to"], cell["kind"]): cell
+                         for cell in summary["matrix"]}
+                self.assertEqual(len(cells), self.hosts * (self.hosts - 1) * 2)
+                dead = cells[(*way, "multicast")]
+                self.assertEqual((dead["received"], dead["lost"], dead["loss_pct"]),
+                                 (0, 100, 100.0), dead)
+                for other, cell in cells.items():
+                    if other != (*way, "multicast"):
+                        self.assertEqual(cell["lost"], 0, cell)
+                        self.assertGreater(cell["received"], 0, cell)
+
+    def test_a_peer_stopped_and_started_again_is_counted_anew_not_as_loss(self):
+        first = [self.peer(host) for host in range(3)]
+        self.wait_heard(first, 2)
+        first[2].signal()
+        self.assertEqual(first[2].wait(30), 0, first[2].stderr)
+        again = self.peer(2)
+        self.assertTrue(support.wait_until(lambda: len(events(first[0], "peer")) >= 3, 30),
+                        first[0].output())
+        addresses = [self.lab.address(host) for host in range(3)]
+        for summary in self.finish([first[0], first[1], again]):
+            for cell in summary["matrix"]:
+                self.assertEqual((cell["lost"], cell["duplicates"]), (0, 0), cell)
+                self.assertGreater(cell["received"], 0, cell)
+            self.assertEqual({cell["from"] for cell in summary["matrix"]}, set(addresses))
