@@ -110,6 +110,7 @@ MAX_MESH_PEERS = 256  # peers kept; a new one beyond evicts the least recently h
 MESH_PART = 1200  # bytes of a summary datagram at most: under any link's MTU
 MESH_RTTS = 1000  # round trips kept for the percentiles, per peer and kind
 MESH_MAX_ACK_RATE = 1000  # acks a second to one address at most, as a receiver's default
+MESH_GONE_SLACK = 0.25  # a peer is gone once silent for its interval (1 s at most) and this
 MESH_STATUS_EVERY = 10.0  # seconds between two status lines while a mesh runs
 MESH_UNICAST_TTL = 64  # the unicast probes' TTL, which they carry: peers count the hops
 NOT_NOW = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS}  # a send that cannot go out now
@@ -887,8 +888,9 @@ def system_of(platform):
 
 # ---- block board_page: generated from blocks/board_page.py (python3 blocks/sync.py) ----
 # The live board's page (--board): HTML, style and script in one, served as it is.
-# It asks for /board.json every second and draws a row per receiver; names are
-# set as text only, so a name from the network cannot run as code.
+# It asks for /board.json every second and draws a row per receiver, or for a mesh
+# (--mesh) a matrix per kind of probe; names are set as text only, so a name from
+# the network cannot run as code.
 BOARD_PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -920,15 +922,41 @@ BOARD_PAGE = r"""<!DOCTYPE html>
   tr.never td { color: #ff6b6b; }
   body.compact { font-size: 1vw; }  /* beyond 30 rows: small, and the page scrolls */
   td.unnamed { font-style: italic; color: #9fb0c0; }
+  /* A mesh: a matrix per kind, side by side, rows sending, columns receiving; each
+     cell's colour its loss, its numbers on hover. 30 peers fit a 1920 x 1080 screen. */
+  body.mesh { font-size: 1.3vw; }
+  #matrices { display: none; gap: 2vw; }
+  body.mesh #matrices { display: flex; }
+  body.mesh #receivers { display: none; }
+  .matrix { flex: 1; min-width: 0; }
+  .matrix h2 { font-size: 1em; margin: .3em 0; color: #9fb0c0; font-weight: normal; }
+  .matrix table { table-layout: fixed; width: 100%; }
+  .matrix td, .matrix th { padding: 0; text-align: center; border: 1px solid #10151c;
+    height: calc(min(70vh, 42vw) / var(--n, 1));
+    font-size: clamp(6px, calc(min(70vh, 42vw) / var(--n, 1) / 2.6), 1.4vw); }
+  .matrix th.corner { width: 6vw; }
+  .matrix th.row { text-align: right; padding-right: .4vw; color: #e8edf2; }
+  .matrix th.col { color: #e8edf2; writing-mode: vertical-rl; transform: rotate(180deg);
+                   height: 4.5em; vertical-align: bottom; text-align: left; }
+  .matrix td.none { background: #1c2530; color: #6b7785; }
+  .matrix td.clean { background: #1f7a45; }
+  .matrix td.light { background: #9a9a2a; }
+  .matrix td.heavy { background: #b8661f; }
+  .matrix td.lost { background: #a02b2b; font-weight: bold; }
+  .matrix td.self { background: #10151c; }
+  .matrix .gone { opacity: .35; filter: grayscale(1); }
+  body.dense .matrix td { color: transparent; }  /* beyond 40 peers: colours only */
 </style></head>
 <body>
 <header><h1>multicast board</h1>
   <span class="figure">group <b id="group">-</b></span>
   <span class="figure">ttl <b id="ttl">-</b></span>
   <span class="figure">sent <b id="sent">-</b></span>
-  <span class="figure">answering <b id="answering">-</b></span></header>
+  <span class="figure"><span id="answering-label">answering</span> <b id="answering">-</b>
+  </span></header>
 <div id="banner">sender stopped</div>
-<table><colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
+<div id="matrices"></div>
+<table id="receivers"><colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
 <col style="width:8%"><col style="width:9%"><col style="width:13%"><col style="width:7%">
 <col style="width:9%"></colgroup>
 <thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
@@ -989,16 +1017,76 @@ function show(s) {
   document.body.classList.toggle("compact", count > 30);
   document.getElementById("rows").replaceChildren(rows);
 }
+function lossClass(value) {
+  if (value === null) return "none";
+  if (value[0] === 0) return "clean";
+  return value[0] < 1 ? "light" : value[0] < 10 ? "heavy" : "lost";
+}
+function showMesh(s) {
+  document.body.classList.add("mesh");
+  document.body.classList.toggle("stopped", s.stopped);
+  document.getElementById("banner").textContent = "this peer stopped: its run is over";
+  document.getElementById("group").textContent = s.group + ":" + s.port;
+  document.getElementById("ttl").textContent = s.ttl;
+  document.getElementById("sent").textContent = s.rounds + " rounds";
+  const heard = s.peers.filter(p => p.state === "heard" || p.state === "me").length;
+  document.getElementById("answering-label").textContent = "heard";
+  document.getElementById("answering").textContent = heard + " / " + s.peers.length + " peers";
+  const n = s.peers.length, away = s.peers.map(p => p.state !== "heard" && p.state !== "me");
+  document.body.style.setProperty("--n", n + 1);
+  document.body.classList.toggle("dense", n > 40);
+  const all = document.createDocumentFragment();
+  for (const kind of ["multicast", "unicast"]) {
+    const box = document.createElement("div"), title = document.createElement("h2");
+    box.className = "matrix";
+    title.textContent = kind + " loss %: rows send, columns receive";
+    const table = document.createElement("table"), head = document.createElement("tr");
+    const corner = document.createElement("th");
+    corner.className = "corner";
+    head.appendChild(corner);
+    s.peers.forEach((p, j) => {
+      const th = document.createElement("th");
+      th.className = "col" + (away[j] ? " gone" : "");
+      th.textContent = (p.name || p.address).slice(0, 10);
+      th.title = p.name + " (" + p.address + "): " + p.state;
+      head.appendChild(th);
+    });
+    table.appendChild(head);
+    s.matrix[kind].forEach((row, i) => {
+      const tr = document.createElement("tr"), th = document.createElement("th");
+      th.className = "row" + (away[i] ? " gone" : "");
+      th.textContent = (s.peers[i].name || s.peers[i].address).slice(0, 10);
+      th.title = s.peers[i].address + ": " + s.peers[i].state;
+      tr.appendChild(th);
+      row.forEach((value, j) => {
+        const td = document.createElement("td");
+        if (i === j) { td.className = "self"; tr.appendChild(td); return; }
+        td.className = lossClass(value) + (away[i] || away[j] ? " gone" : "");
+        td.textContent = value === null ? "?" : Math.round(value[0] * 10) / 10;
+        td.title = s.peers[i].name + " to " + s.peers[j].name + ", " + kind + ": " +
+          (value === null ? "not told yet" : value[1] + " received, " + value[2] +
+           " lost (" + value[0] + "%)" + (value[3] === null ? "" : ", rtt p50 " + value[3] +
+           " ms") + (value[4] === null ? "" : ", " + value[4] + " hops"));
+        tr.appendChild(td);
+      });
+      table.appendChild(tr);
+    });
+    box.append(title, table);
+    all.appendChild(box);
+  }
+  document.getElementById("matrices").replaceChildren(all);
+}
 async function update() {
   try {
     const answer = await fetch("board.json", {cache: "no-store"});
     if (!answer.ok) throw new Error(answer.status);
-    show(await answer.json());
+    const state = await answer.json();
+    if (state.mesh) showMesh(state); else show(state);
   } catch (error) {
     document.body.classList.add("stopped");  // no sender: say so, keep the old rows dim
     document.getElementById("banner").textContent = "sender stopped";
   }
-  setTimeout(update, 1000);
+  setTimeout(update, document.body.classList.contains("mesh") ? 500 : 1000);
 }
 update();
 </script></body></html>
@@ -2139,6 +2227,7 @@ class MeshPeer:
         self.sent_to_us = dict.fromkeys(MESH_KINDS)  # its probes to us, as its summaries told
         self.told = {}  # (address, kind) -> a SUMMARY_CELL's fields, as its summaries told them
         self.finished = False  # its last summary came: it sends no more probes
+        self.heard_at = 0.0  # when its latest probe came (our monotonic clock)
 
     def lost(self, kind):
         """Its probes of this kind that never came: from the first that came to the
@@ -2168,6 +2257,8 @@ class Mesh:
         self.news_at = self.shared_at = 0.0  # the latest last counts heard; our latest summary
         self.share_now = False  # a peer's last summary came: ours follows at once
         self.destination = destination(settings.group, settings.port, settings.interface)
+        self.board = self.live = None  # --board's server, --live's terminal board
+        self.next_board = 0.0
 
     def peer(self, address, session, name=""):
         """The peer at this address (a new one if it restarted: a new session), made if
@@ -2184,6 +2275,7 @@ class Mesh:
             peer = self.peers[address] = MeshPeer(address, None)
             peer.unicast_sent = unicast_sent
         self.peers.move_to_end(address)
+        peer.heard_at = time.monotonic()
         if peer.session is None:
             peer.session, peer.name = session, name.encode("utf-8")
             self.out.event("peer", f"peer {printable(name)} ({address}) heard", address=address,
@@ -2342,7 +2434,7 @@ def take_summary(mesh, data, address, flags, session):
         # Its last counts, or its count of our probes now final: the others hear of it at
         # once, and nobody ends while such news still goes round (MESH_QUIET).
         mesh.news_at, mesh.share_now = time.monotonic(), not peer.finished or mesh.share_now
-    peer.finished = bool(flags & LAST_SUMMARY)
+    peer.finished, peer.heard_at = bool(flags & LAST_SUMMARY), time.monotonic()
 
 
 def mesh_matrix(mesh):
@@ -2465,10 +2557,13 @@ def mesh_wait(mesh, selector, stop, until):
     level, kind = ARRIVAL_TTL.get((system_of(sys.platform), 6 if ":" in mesh.me else 4),
                                   (None, None, None))[::2]
     while not stop.requested and not (mesh.finished and mesh.share_now):
-        remaining = until - time.monotonic()
+        now = time.monotonic()
+        if (mesh.board or mesh.live) and now >= mesh.next_board:
+            show_mesh_board(mesh, now)
+        remaining = until - now
         if remaining <= 0:
             return
-        for key, _ in selector.select(remaining):
+        for key, _ in selector.select(min(remaining, BOARD_EVERY)):
             if key.fileobj is not mesh.sock:
                 key.fileobj.recv(64)  # the signal's wake-up byte
                 continue
@@ -2485,6 +2580,16 @@ def mesh_wait(mesh, selector, stop, until):
                             for got_level, got_kind, value in ancillary
                             if (got_level, got_kind) == (level, kind) and value), None)
                 take_mesh_datagram(mesh, data, address[0].split("%")[0], ttl)
+
+
+def show_mesh_board(mesh, now, stopped=False):
+    """Give the board and the terminal board the mesh's state (every BOARD_EVERY)."""
+    mesh.next_board = now + BOARD_EVERY
+    state = mesh_board_state(mesh, stopped)
+    if mesh.board:
+        mesh.board.publish(state)
+    if mesh.live:
+        mesh.live.show(state)
 
 
 def print_mesh_status(mesh):
@@ -2507,21 +2612,10 @@ def print_mesh_summary(mesh):
     hosts = [mesh.me, *mesh.peers]
     names = {cell["from"]: cell["from_name"] for cell in cells}
     names[mesh.me] = settings.name
-    label = {host: printable(names.get(host) or "?")[:12] for host in hosts}
-    width = max(7, *(len(text) + 2 for text in label.values()))
     lines = [f"--- mesh {settings.group}:{settings.port}: {len(hosts)} peers, {mesh.rounds} "
              f"rounds from {mesh.me} ({printable(settings.name)}) ---"]
     by_cell = {(cell["from"], cell["to"], cell["kind"]): cell for cell in cells}
-    for kind in MESH_KINDS:
-        lines.append(f"{kind} loss %, from each row to each column (?: not told yet):")
-        lines.append(" " * width + "".join(f"{label[host]:>{width}}" for host in hosts))
-        for source in hosts:
-            row = []
-            for target in hosts:
-                cell = by_cell.get((source, target, kind))
-                row.append("-" if cell is None else "?" if cell["loss_pct"] is None
-                           else f"{cell['loss_pct']:.1f}")
-            lines.append(f"{label[source]:<{width}}" + "".join(f"{text:>{width}}" for text in row))
+    lines += matrix_lines(hosts, names, by_cell)
     for address in mesh.peers:
         lines += mesh_peer_lines(address, by_cell, mesh.me)
     reasons = judge_mesh(mesh, cells)
@@ -2536,6 +2630,25 @@ def print_mesh_summary(mesh):
                    verdict={"ok": not reasons, "reasons": reasons,
                             "max_loss": settings.max_loss})
     return reasons
+
+
+def matrix_lines(hosts, names, by_cell):
+    """Each kind's loss as a table: a row for each sending peer, a column for each
+    receiving one."""
+    label = {host: printable(names.get(host) or "?")[:12] for host in hosts}
+    width = max(7, *(len(text) + 2 for text in label.values()))
+    lines = []
+    for kind in MESH_KINDS:
+        lines.append(f"{kind} loss %, from each row to each column (?: not told yet):")
+        lines.append(" " * width + "".join(f"{label[host]:>{width}}" for host in hosts))
+        for source in hosts:
+            row = []
+            for target in hosts:
+                cell = by_cell.get((source, target, kind))
+                row.append("-" if cell is None else "?" if cell["loss_pct"] is None
+                           else f"{cell['loss_pct']:.1f}")
+            lines.append(f"{label[source]:<{width}}" + "".join(f"{text:>{width}}" for text in row))
+    return lines
 
 
 def mesh_peer_lines(address, by_cell, me):
@@ -2594,6 +2707,13 @@ def main_mesh(settings, out, selector, stop, program):
         return 1
     selector.register(sock, selectors.EVENT_READ)
     mesh = Mesh(sock, settings, out, me)
+    try:
+        mesh.board = Board(*settings.board) if settings.board else None
+    except OSError as error:
+        print(f"{program}: error: --board {settings.board[0]}:{settings.board[1]}: "
+              f"{error.strerror or error}", file=sys.stderr)
+        return 1
+    mesh.live = TerminalBoard(out) if settings.live else None
     for entry in (settings.expect or (0, []))[1]:
         if valid_address(entry, family_of(settings.group)):
             mesh.peers.setdefault(entry, MeshPeer(entry, None))  # probed before it is heard
@@ -2608,6 +2728,8 @@ def main_mesh(settings, out, selector, stop, program):
     except OSError as error:
         print(f"{program}: error: {explain(error, settings.group)}", file=sys.stderr)
         return 1
+    if mesh.board or mesh.live:
+        show_mesh_board(mesh, time.monotonic(), stopped=True)
     stop.ignore_from_now()
     sock.close()
     reasons = print_mesh_summary(mesh)
@@ -2657,8 +2779,56 @@ def board_state(sender, stopped=False):
             "stopped": stopped, "receivers": rows}
 
 
+def mesh_board_state(mesh, stopped=False):
+    """What the board shows of a mesh (/board.json): each peer (the first MAX_BOARD_ROWS)
+    with its state, and for each kind a matrix of [loss %, received, lost, rtt p50 ms,
+    hops] (None: not told yet), rows sending, columns receiving."""
+    now, cells = time.monotonic(), mesh_matrix(mesh)
+    gone_after = min(mesh.settings.interval, MESH_SUMMARY_EVERY) + MESH_GONE_SLACK
+    hosts = [mesh.me, *mesh.peers][:MAX_BOARD_ROWS]
+    rows = [{"address": mesh.me, "name": printable(mesh.settings.name), "state": "me",
+             "last_heard_s": 0.0}]
+    for address in hosts[1:]:
+        peer = mesh.peers[address]
+        silent = now - peer.heard_at
+        rows.append({"address": address, "name": printable(peer.name.decode("utf-8", "replace")),
+                     "state": "never" if peer.session is None else "stopped" if peer.finished
+                     else "gone" if silent > gone_after else "heard",
+                     "last_heard_s": None if peer.session is None else round(silent, 1)})
+    place = {address: at for at, address in enumerate(hosts)}
+    matrices = {kind: [[None] * len(hosts) for _ in hosts] for kind in MESH_KINDS}
+    for cell in cells:
+        if cell["from"] in place and cell["to"] in place and cell["loss_pct"] is not None:
+            matrices[cell["kind"]][place[cell["from"]]][place[cell["to"]]] = [
+                cell["loss_pct"], cell["received"], cell["lost"], cell["rtt_p50_ms"],
+                cell["hops"]]
+    return {"mesh": True, "group": mesh.settings.group, "port": mesh.settings.port,
+            "ttl": mesh.settings.ttl, "rounds": mesh.rounds, "stopped": stopped,
+            "peers": rows, "matrix": matrices, "not_shown": 1 + len(mesh.peers) - len(hosts)}
+
+
+def mesh_board_lines(state):
+    """A mesh's board as text: a header line, the matrices, the peers not heard lately."""
+    lines = [f"mesh {state['group']}:{state['port']} ttl {state['ttl']}: {state['rounds']} "
+             f"rounds, {len(state['peers'])} peers" + (" (stopped)" if state["stopped"] else "")]
+    hosts = [row["address"] for row in state["peers"]]
+    names = {row["address"]: row["name"] for row in state["peers"]}
+    by_cell = {(source, target, kind): {"loss_pct": None if value is None else value[0]}
+               for kind, matrix in state["matrix"].items()
+               for source, row in zip(hosts, matrix) for target, value in zip(hosts, row)
+               if source != target}
+    lines += matrix_lines(hosts, names, by_cell)
+    lines += [f"  {row['name'][:24]:24} {row['address']:15} {row['state']}"
+              for row in state["peers"] if row["state"] in ("gone", "stopped", "never")]
+    if state["not_shown"]:
+        lines.append(f"  and {state['not_shown']} more peers, not shown")
+    return lines
+
+
 def board_lines(state):
     """The board as text: a header line and one line per receiver."""
+    if state.get("mesh"):
+        return mesh_board_lines(state)
     expected = f" of {state['expected']} expected" if state["expected"] is not None else ""
     unit = "rounds" if state["mode"] == "rounds" else "s"
     lines = [f"{state['group']}:{state['port']} ttl {state['ttl']}: {state['sent']} sent, "
@@ -2863,8 +3033,6 @@ def check_options(parser, args):
             ("--rate", "a mesh sends rounds of probes", args.rate is not None),
             ("--no-ack", "a mesh's probes are answered", args.no_ack),
             ("--size", "a mesh's probes are of one size", args.size is not None),
-            ("--board", "a mesh shows its matrix in its status and summary", args.board),
-            ("--live", "a mesh shows its matrix in its status and summary", args.live),
             ("more than one --group", "a mesh is one group's", len(args.groups) > 1)) if given]
         if clashes:
             parser.error(f"--mesh does not take {clashes[0][0]} ({clashes[0][1]})")

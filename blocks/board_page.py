@@ -1,6 +1,7 @@
 # The live board's page (--board): HTML, style and script in one, served as it is.
-# It asks for /board.json every second and draws a row per receiver; names are
-# set as text only, so a name from the network cannot run as code.
+# It asks for /board.json every second and draws a row per receiver, or for a mesh
+# (--mesh) a matrix per kind of probe; names are set as text only, so a name from
+# the network cannot run as code.
 BOARD_PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -32,15 +33,41 @@ BOARD_PAGE = r"""<!DOCTYPE html>
   tr.never td { color: #ff6b6b; }
   body.compact { font-size: 1vw; }  /* beyond 30 rows: small, and the page scrolls */
   td.unnamed { font-style: italic; color: #9fb0c0; }
+  /* A mesh: a matrix per kind, side by side, rows sending, columns receiving; each
+     cell's colour its loss, its numbers on hover. 30 peers fit a 1920 x 1080 screen. */
+  body.mesh { font-size: 1.3vw; }
+  #matrices { display: none; gap: 2vw; }
+  body.mesh #matrices { display: flex; }
+  body.mesh #receivers { display: none; }
+  .matrix { flex: 1; min-width: 0; }
+  .matrix h2 { font-size: 1em; margin: .3em 0; color: #9fb0c0; font-weight: normal; }
+  .matrix table { table-layout: fixed; width: 100%; }
+  .matrix td, .matrix th { padding: 0; text-align: center; border: 1px solid #10151c;
+    height: calc(min(70vh, 42vw) / var(--n, 1));
+    font-size: clamp(6px, calc(min(70vh, 42vw) / var(--n, 1) / 2.6), 1.4vw); }
+  .matrix th.corner { width: 6vw; }
+  .matrix th.row { text-align: right; padding-right: .4vw; color: #e8edf2; }
+  .matrix th.col { color: #e8edf2; writing-mode: vertical-rl; transform: rotate(180deg);
+                   height: 4.5em; vertical-align: bottom; text-align: left; }
+  .matrix td.none { background: #1c2530; color: #6b7785; }
+  .matrix td.clean { background: #1f7a45; }
+  .matrix td.light { background: #9a9a2a; }
+  .matrix td.heavy { background: #b8661f; }
+  .matrix td.lost { background: #a02b2b; font-weight: bold; }
+  .matrix td.self { background: #10151c; }
+  .matrix .gone { opacity: .35; filter: grayscale(1); }
+  body.dense .matrix td { color: transparent; }  /* beyond 40 peers: colours only */
 </style></head>
 <body>
 <header><h1>multicast board</h1>
   <span class="figure">group <b id="group">-</b></span>
   <span class="figure">ttl <b id="ttl">-</b></span>
   <span class="figure">sent <b id="sent">-</b></span>
-  <span class="figure">answering <b id="answering">-</b></span></header>
+  <span class="figure"><span id="answering-label">answering</span> <b id="answering">-</b>
+  </span></header>
 <div id="banner">sender stopped</div>
-<table><colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
+<div id="matrices"></div>
+<table id="receivers"><colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
 <col style="width:8%"><col style="width:9%"><col style="width:13%"><col style="width:7%">
 <col style="width:9%"></colgroup>
 <thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
@@ -101,16 +128,76 @@ function show(s) {
   document.body.classList.toggle("compact", count > 30);
   document.getElementById("rows").replaceChildren(rows);
 }
+function lossClass(value) {
+  if (value === null) return "none";
+  if (value[0] === 0) return "clean";
+  return value[0] < 1 ? "light" : value[0] < 10 ? "heavy" : "lost";
+}
+function showMesh(s) {
+  document.body.classList.add("mesh");
+  document.body.classList.toggle("stopped", s.stopped);
+  document.getElementById("banner").textContent = "this peer stopped: its run is over";
+  document.getElementById("group").textContent = s.group + ":" + s.port;
+  document.getElementById("ttl").textContent = s.ttl;
+  document.getElementById("sent").textContent = s.rounds + " rounds";
+  const heard = s.peers.filter(p => p.state === "heard" || p.state === "me").length;
+  document.getElementById("answering-label").textContent = "heard";
+  document.getElementById("answering").textContent = heard + " / " + s.peers.length + " peers";
+  const n = s.peers.length, away = s.peers.map(p => p.state !== "heard" && p.state !== "me");
+  document.body.style.setProperty("--n", n + 1);
+  document.body.classList.toggle("dense", n > 40);
+  const all = document.createDocumentFragment();
+  for (const kind of ["multicast", "unicast"]) {
+    const box = document.createElement("div"), title = document.createElement("h2");
+    box.className = "matrix";
+    title.textContent = kind + " loss %: rows send, columns receive";
+    const table = document.createElement("table"), head = document.createElement("tr");
+    const corner = document.createElement("th");
+    corner.className = "corner";
+    head.appendChild(corner);
+    s.peers.forEach((p, j) => {
+      const th = document.createElement("th");
+      th.className = "col" + (away[j] ? " gone" : "");
+      th.textContent = (p.name || p.address).slice(0, 10);
+      th.title = p.name + " (" + p.address + "): " + p.state;
+      head.appendChild(th);
+    });
+    table.appendChild(head);
+    s.matrix[kind].forEach((row, i) => {
+      const tr = document.createElement("tr"), th = document.createElement("th");
+      th.className = "row" + (away[i] ? " gone" : "");
+      th.textContent = (s.peers[i].name || s.peers[i].address).slice(0, 10);
+      th.title = s.peers[i].address + ": " + s.peers[i].state;
+      tr.appendChild(th);
+      row.forEach((value, j) => {
+        const td = document.createElement("td");
+        if (i === j) { td.className = "self"; tr.appendChild(td); return; }
+        td.className = lossClass(value) + (away[i] || away[j] ? " gone" : "");
+        td.textContent = value === null ? "?" : Math.round(value[0] * 10) / 10;
+        td.title = s.peers[i].name + " to " + s.peers[j].name + ", " + kind + ": " +
+          (value === null ? "not told yet" : value[1] + " received, " + value[2] +
+           " lost (" + value[0] + "%)" + (value[3] === null ? "" : ", rtt p50 " + value[3] +
+           " ms") + (value[4] === null ? "" : ", " + value[4] + " hops"));
+        tr.appendChild(td);
+      });
+      table.appendChild(tr);
+    });
+    box.append(title, table);
+    all.appendChild(box);
+  }
+  document.getElementById("matrices").replaceChildren(all);
+}
 async function update() {
   try {
     const answer = await fetch("board.json", {cache: "no-store"});
     if (!answer.ok) throw new Error(answer.status);
-    show(await answer.json());
+    const state = await answer.json();
+    if (state.mesh) showMesh(state); else show(state);
   } catch (error) {
     document.body.classList.add("stopped");  // no sender: say so, keep the old rows dim
     document.getElementById("banner").textContent = "sender stopped";
   }
-  setTimeout(update, 1000);
+  setTimeout(update, document.body.classList.contains("mesh") ? 500 : 1000);
 }
 update();
 </script></body></html>

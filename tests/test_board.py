@@ -293,3 +293,51 @@ class TerminalBoardTest(BoardCase):
         self.assertGreaterEqual(text.count("\x1b[H\x1b[J"), 2, text)
         self.assertIn("left", text)
         self.assertNotIn("\nseq 1:", text, "in place, the board stands for the round lines")
+
+
+class MeshPageTest(BrowserCase):
+    """A mesh's board (--mesh --board): a matrix per kind of probe, rows sending, columns
+    receiving, each cell coloured by its loss, a peer gone greyed in its row and column."""
+
+    serve = FakeSenderTest.serve
+
+    @staticmethod
+    def mesh_state(peers):
+        names = [f"pc{index}" for index in range(peers)]
+        rows = [{"address": f"10.0.0.{index + 1}", "name": name, "state": "heard",
+                 "last_heard_s": 0.2} for index, name in enumerate(names)]
+        rows[0]["state"], rows[-1]["state"] = "me", "gone"
+        cell = [0.0, 100, 0, 0.4, 0]
+        matrix = {kind: [[None if i == j else list(cell) for j in range(peers)]
+                         for i in range(peers)] for kind in ("multicast", "unicast")}
+        matrix["multicast"][2][3] = [25.0, 75, 25, 0.5, 0]  # pc2 to pc3 loses a quarter
+        matrix["unicast"][1][4] = None  # not told yet
+        return {"mesh": True, "group": "239.7.7.7", "port": 10000, "ttl": 1, "rounds": 100,
+                "stopped": False, "peers": rows, "matrix": matrix, "not_shown": 0}
+
+    def test_thirty_peers_fit_one_screen_and_each_cell_says_its_loss(self):
+        self.serve([(200, self.mesh_state(30))])
+        dom = self.page()
+        self.assertIn('class="mesh"', dom)
+        self.assertEqual(dom.count('<div class="matrix">'), 2)
+        self.assertEqual(dom.count('<td class="self"></td>'), 60)
+        self.assertEqual(dom.count('<td class="lost" title="pc2 to pc3, multicast: 75 received, '
+                                   '25 lost (25%), rtt p50 0.5 ms, 0 hops">25</td>'), 1)
+        self.assertEqual(dom.count('title="pc1 to pc4, unicast: not told yet">?</td>'), 1)
+        # pc29 is gone: in each matrix its row and column heads and their 29 cells each, grey.
+        self.assertEqual(dom.count(' gone" title'), 2 * (1 + 1 + 29 + 29))
+        self.assertIn("29 / 30 peers", dom)
+        os.makedirs(ARTEFACTS, exist_ok=True)
+        screenshot = os.path.join(ARTEFACTS, "board-mesh-30.png")
+        self.page("--window-size=1920,1080", f"--screenshot={screenshot}")
+        with open(screenshot, "rb") as picture:
+            self.assertEqual(picture.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_a_hundred_peers_are_colours_with_their_numbers_on_hover(self):
+        self.serve([(200, self.mesh_state(100))])
+        dom = self.page()
+        self.assertIn("dense", dom)
+        self.assertEqual(dom.count("<td "), 2 * 100 * 100)
+        os.makedirs(ARTEFACTS, exist_ok=True)
+        self.page("--window-size=1920,1080",
+                  f"--screenshot={os.path.join(ARTEFACTS, 'board-mesh-100.png')}")

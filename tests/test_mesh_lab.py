@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
 from . import netlab, support
 from .support import events, summary_of
@@ -160,3 +161,43 @@ class MeshLabTest(netlab.LabTestCase):
                 self.assertEqual((cell["lost"], cell["duplicates"]), (0, 0), cell)
                 self.assertGreater(cell["received"], 0, cell)
             self.assertEqual({cell["from"] for cell in summary["matrix"]}, set(addresses))
+
+    def board_state(self, host, port):
+        fetch = (f"import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+                 f"'http://127.0.0.1:{port}/board.json', timeout=2).read().decode())")
+        result = self.lab.run(host, [support.PYTHON, "-c", fetch])
+        return json.loads(result.stdout) if result.returncode == 0 and result.stdout else None
+
+    def test_the_board_shows_the_matrix_and_greys_a_peer_killed_within_two_seconds(self):
+        port = 8080
+        peers = [self.peer(0, "--board", f"127.0.0.1:{port}", "--count", "0")]
+        peers += [self.peer(host, "--count", "0") for host in range(1, self.hosts)]
+        self.wait_heard(peers, self.hosts - 1)
+        addresses = [self.lab.address(host) for host in range(self.hosts)]
+
+        def told_all():
+            state = self.board_state(0, port)
+            return state if state and all(
+                value is not None for kind in state["matrix"].values()
+                for i, row in enumerate(kind) for j, value in enumerate(row) if i != j) else None
+        state = support.wait_until(told_all, 10)
+        self.assertTrue(state, self.board_state(0, port))
+        self.assertEqual(sorted(row["address"] for row in state["peers"]), addresses)
+        self.assertEqual([row["state"] for row in state["peers"]],
+                         ["me"] + ["heard"] * (self.hosts - 1))
+        peers[5].kill()  # no last summary: it just falls silent
+        killed = time.monotonic()
+        gone = support.wait_until(
+            lambda: (self.board_state(0, port) or {}).get("peers", [{}])[-1:] and
+            {row["address"]: row["state"] for row in self.board_state(0, port)["peers"]}
+            .get(addresses[5]) == "gone", 5, interval=0.05)
+        self.assertTrue(gone)
+        self.assertLess(time.monotonic() - killed, 2.0, "greyed within 2 s")
+        peers[4].signal()  # its last summary says it stopped
+        self.assertTrue(support.wait_until(lambda: {
+            row["address"]: row["state"] for row in self.board_state(0, port)["peers"]}
+            .get(addresses[4]) == "stopped", 5))
+        for peer in peers[:4]:
+            peer.signal()
+        for peer in peers[:5]:
+            peer.wait(30)
