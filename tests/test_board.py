@@ -11,7 +11,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import unittest
 import urllib.error
 import urllib.request
 

@@ -5,11 +5,10 @@ kit's own commands from the README, run as a class would run them."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import unittest
 
-from . import enginelab, netlab, support
+from . import enginelab, support
 from .support import GROUP, json_lines
 
 IMAGE = "multicast-demo"

@@ -75,8 +75,8 @@ while True:
         self.assertIn("no ack in round 1", sender.stderr)
 
     def test_stopped_in_its_first_round_before_an_ack_it_exits_1(self):
-        status, sender = None, self.start("multicast_sender.py", "-i", "127.0.0.1", "-p",
-                                          str(self.port), "--timeout", "30")
+        sender = self.start("multicast_sender.py", "-i", "127.0.0.1", "-p",
+                            str(self.port), "--timeout", "30")
         self.assertTrue(sender.wait_for_line("waiting to receive"), sender.stderr)
         sender.signal(signal.SIGTERM)
         self.assertEqual(sender.wait(5), 1, sender.output())
