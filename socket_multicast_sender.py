@@ -2242,7 +2242,7 @@ class MeshPeer:
 
 class Mesh:
     """This host's peer: sends the probes and the summaries, and keeps the peers heard
-    (at most MAX_MESH_PEERS, the least recently heard evicted)."""
+    (at most MAX_MESH_PEERS: see evict)."""
 
     def __init__(self, sock, settings, out, me):
         self.sock, self.settings, self.out, self.me = sock, settings, out, me
@@ -2270,8 +2270,7 @@ class Mesh:
             peer, unicast_sent = None, peer.unicast_sent  # probes' numbers go on
         if peer is None:
             if len(self.peers) >= MAX_MESH_PEERS:
-                self.peers.popitem(last=False)
-                self.evicted += 1
+                self.evict()
             peer = self.peers[address] = MeshPeer(address, None)
             peer.unicast_sent = unicast_sent
         self.peers.move_to_end(address)
@@ -2281,6 +2280,14 @@ class Mesh:
             self.out.event("peer", f"peer {printable(name)} ({address}) heard", address=address,
                            name=name, peers=len(self.peers))
         return peer
+
+    def evict(self):
+        """Make room: the least recently heard of the peers heard once (a forged address
+        costs one probe), else the least recently heard."""
+        newcomer = next((address for address, peer in self.peers.items() if sum(
+            came.received for came in peer.came.values()) <= 1), next(iter(self.peers)))
+        del self.peers[newcomer]
+        self.evicted += 1
 
     def probe(self):
         """One round: a probe to the group, and one to each peer heard."""

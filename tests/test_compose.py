@@ -21,7 +21,8 @@ CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-router",
               "multicast-board-pc2", "multicast-board-pc3", "multicast-querier",
               "multicast-bystander"]
 PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch",
-            "--profile", "pim", "--profile", "board", "--profile", "snooping"]
+            "--profile", "pim", "--profile", "board", "--profile", "snooping",
+            "--profile", "mesh"]
 NETWORKS = ["multicast-network", "multicast-far"]  # the file's names; each test class
 # gives them names and subnets of its own (MULTICAST_NETWORK, MULTICAST_FAR_NETWORK,
 # MULTICAST_FAR_SUBNET, MULTICAST_PIM_PREFIX), so that a network dockerd cannot remove
@@ -197,6 +198,33 @@ class ComposeTest:
         self.compose_run("--profile", "crowd", "up", "--build", "-d", "--scale",
                          "multicast-crowd=5", env=fast)
         self.wait_for_rounds(lambda found: any(len(set(r)) == 6 for r in found))
+
+    def mesh_logs(self):
+        ids = run(["docker", "ps", "-aq", "--filter", "label=com.docker.compose.service="
+                   "multicast-mesh", "--filter",
+                   f"label=com.docker.compose.project={self.project}"]).stdout.split()
+        return [self.logs(container) for container in ids]
+
+    def test_mesh_profile_peers_each_print_the_whole_matrix(self):
+        self.compose_run("--profile", "mesh", "up", "--build", "-d",
+                         env={"MULTICAST_INTERVAL": "0.2"})
+        heard = support.wait_until(lambda: [log.count(") heard\n") for log in
+                                            self.mesh_logs()] == [2, 2, 2], 60)
+        self.assertTrue(heard, self.mesh_logs())
+        self.compose_run("--profile", "mesh", "stop", "-t", "10")
+        for log in self.mesh_logs():
+            lines = log.splitlines()
+            self.assertRegex(lines[0], r"^mesh peer \w+ at [\d.]+ on 224\.10\.10\.10:10002")
+            [head] = [line for line in lines if line.startswith("--- mesh")]
+            self.assertIn(": 3 peers,", head)
+            start = lines.index(head)
+            for kind_line in (start + 1, start + 6):  # each kind's matrix: no loss anywhere
+                self.assertIn("loss %", lines[kind_line])
+                rows = lines[kind_line + 2:kind_line + 5]
+                self.assertEqual([row.split()[1:] for row in rows],
+                                 [["-", "0.0", "0.0"], ["0.0", "-", "0.0"],
+                                  ["0.0", "0.0", "-"]], log)
+            self.assertEqual(lines[-1], "verdict: pass", log)
 
     def test_settings_come_from_the_environment(self):
         self.compose_run("up", "--build", "-d", env={

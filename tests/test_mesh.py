@@ -4,6 +4,7 @@ matrix is put together from its own counts and the others' summaries, and that a
 receiver on the same group counts a summary aside, never as malformed. The network
 itself: tests/test_mesh_lab.py."""
 
+import ipaddress
 import unittest
 
 from . import support
@@ -131,3 +132,22 @@ class MeshTest(unittest.TestCase):
         what, answer, detail = receiver.classify(self.ben.sock.sent[0][0], ("10.0.0.2", 1),
                                                  receiver.SessionTable(False), None)
         self.assertEqual((what, answer, detail), ("refused", None, "mesh_summary"))
+
+    def test_a_flood_of_forged_peers_evicts_none_that_probes(self):
+        real = [f"10.0.1.{host}" for host in range(1, 101)]
+        for round_number in (1, 2):  # each real peer heard twice
+            for address in real:
+                sender.take_mesh_datagram(self.ben, self.probe_from(address, round_number),
+                                          address, 1)
+        for host in range(1000):  # a thousand forged peers, one probe each
+            address = f"10.9.{host // 250}.{host % 250 + 1}"
+            sender.take_mesh_datagram(self.ben, self.probe_from(address, 1), address, 1)
+        self.assertEqual(len(self.ben.peers), sender.MAX_MESH_PEERS)
+        self.assertTrue(set(real) <= set(self.ben.peers))
+        self.assertEqual(self.ben.evicted, 1000 + 100 - sender.MAX_MESH_PEERS)
+
+    @staticmethod
+    def probe_from(address, sequence):
+        session = int(ipaddress.ip_address(address)) << 8
+        return (sender.HEADER.pack(sender.MAGIC, sender.VERSION, sender.DATA, sender.MESH,
+                                   session, sequence, 0) + sender.PROBE_EXTRA.pack(1) + b"x")

@@ -177,7 +177,7 @@ class MeshLabTest(netlab.LabTestCase):
 
         def told_all():
             state = self.board_state(0, port)
-            return state if state and all(
+            return state if state and len(state["peers"]) == self.hosts and all(
                 value is not None for kind in state["matrix"].values()
                 for i, row in enumerate(kind) for j, value in enumerate(row) if i != j) else None
         state = support.wait_until(told_all, 10)
