@@ -2252,6 +2252,7 @@ class Mesh:
         self.peers = collections.OrderedDict()  # address -> MeshPeer, least recently heard first
         self.rounds = self.summaries = self.evicted = 0
         self.ignored = collections.Counter()  # datagrams not taken, by reason
+        self.send_errors = collections.Counter()  # sends that failed, by the error's text
         self.acks_sent = collections.Counter()  # address -> acks sent it since the last summary
         self.finished = False  # our rounds are done: our summaries say so
         self.news_at = self.shared_at = 0.0  # the latest last counts heard; our latest summary
@@ -2261,8 +2262,8 @@ class Mesh:
         self.next_board = 0.0
 
     def peer(self, address, session, name=""):
-        """The peer at this address (a new one if it restarted: a new session), made if
-        new, evicting the least recently heard; now the most recently heard."""
+        """The peer at this address, made if new (evict() makes room) or anew if it
+        restarted (a new session); now the most recently heard."""
         peer = self.peers.get(address)
         unicast_sent = 0
         if peer is not None and peer.session not in (None, session):
@@ -2312,10 +2313,8 @@ class Mesh:
             datagram = sign(datagram, self.key)
         try:
             self.sock.sendto(datagram, where)
-        except (BlockingIOError, OSError) as error:
-            self.ignored["send_errors"] += 1
-            if not isinstance(error, BlockingIOError) and error.errno not in NOT_NOW:
-                self.ignored[f"send: {error.strerror}"] += 1
+        except OSError as error:  # a full buffer, or an ICMP error of an earlier send
+            self.send_errors[error.strerror or "full"] += 1
 
     def needs_copies(self, peer):
         """Whether a peer may not hear our summaries on the group: it has not told us that
@@ -2337,7 +2336,7 @@ class Mesh:
         parts = [cells[at:at + per_part] for at in range(0, len(cells), per_part)] or [[]]
         flags = (LAST_SUMMARY if self.finished else 0) | self.signed()
         unheard = [peer for peer in self.peers.values() if self.needs_copies(peer)]
-        for number, part in enumerate(parts[:255]):
+        for number, part in enumerate(parts):  # 26 at most: MAX_MESH_PEERS bounds them
             datagram = (HEADER.pack(MAGIC, VERSION, SUMMARY, flags, self.session,
                                     self.summaries, time.monotonic_ns())
                         + SUMMARY_HEAD.pack(number, len(parts), self.settings.ttl,
@@ -2634,6 +2633,7 @@ def print_mesh_summary(mesh):
                    peers=[{"address": address, "name": names.get(address),
                            "finished": peer.finished} for address, peer in mesh.peers.items()],
                    matrix=cells, evicted=mesh.evicted, ignored=dict(mesh.ignored),
+                   send_errors=dict(mesh.send_errors),
                    verdict={"ok": not reasons, "reasons": reasons,
                             "max_loss": settings.max_loss})
     return reasons
