@@ -103,14 +103,19 @@ MAX_BOARD_ROWS = 200  # receivers the board shows (a classroom fits; the rest ar
 
 # The mesh (--mesh): every peer sends and answers.
 MESH_KINDS = ("multicast", "unicast")  # the probes' kinds, in their wire order
-MESH_SUMMARY_EVERY = 1.0  # seconds between two of a peer's summaries
+# Seconds between two of a peer's summaries, up to MESH_SUMMARY_PEERS peers; beyond, in
+# proportion, so that what each peer takes in of the others' summaries grows as the
+# number of peers, not as its square (each summary tells of every peer).
+MESH_SUMMARY_EVERY, MESH_SUMMARY_PEERS = 1.0, 30
 MESH_LINGER = 5.0  # seconds at most a peer listens on after its rounds, for the others' ends
 MESH_QUIET = 1.0  # and once all have ended, seconds with no news of last counts before it ends
 MAX_MESH_PEERS = 256  # peers kept; a new one beyond evicts the least recently heard
 MESH_PART = 1200  # bytes of a summary datagram at most: under any link's MTU
 MESH_RTTS = 1000  # round trips kept for the percentiles, per peer and kind
 MESH_MAX_ACK_RATE = 1000  # acks a second to one address at most, as a receiver's default
-MESH_GONE_SLACK = 0.25  # a peer is gone once silent for its interval (1 s at most) and this
+# A peer is gone once silent for its interval (1 s at most) and this long: with the
+# board's state every BOARD_EVERY and the page's look every 0.25 s, grey within 2 s.
+MESH_GONE_SLACK = 0.15
 MESH_STATUS_EVERY = 10.0  # seconds between two status lines while a mesh runs
 MESH_UNICAST_TTL = 64  # the unicast probes' TTL, which they carry: peers count the hops
 NOT_NOW = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS}  # a send that cannot go out now
@@ -889,7 +894,7 @@ def system_of(platform):
 # ---- block board_page: generated from blocks/board_page.py (python3 blocks/sync.py) ----
 # The live board's page (--board): HTML, style and script in one, served as it is.
 # It asks for /board.json every second and draws a row per receiver, or for a mesh
-# (--mesh) a matrix per kind of probe; names are set as text only, so a name from
+# (--mesh, four times a second) a matrix per kind of probe; names are set as text only, so a name from
 # the network cannot run as code.
 BOARD_PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -1086,7 +1091,7 @@ async function update() {
     document.body.classList.add("stopped");  // no sender: say so, keep the old rows dim
     document.getElementById("banner").textContent = "sender stopped";
   }
-  setTimeout(update, document.body.classList.contains("mesh") ? 500 : 1000);
+  setTimeout(update, document.body.classList.contains("mesh") ? 250 : 1000);
 }
 update();
 </script></body></html>
@@ -2253,7 +2258,8 @@ class Mesh:
         self.rounds = self.summaries = self.evicted = 0
         self.ignored = collections.Counter()  # datagrams not taken, by reason
         self.send_errors = collections.Counter()  # sends that failed, by the error's text
-        self.acks_sent = collections.Counter()  # address -> acks sent it since the last summary
+        self.acks_sent = collections.Counter()  # address -> acks sent it this second
+        self.acks_second = 0  # which second of our monotonic clock acks_sent counts
         self.finished = False  # our rounds are done: our summaries say so
         self.news_at = self.shared_at = 0.0  # the latest last counts heard; our latest summary
         self.share_now = False  # a peer's last summary came: ours follows at once
@@ -2316,18 +2322,23 @@ class Mesh:
         except OSError as error:  # a full buffer, or an ICMP error of an earlier send
             self.send_errors[error.strerror or "full"] += 1
 
+    def summary_every(self):
+        """Seconds from one of our summaries to the next (see MESH_SUMMARY_PEERS)."""
+        return MESH_SUMMARY_EVERY * max(1.0, len(self.peers) / MESH_SUMMARY_PEERS)
+
     def needs_copies(self, peer):
-        """Whether a peer may not hear our summaries on the group: it has not told us that
-        our multicast probes come to it (then it gets them by unicast too)."""
+        """Whether a peer may not hear our summaries on the group (then it gets them by
+        unicast too): none of its multicast probes has come to us, or it told us that
+        none of ours has come to it."""
         told = peer.told.get((self.me, "multicast"))
-        return peer.session is not None and not (told and told[1])
+        return peer.session is not None and (
+            not peer.came["multicast"].received or told is not None and not told[1])
 
     def share(self):
         """A summary of what we count, in datagrams of at most MESH_PART bytes, to the
         group, and by unicast to each peer that may not hear the group from us."""
         self.summaries += 1
         self.shared_at, self.share_now = time.monotonic(), False
-        self.acks_sent.clear()  # a new second for the answers' rate limit
         cells = [mesh_cell_record(peer, kind, self.rounds)
                  for peer in self.peers.values() if peer.session is not None
                  for kind in MESH_KINDS]
@@ -2407,6 +2418,9 @@ def take_probe(mesh, data, address, session, sequence, sent_ns, ttl):
                        sequence, sent_ns, ttl=ttl, name=mesh.name), len(data))
     if verdict not in ("new", "reordered") or ack is None:
         return
+    if int(time.monotonic()) != mesh.acks_second:  # a new second for the rate limit
+        mesh.acks_sent.clear()
+        mesh.acks_second = int(time.monotonic())
     if mesh.acks_sent[address] >= MESH_MAX_ACK_RATE:
         mesh.ignored["not answered: over the rate"] += 1
         return
@@ -2529,7 +2543,7 @@ def own_address(settings):
 
 def run_mesh(mesh, selector, stop):
     """Probe each --interval (--count rounds, or until stopped) and share a summary each
-    MESH_SUMMARY_EVERY, taking in what comes meanwhile; then say we are done and listen
+    summary_every(), taking in what comes meanwhile; then say we are done and listen
     on until every peer has said so too, MESH_LINGER at most."""
     settings = mesh.settings
     next_round = next_summary = time.monotonic()
@@ -2541,7 +2555,7 @@ def run_mesh(mesh, selector, stop):
             next_round = max(next_round + settings.interval, now)
         if now >= next_summary:
             mesh.share()
-            next_summary = max(next_summary + MESH_SUMMARY_EVERY, now)
+            next_summary = max(next_summary + mesh.summary_every(), now)
         if now >= next_status:
             print_mesh_status(mesh)
             next_status = max(next_status + MESH_STATUS_EVERY, now)
@@ -2553,7 +2567,7 @@ def run_mesh(mesh, selector, stop):
             peer.finished for peer in mesh.peers.values() if peer.session is not None)
             and time.monotonic() - mesh.news_at >= MESH_QUIET):
         mesh_wait(mesh, selector, stop, min(until, time.monotonic() + MESH_QUIET / 2))
-        if mesh.share_now or time.monotonic() - mesh.shared_at >= MESH_SUMMARY_EVERY:
+        if mesh.share_now or time.monotonic() - mesh.shared_at >= mesh.summary_every():
             mesh.share()
 
 

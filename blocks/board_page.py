@@ -1,6 +1,6 @@
 # The live board's page (--board): HTML, style and script in one, served as it is.
 # It asks for /board.json every second and draws a row per receiver, or for a mesh
-# (--mesh) a matrix per kind of probe; names are set as text only, so a name from
+# (--mesh, four times a second) a matrix per kind of probe; names are set as text only, so a name from
 # the network cannot run as code.
 BOARD_PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -197,7 +197,7 @@ async function update() {
     document.body.classList.add("stopped");  // no sender: say so, keep the old rows dim
     document.getElementById("banner").textContent = "sender stopped";
   }
-  setTimeout(update, document.body.classList.contains("mesh") ? 500 : 1000);
+  setTimeout(update, document.body.classList.contains("mesh") ? 250 : 1000);
 }
 update();
 </script></body></html>

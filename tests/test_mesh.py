@@ -151,3 +151,17 @@ class MeshTest(unittest.TestCase):
         session = int(ipaddress.ip_address(address)) << 8
         return (sender.HEADER.pack(sender.MAGIC, sender.VERSION, sender.DATA, sender.MESH,
                                    session, sequence, 0) + sender.PROBE_EXTRA.pack(1) + b"x")
+
+    def test_at_the_default_interval_a_silent_peer_is_grey_within_two_seconds(self):
+        anna = mesh_at("10.0.0.1", "anna")  # --interval 1, the default
+        deliver([(self.ben_probe(), None)], anna, "10.0.0.2")
+        ben = anna.peers["10.0.0.2"]
+
+        def state_after(silent):
+            ben.heard_at = sender.time.monotonic() - silent
+            return sender.mesh_board_state(anna)["peers"][1]["state"]
+        self.assertEqual(state_after(1.0), "heard", "a round's silence is no sign")
+        self.assertEqual(state_after(1.2), "gone")
+        # The state is given to the board every BOARD_EVERY, the page looks every 0.25 s.
+        self.assertLessEqual(1.0 + sender.MESH_GONE_SLACK + sender.BOARD_EVERY + 0.25, 2.0)
+        self.assertIn("? 250 : 1000", sender.BOARD_PAGE.decode())
