@@ -42,6 +42,7 @@ import array
 import bisect
 import collections
 import errno
+import functools
 import hashlib
 import heapq
 import hmac
@@ -894,8 +895,8 @@ def system_of(platform):
 # ---- block board_page: generated from blocks/board_page.py (python3 blocks/sync.py) ----
 # The live board's page (--board): HTML, style and script in one, served as it is.
 # It asks for /board.json every second and draws a row per receiver, or for a mesh
-# (--mesh, four times a second) a matrix per kind of probe; names are set as text only, so a name from
-# the network cannot run as code.
+# (--mesh, four times a second) a matrix per kind of probe; names are set as text
+# only, so a name from the network cannot run as code.
 BOARD_PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -961,7 +962,8 @@ BOARD_PAGE = r"""<!DOCTYPE html>
   </span></header>
 <div id="banner">sender stopped</div>
 <div id="matrices"></div>
-<table id="receivers"><colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
+<table id="receivers">
+<colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
 <col style="width:8%"><col style="width:9%"><col style="width:13%"><col style="width:7%">
 <col style="width:9%"></colgroup>
 <thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
@@ -2339,37 +2341,42 @@ class Mesh:
         group, and by unicast to each peer that may not hear the group from us."""
         self.summaries += 1
         self.shared_at, self.share_now = time.monotonic(), False
-        cells = [mesh_cell_record(peer, kind, self.rounds)
-                 for peer in self.peers.values() if peer.session is not None
-                 for kind in MESH_KINDS]
-        per_part = max(1, (MESH_PART - HEADER.size - SUMMARY_HEAD.size - len(self.name)
-                           - TAG_SIZE) // SUMMARY_CELL.size)
-        parts = [cells[at:at + per_part] for at in range(0, len(cells), per_part)] or [[]]
-        flags = (LAST_SUMMARY if self.finished else 0) | self.signed()
         unheard = [peer for peer in self.peers.values() if self.needs_copies(peer)]
-        for number, part in enumerate(parts):  # 26 at most: MAX_MESH_PEERS bounds them
-            datagram = (HEADER.pack(MAGIC, VERSION, SUMMARY, flags, self.session,
-                                    self.summaries, time.monotonic_ns())
-                        + SUMMARY_HEAD.pack(number, len(parts), self.settings.ttl,
-                                            len(self.name)) + self.name + b"".join(part))
+        for datagram in summary_datagrams(self):
             self.send_datagram(datagram, self.destination)
             for peer in unheard:
                 self.send_datagram(datagram, destination(peer.address, self.settings.port,
                                                          None))
 
 
+def summary_datagrams(mesh):
+    """Our summary: a cell for each peer heard and kind, in parts of MESH_PART bytes at
+    most (26 at most: MAX_MESH_PEERS bounds them)."""
+    cells = [mesh_cell_record(peer, kind, mesh.rounds)
+             for peer in mesh.peers.values() if peer.session is not None for kind in MESH_KINDS]
+    per_part = max(1, (MESH_PART - HEADER.size - SUMMARY_HEAD.size - len(mesh.name)
+                       - TAG_SIZE) // SUMMARY_CELL.size)
+    parts = [cells[at:at + per_part] for at in range(0, len(cells), per_part)] or [[]]
+    flags = (LAST_SUMMARY if mesh.finished else 0) | mesh.signed()
+    return [HEADER.pack(MAGIC, VERSION, SUMMARY, flags, mesh.session, mesh.summaries,
+                        time.monotonic_ns())
+            + SUMMARY_HEAD.pack(number, len(parts), mesh.settings.ttl, len(mesh.name))
+            + mesh.name + b"".join(part) for number, part in enumerate(parts)]
+
+
 def mesh_cell_record(peer, kind, rounds):
     """What we tell of one peer and kind: its probes' counts here, and ours to it."""
     came, rtt = peer.came[kind], peer.rtt[kind].as_dict()
     sent = rounds if kind == "multicast" else peer.unicast_sent
-    mapped = ipaddress.ip_address(peer.address)
-    if mapped.version == 4:
-        mapped = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + mapped.packed)
+    if ":" in peer.address:
+        mapped = socket.inet_pton(socket.AF_INET6, peer.address)
+    else:  # IPv4 mapped into IPv6
+        mapped = bytes(10) + b"\xff\xff" + socket.inet_aton(peer.address)
     capped = [min(value, 2**32 - 1) for value in (
         came.received, peer.lost(kind), came.duplicates, came.reordered, sent)]
     times = [min(NOT_MEASURED, round(rtt[p] * 1000)) if rtt else NOT_MEASURED
              for p in ("p50", "p99")]
-    return SUMMARY_CELL.pack(mapped.packed, MESH_KINDS.index(kind), peer.ttl[kind] or 0,
+    return SUMMARY_CELL.pack(mapped, MESH_KINDS.index(kind), peer.ttl[kind] or 0,
                              *capped, *times)
 
 
@@ -2437,24 +2444,32 @@ def take_summary(mesh, data, address, flags, session):
         mesh.ignored["summary from no peer heard"] += 1
         return
     _, _, peer.sent_ttl, name_length = SUMMARY_HEAD.unpack_from(data, HEADER.size)
+    start = at + name_length
+    cells = bytes(data[start:start + (len(data) - start) // SUMMARY_CELL.size * SUMMARY_CELL.size])
     news = False
-    for start in range(at + name_length, len(data) - SUMMARY_CELL.size + 1, SUMMARY_CELL.size):
-        packed, kind, *figures = SUMMARY_CELL.unpack_from(data, start)
-        other = ipaddress.IPv6Address(packed)
-        other = str(other.ipv4_mapped or other)
+    for packed, kind, *figures in SUMMARY_CELL.iter_unpack(cells):
         if kind >= len(MESH_KINDS):
             continue
-        if (other, MESH_KINDS[kind]) not in peer.told and len(peer.told) >= 2 * MAX_MESH_PEERS:
+        way = unmapped(packed), MESH_KINDS[kind]
+        if way not in peer.told and len(peer.told) >= 2 * MAX_MESH_PEERS:
             continue  # bounded: a summary names no more peers than a table holds
-        news = news or peer.told.get((other, MESH_KINDS[kind])) != figures
-        peer.told[other, MESH_KINDS[kind]] = figures
-        if other == mesh.me:
-            peer.sent_to_us[MESH_KINDS[kind]] = figures[5]
+        news = news or peer.told.get(way) != figures
+        peer.told[way] = figures
+        if way[0] == mesh.me:
+            peer.sent_to_us[way[1]] = figures[5]
     if flags & LAST_SUMMARY and (news or not peer.finished):
         # Its last counts, or its count of our probes now final: the others hear of it at
         # once, and nobody ends while such news still goes round (MESH_QUIET).
         mesh.news_at, mesh.share_now = time.monotonic(), not peer.finished or mesh.share_now
     peer.finished, peer.heard_at = bool(flags & LAST_SUMMARY), time.monotonic()
+
+
+@functools.lru_cache(maxsize=2 * MAX_MESH_PEERS)
+def unmapped(packed):
+    """An address as a summary carries it (16 bytes, IPv4 mapped into IPv6), as text."""
+    if packed[:12] == bytes(10) + b"\xff\xff":
+        return socket.inet_ntop(socket.AF_INET, packed[12:])
+    return socket.inet_ntop(socket.AF_INET6, packed)
 
 
 def mesh_matrix(mesh):

@@ -1,7 +1,7 @@
 # The live board's page (--board): HTML, style and script in one, served as it is.
 # It asks for /board.json every second and draws a row per receiver, or for a mesh
-# (--mesh, four times a second) a matrix per kind of probe; names are set as text only, so a name from
-# the network cannot run as code.
+# (--mesh, four times a second) a matrix per kind of probe; names are set as text
+# only, so a name from the network cannot run as code.
 BOARD_PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -67,7 +67,8 @@ BOARD_PAGE = r"""<!DOCTYPE html>
   </span></header>
 <div id="banner">sender stopped</div>
 <div id="matrices"></div>
-<table id="receivers"><colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
+<table id="receivers">
+<colgroup><col style="width:17%"><col style="width:20%"><col style="width:17%">
 <col style="width:8%"><col style="width:9%"><col style="width:13%"><col style="width:7%">
 <col style="width:9%"></colgroup>
 <thead><tr><th>receiver</th><th>address</th><th>state</th><th class="num">acks</th>
