@@ -157,6 +157,35 @@ def reaped_cpu(wait):
     return result, children_cpu() - before
 
 
+def namespace_counters(pid):
+    """The counters of the network namespace process pid runs in, from its /proc/PID/net
+    (what `nstat` and `ip -s link show eth0` say there): UDP datagrams out and in, the
+    datagrams its host dropped for want of room in a socket's buffer (RcvbufErrors), the
+    datagrams it could not send (SndbufErrors: ENOBUFS, which a UDP socket without
+    IP_RECVERR does not report), and eth0's bytes out and in (with each frame's Ethernet
+    header). None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/net/snmp") as stream:
+            names, values = [line.split()[1:] for line in stream if line.startswith("Udp:")]
+        with open(f"/proc/{pid}/net/dev") as stream:
+            eth0 = next(line.split(":", 1)[1].split() for line in stream
+                        if line.strip().startswith("eth0:"))
+    except (OSError, ValueError, StopIteration):
+        return None
+    udp = dict(zip(names, map(int, values)))
+    return {"datagrams out": udp["OutDatagrams"], "datagrams in": udp["InDatagrams"],
+            "host drops": udp["RcvbufErrors"], "send drops": udp["SndbufErrors"],
+            "bytes out": int(eth0[8]), "bytes in": int(eth0[0])}
+
+
+def backlog_drops():
+    """Packets this machine's CPUs dropped for want of room in their input queues
+    (/proc/net/softnet_stat's second column; net.core.netdev_max_backlog): where a veth
+    hands a packet to the namespace at its other end, every lab's and the machine's own."""
+    with open("/proc/net/softnet_stat") as stream:
+        return sum(int(line.split()[1], 16) for line in stream)
+
+
 class DropWatch(threading.Thread):
     """The datagrams dropped by the host for want of room in port's UDP sockets, as
     /proc/net/udp's drops column in the namespace of process pid shows them, read every
@@ -202,7 +231,8 @@ def growth(sizes, costs):
     size_ratio, cost_ratio = sizes[-1] / sizes[0], costs[-1] / costs[0]
     k = math.log(cost_ratio) / math.log(size_ratio)
     word = ("falls" if k < -0.1 else "flat" if k < 0.1 else "grows slowly (sublinear)"
-            if k < 0.8 else "linear" if k < 1.2 else "faster than linear")
+            if k < 0.8 else "linear" if k < 1.2 else "faster than linear" if k < 1.8
+            else "quadratic" if k < 2.2 else "faster than quadratic")
     return f"{cost_ratio:.2f}x for {size_ratio:,.0f}x: {word} (~size^{k:.2f})"
 
 
@@ -1014,6 +1044,171 @@ class Bench:
             self.row("8. cost growth", f"growth with groups, {side} (largest ÷ smallest)",
                      "-", words, "-", "-", "")
 
+    # 9. The mesh
+
+    def mesh(self):
+        """socket_multicast_sender.py --mesh as the peers grow (6, 30, 100; quick: 6, 30):
+        one peer a host, each N in a lab of its own. Once every peer has heard all the
+        others, each peer's CPU, and the datagrams and bytes its namespace sends and
+        receives, over a steady window; then each peer's summary (SIGTERM): its matrix,
+        the loss it counted, its rounds, its round trips. The growth in words is of the
+        points where the machine kept up: a point where it did not (the peers' CPU near
+        all the cores, datagrams dropped, rounds late) measures the machine, not the mesh."""
+        sizes = (6, 30) if self.quick else (6, 30, 100)
+        window = 5 if self.quick else 10
+        points = []  # (size, figures, why it is saturated or None)
+        for size in sizes:
+            print(f"measuring: mesh of {size} peers ...", file=sys.stderr, flush=True)
+            self.lab = netlab.Lab(hosts=size)
+            try:
+                points.append((size, *self.mesh_run(size, window)))
+            finally:
+                self.stop_all()
+                self.lab.close()
+                self.lab = None
+        kept = [(size, figures) for size, figures, saturated in points if not saturated]
+        left_out = "; ".join(f"{size} peers left out: {saturated}"
+                             for size, _, saturated in points if saturated)
+        for name, key in (("CPU s a second per peer", "cpu"),
+                          ("datagrams sent a second per peer", "datagrams out"),
+                          ("bytes sent a second per peer", "bytes out"),
+                          ("datagrams received a second per peer", "datagrams in"),
+                          ("bytes received a second per peer", "bytes in")):
+            values = [median(figures[key]) for _, figures, _ in points]
+            steps = ", ".join(f"{a}→{b}: ~N^{math.log(y / x) / math.log(b / a):.2f}"
+                              for a, b, x, y in zip(sizes, sizes[1:], values, values[1:])
+                              if x and y)
+            self.row("9. mesh", f"growth with peers, {name} (median), "
+                     f"{' to '.join(str(size) for size, _ in kept)} peers", "-",
+                     growth([size for size, _ in kept], [median(f[key]) for _, f in kept]),
+                     "-", "-", f"each step as measured: {steps}"
+                     + (f" ({left_out})" if left_out else ""))
+
+    def mesh_neighbours(self, size):
+        """Every host's neighbour table filled in advance: each other host's address and
+        MAC as a permanent entry. One kernel keeps the neighbours of all its namespaces
+        in one table, and its limit (net.ipv4.neigh.default.gc_thresh3, 1,024 by default)
+        counts them all: 100 peers need 9,900, and past the limit a send fails with
+        ENOBUFS, which UDP hides (SndbufErrors) — a peer that cannot even send its
+        probes. Permanent entries are outside the limit (Linux 4.19 on); hosts of their
+        own would each have a table of their own."""
+        names = " ".join(self.lab.namespace(host) for host in range(size))
+        listing = self.lab.shell(f"for n in {names}; do ip -n $n -br link show eth0; done")
+        macs = [line.split()[2] for line in listing.stdout.splitlines()]
+        for host in range(size):
+            entries = "\n".join(f"neigh replace {self.lab.address(other)} lladdr "
+                                 f"{macs[other]} nud permanent dev eth0"
+                                 for other in range(size) if other != host)
+            self.lab.shell(f"ip -n {self.lab.namespace(host)} -batch - <<'END'\n"
+                           f"{entries}\nEND")
+
+    def mesh_run(self, size, window, interval=1):
+        """One mesh of size peers (host i runs the peer hI), measured; its rows. Returns
+        each peer's figures a second over the window ({name: [one value a peer]}) and why
+        the machine did not keep up (None if it did)."""
+        self.mesh_neighbours(size)
+        started = time.monotonic()
+        peers = [self.start(host, support.python_script(
+            "socket_multicast_sender.py", "--mesh", "-g", GROUP, "--name", f"h{host}",
+            "--count", "3600", "--interval", str(interval), "--json"))
+            for host in range(size)]  # --count: an end, should the bench not stop them
+
+        def heard(peer):  # its {"type": "peer", ...} lines: one for each peer it heard
+            return sum(line.startswith('{"type": "peer"') for line in list(peer.lines))
+
+        full = support.wait_until(lambda: all(heard(p) >= size - 1 for p in peers),
+                                  30 + size, interval=0.5)
+        meshed = time.monotonic() - started
+        time.sleep(2 * interval)  # the summaries' unicast copies end once the peers tell
+        figures, totals = self.mesh_window(peers, window)
+        stopped = time.time()
+        for peer in peers:
+            peer.signal(signal.SIGTERM)
+        ends = self.mesh_summaries(peers, stopped, interval)
+        label, what, cpu = "9. mesh", f"{size} peers", figures["cpu"]
+        cells = size * (size - 1) * 2
+        self.row(label, f"{what}: CPU s a second per peer, median / max ({window} s, "
+                 f"--interval {interval})", "-", f"{median(cpu):.4f} / {max(cpu):.4f}", "-",
+                 "-", f"all peers together: {sum(cpu):.2f} of {os.cpu_count()} cores")
+        self.row(label, f"{what}: sent a second per peer, UDP datagrams / eth0 bytes "
+                 "(median)", "-", f"{median(figures['datagrams out']):,.1f} / "
+                 f"{median(figures['bytes out']):,.0f}", "-", "-",
+                 f"received: {median(figures['datagrams in']):,.1f} datagrams / "
+                 f"{median(figures['bytes in']):,.0f} bytes")
+        self.row(label, f"{what}: the peers' summaries (SIGTERM)", "-",
+                 f"{ends['complete']} of {size} with all {cells:,} cells", "-", "-",
+                 (f"every peer heard all the others in {meshed:.1f} s" if full else
+                  f"not every peer heard all the others in {meshed:.0f} s")
+                 + f"; cells not told yet: {ends['untold']:,} of {size * cells:,}")
+        lost, counted = ends["lost"], ends["counted"]
+        self.row(label, f"{what}: probes lost (each peer's own count), drops, rounds, "
+                 "round trips", "-", f"{100.0 * lost / counted if counted else 0:.2f}% "
+                 f"({lost:,} of {counted:,})", "-", "-",
+                 f"in the window: {totals['host drops']:,} datagrams dropped for socket "
+                 f"buffers, {totals['send drops']:,} sends failed, {totals['backlog']:,} "
+                 f"dropped by the CPUs' input queues (machine-wide); rounds behind "
+                 f"schedule, most: {ends['late']}; rtt p50 {ends['rtt']:.2f} ms (median "
+                 "of the peers')")
+        saturated = ", ".join(reason for reason, found in (
+            (f"CPU-bound ({sum(cpu):.2f} of {os.cpu_count()} cores)",
+             sum(cpu) >= 0.9 * os.cpu_count()),
+            (f"{totals['host drops']:,} datagrams dropped for socket buffers",
+             totals["host drops"]),
+            (f"rounds up to {ends['late']} behind", ends["late"] > 1)) if found)
+        return figures, saturated or None
+
+    def mesh_window(self, peers, window):
+        """Over window seconds: each peer's CPU s a second and its namespace's counters a
+        second ({name: [one value a peer]}), and the counters' totals, with the
+        machine's input queues' drops ("backlog")."""
+        def look():
+            return [(process_cpu(p.process.pid), namespace_counters(p.process.pid))
+                    for p in peers]
+
+        before, began, backlog = look(), time.monotonic(), backlog_drops()
+        time.sleep(window)
+        after, seconds = look(), time.monotonic() - began
+        figures, totals = {"cpu": []}, {"backlog": backlog_drops() - backlog}
+        for (cpu0, counters0), (cpu1, counters1) in zip(before, after):
+            if None in (cpu0, cpu1, counters0, counters1):
+                continue  # a peer that ended
+            figures["cpu"].append((cpu1 - cpu0) / seconds)
+            for key in counters0:
+                figures.setdefault(key, []).append((counters1[key] - counters0[key]) / seconds)
+                totals[key] = totals.get(key, 0) + counters1[key] - counters0[key]
+        return figures, totals
+
+    def mesh_summaries(self, peers, stopped, interval):
+        """Wait for the peers' ends (SIGTERM sent at the wall-clock time stopped) and read
+        their summaries: how many hold the whole matrix, its cells not told yet, the
+        probes each counted as lost of those it counted, the most rounds a peer was
+        behind its schedule, and the median of the peers' round trips (p50)."""
+        ends = {"complete": 0, "untold": 0, "lost": 0, "counted": 0, "late": 0}
+        rtts, cells = [], len(peers) * (len(peers) - 1) * 2
+        for peer in peers:
+            peer.wait(300)
+            events = {event["type"]: event for event in (
+                json.loads(line) for line in peer.lines
+                if line.startswith(('{"type": "start"', '{"type": "summary"')))}
+            peer.lines.clear()  # a summary of 100 peers is 5 MB of JSON
+            if not {"start", "summary"} <= set(events):
+                continue  # no summary: it holds no matrix
+            start, summary = events["start"], events["summary"]
+            me, matrix = summary["address"], summary["matrix"]
+            ends["complete"] += len(matrix) == cells
+            ends["untold"] += sum(cell["received"] is None for cell in matrix)
+            own = [cell for cell in matrix if cell["to"] == me and cell["received"] is not None]
+            ends["lost"] += sum(cell["lost"] for cell in own)
+            ends["counted"] += sum(cell["received"] + cell["lost"] for cell in own)
+            due = int((stopped - start["time"]) / interval) + 1  # rounds on schedule
+            ends["late"] = max(ends["late"], due - summary["rounds"])
+            mine = [cell["rtt_p50_ms"] for cell in matrix
+                    if cell["from"] == me and cell["rtt_p50_ms"] is not None]
+            if mine:
+                rtts.append(median(mine))
+        ends["rtt"] = median(rtts) if rtts else 0.0
+        return ends
+
     def plot(self, path):
         data = getattr(self, "growth", None)
         if not data:
@@ -1043,7 +1238,7 @@ class Bench:
         sections = ((self.rtt, 2), (self.throughput, 2), (self.authentication, 2),
                     (self.board, 2), (self.forged_names, 3),
                     (self.many, many), (self.compose, 0), (self.cost, 2), (self.earlier, 2),
-                    (self.offloads, 2), (self.cost_growth, 0))
+                    (self.offloads, 2), (self.cost_growth, 0), (self.mesh, 0))
         for section, hosts in sections:
             if self.only and section.__name__ not in self.only:
                 continue
@@ -1081,7 +1276,7 @@ def main(argv=None):
     parser.add_argument("--only", metavar="SECTION[,SECTION]", default="",
                         help="run only these sections: rtt, throughput, authentication, "
                         "board, forged_names, many, compose, cost, earlier, offloads, "
-                        "cost_growth")
+                        "cost_growth, mesh")
     parser.add_argument("--plot", metavar="PATH",
                         help="write the cost growth chart (section 8) as SVG to PATH, "
                         "e.g. docs/cost.svg (default: no chart)")
