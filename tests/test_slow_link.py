@@ -10,6 +10,7 @@ in the kernel through both signals (Python runs the handler and calls it again, 
 sender is stopped while it waits so, as the kernel shows it (tests/netlab.py's lab:
 host 0's eth0 is one end of a veth, the other end in the lab's bridge namespace)."""
 
+import os
 import shutil
 import signal
 import subprocess
@@ -114,9 +115,17 @@ class SlowLinkTest(netlab.LabTestCase):
 
     def socket_sender_waits(self, before):
         """The socket sender found its buffer full: a send failed for room (SndbufErrors
-        counts each one, EAGAIN included) and it retries."""
+        counts each one, EAGAIN included) and it retries. Its counters are read only once
+        it is in the lab's namespace: before `ip netns exec` (or nsenter) has moved there,
+        /proc/PID/net is this machine's own, whose count may be anything."""
+        own = os.readlink("/proc/self/ns/net")
+
         def waits(pid):
-            text = proc(pid, "net/snmp")
+            try:
+                moved = os.readlink(f"/proc/{pid}/ns/net") != own
+            except OSError:  # gone
+                return False
+            text = proc(pid, "net/snmp") if moved else ""
             return bool(text) and udp_counter(text, "SndbufErrors") > before
         return waits
 
