@@ -2620,11 +2620,7 @@ def mesh_wait(mesh, selector, stop, until):
 def show_mesh_board(mesh, now, stopped=False):
     """Give the board and the terminal board the mesh's state (every BOARD_EVERY)."""
     mesh.next_board = now + BOARD_EVERY
-    state = mesh_board_state(mesh, stopped)
-    if mesh.board:
-        mesh.board.publish(state)
-    if mesh.live:
-        mesh.live.show(state)
+    give_boards(mesh, mesh_board_state(mesh, stopped))
 
 
 def print_mesh_status(mesh):
@@ -2887,11 +2883,15 @@ def show_board(sender, now, stopped=False):
     """Give the board and the terminal board the state, at most every BOARD_EVERY."""
     if (sender.board or sender.live) and (stopped or now >= sender.next_board):
         sender.next_board = now + BOARD_EVERY
-        state = board_state(sender, stopped)
-        if sender.board:
-            sender.board.publish(state)
-        if sender.live:
-            sender.live.show(state)
+        give_boards(sender, board_state(sender, stopped))
+
+
+def give_boards(owner, state):
+    """The state to the owner's (a Sender's or a Mesh's) board and terminal board."""
+    if owner.board:
+        owner.board.publish(state)
+    if owner.live:
+        owner.live.show(state)
 
 
 class TerminalBoard:
