@@ -119,6 +119,7 @@ MESH_MAX_ACK_RATE = 1000  # acks a second to one address at most, as a receiver'
 MESH_GONE_SLACK = 0.15
 MESH_STATUS_EVERY = 10.0  # seconds between two status lines while a mesh runs
 MESH_UNICAST_TTL = 64  # the unicast probes' TTL, which they carry: peers count the hops
+MESH_PEER_LINES = 20  # 'peer ... heard' lines a second at most: the rest are counted
 NOT_NOW = {errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS}  # a send that cannot go out now
 
 
@@ -371,6 +372,42 @@ class Output:
 def printable(text):
     """text with control characters escaped, so a name cannot forge output lines."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class LinePacer:
+    """Lets through at most per_second lines a second and counts the rest: once a second
+    is over, one line says how many of what were not printed (hint: how to print none)."""
+
+    def __init__(self, out, per_second, what, hint=""):
+        self.out, self.per_second, self.what, self.hint = out, per_second, what, hint
+        self.window_start = time.monotonic()
+        self.printed = 0
+        self.unprinted = 0  # since the last note
+        self.unprinted_total = 0
+
+    def allow(self, now):
+        return self.allow_many(now, 1) == 1
+
+    def allow_many(self, now, count):
+        """As allow() count times over: how many of count lines may be printed now."""
+        if now - self.window_start >= 1.0:
+            self.note(now)
+        allowed = max(0, min(count, self.per_second - self.printed))
+        self.printed += allowed
+        self.unprinted += count - allowed
+        self.unprinted_total += count - allowed
+        return allowed
+
+    def note(self, now, at_once=False):
+        """Once a second is over (or at_once), say how many went unprinted in it."""
+        if now - self.window_start < 1.0 and not at_once:
+            return
+        if self.unprinted:
+            self.out.event("unprinted", f"... and {self.unprinted} more {self.what}, not "
+                           f"printed: more than {self.per_second} a second{self.hint}",
+                           count=self.unprinted, what=self.what)
+        self.unprinted = 0
+        self.window_start, self.printed = now, 0
 # ---- end of block output ----
 
 
@@ -2268,6 +2305,7 @@ class Mesh:
         self.destination = destination(settings.group, settings.port, settings.interface)
         self.board = self.live = None  # --board's server, --live's terminal board
         self.next_board = 0.0
+        self.heard_lines = LinePacer(out, MESH_PEER_LINES, "peers heard")
 
     def peer(self, address, session, name=""):
         """The peer at this address, made if new (evict() makes room) or anew if it
@@ -2286,8 +2324,9 @@ class Mesh:
         peer.heard_at = time.monotonic()
         if peer.session is None:
             peer.session, peer.name = session, name.encode("utf-8")
-            self.out.event("peer", f"peer {printable(name)} ({address}) heard", address=address,
-                           name=name, peers=len(self.peers))
+            if self.heard_lines.allow(peer.heard_at):
+                self.out.event("peer", f"peer {printable(name)} ({address}) heard",
+                               address=address, name=name, peers=len(self.peers))
         return peer
 
     def evict(self):
@@ -2328,25 +2367,26 @@ class Mesh:
         """Seconds from one of our summaries to the next (see MESH_SUMMARY_PEERS)."""
         return MESH_SUMMARY_EVERY * max(1.0, len(self.peers) / MESH_SUMMARY_PEERS)
 
-    def needs_copies(self, peer):
-        """Whether a peer may not hear our summaries on the group (then it gets them by
-        unicast too): none of its multicast probes has come to us, or it told us that
-        none of ours has come to it."""
-        told = peer.told.get((self.me, "multicast"))
-        return peer.session is not None and (
-            not peer.came["multicast"].received or told is not None and not told[1])
-
     def share(self):
         """A summary of what we count, in datagrams of at most MESH_PART bytes, to the
         group, and by unicast to each peer that may not hear the group from us."""
         self.summaries += 1
         self.shared_at, self.share_now = time.monotonic(), False
-        unheard = [peer for peer in self.peers.values() if self.needs_copies(peer)]
+        unheard = [peer for peer in self.peers.values() if needs_copies(self, peer)]
         for datagram in summary_datagrams(self):
             self.send_datagram(datagram, self.destination)
             for peer in unheard:
                 self.send_datagram(datagram, destination(peer.address, self.settings.port,
                                                          None))
+
+
+def needs_copies(mesh, peer):
+    """Whether a peer may not hear our summaries on the group (then it gets them by
+    unicast too): none of its multicast probes has come to us, or it told us that none
+    of ours has come to it."""
+    told = peer.told.get((mesh.me, "multicast"))
+    return peer.session is not None and (
+        not peer.came["multicast"].received or told is not None and not told[1])
 
 
 def summary_datagrams(mesh):
@@ -2593,6 +2633,7 @@ def mesh_wait(mesh, selector, stop, until):
                                   (None, None, None))[::2]
     while not stop.requested and not (mesh.finished and mesh.share_now):
         now = time.monotonic()
+        mesh.heard_lines.note(now)
         if (mesh.board or mesh.live) and now >= mesh.next_board:
             show_mesh_board(mesh, now)
         remaining = until - now
@@ -2764,6 +2805,7 @@ def main_mesh(settings, out, selector, stop, program):
         show_mesh_board(mesh, time.monotonic(), stopped=True)
     stop.ignore_from_now()
     sock.close()
+    mesh.heard_lines.note(time.monotonic(), at_once=True)
     reasons = print_mesh_summary(mesh)
     if reasons:
         print(f"{program}: " + "; ".join(reasons), file=sys.stderr)

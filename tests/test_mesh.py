@@ -5,6 +5,7 @@ receiver on the same group counts a summary aside, never as malformed. The netwo
 itself: tests/test_mesh_lab.py."""
 
 import ipaddress
+import time
 import unittest
 
 from . import support
@@ -134,6 +135,7 @@ class MeshTest(unittest.TestCase):
         self.assertEqual((what, answer, detail), ("refused", None, "mesh_summary"))
 
     def test_a_flood_of_forged_peers_evicts_none_that_probes(self):
+        started = time.monotonic()
         real = [f"10.0.1.{host}" for host in range(1, 101)]
         for round_number in (1, 2):  # each real peer heard twice
             for address in real:
@@ -145,6 +147,14 @@ class MeshTest(unittest.TestCase):
         self.assertEqual(len(self.ben.peers), sender.MAX_MESH_PEERS)
         self.assertTrue(set(real) <= set(self.ben.peers))
         self.assertEqual(self.ben.evicted, 1000 + 100 - sender.MAX_MESH_PEERS)
+        # Each new peer's line is paced: at most MESH_PEER_LINES a second, the rest counted.
+        self.ben.heard_lines.note(time.monotonic(), at_once=True)
+        seconds = time.monotonic() - started
+        events = [kind for kind, _ in self.ben.out.events]
+        unprinted = sum(fields["count"] for kind, fields in self.ben.out.events
+                        if kind == "unprinted")
+        self.assertLessEqual(events.count("peer"), sender.MESH_PEER_LINES * (1 + seconds))
+        self.assertEqual(events.count("peer") + unprinted, 1100)
 
     @staticmethod
     def probe_from(address, sequence):
