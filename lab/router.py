@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A multicast router in user space, for kernels that cannot route multicast.
 
-    python3 router.py NEAR FAR GROUP     e.g.  python3 router.py eth1 eth0 224.10.10.10
+    python3 router.py NEAR FAR GROUP [--both-ways]
+    e.g.  python3 router.py eth1 eth0 224.10.10.10
 
 It does by hand what a kernel's multicast router does to each datagram of the
 group (RFC 1812, 5.3.1): it takes the datagram on the NEAR interface, forwards
@@ -9,6 +10,8 @@ it only if it arrived with a TTL above 1, writes TTL - 1, and sends it out of
 the FAR interface with the sender's source address kept, so that a far
 receiver answers the sender itself. A datagram whose TTL runs out is dropped
 without a word to its sender: routers send no ICMP error about multicast.
+With --both-ways it does the same from FAR to NEAR too, as two static routes
+would (lab/router.sh asks for it: the routed lab's mesh has peers on both sides).
 
 Where it differs from the kernel's router: it checks no reverse path (anything
 of the group arriving on NEAR is forwarded), its one output interface is fixed
@@ -20,6 +23,7 @@ it needs CAP_NET_RAW (raw sockets). Ctrl-C or SIGTERM stops it with a summary.
 import argparse
 import collections
 import functools
+import selectors
 import signal
 import socket
 import struct
@@ -50,7 +54,6 @@ def open_sockets(near, far, group):
     send.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, far.encode())
     # IP_MULTICAST_LOOP 0: no copy of what we send for this host's own sockets.
     send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-    hear.settimeout(1.0)  # wake once a second to say how many lines were not shown
     return hear, send
 
 
@@ -146,33 +149,42 @@ class DecisionLog:
             self.second_started, self.shown, self.not_shown = now, 0, 0
 
 
-def forward(near, far, group, log):
-    """Route the group's datagrams from NEAR to FAR until stopped."""
-    hear, send = open_sockets(near, far, group)
-    with open(f"/sys/class/net/{far}/mtu") as mtu_file:
-        far_mtu = int(mtu_file.read())
-    print(f"router: in user space: forwarding {group} from {near} to {far} (MTU {far_mtu}): "
-          f"ttl 2 and above, lowered by one", flush=True)
-    group_bytes = socket.inet_aton(group)
+Way = collections.namedtuple("Way", "near far send far_mtu")  # one direction forwarded
+
+
+def forward(ways, group, log):
+    """Route the group's datagrams on each (in, out) pair of interfaces until stopped."""
+    selector = selectors.DefaultSelector()
+    for near, far in ways:
+        hear, send = open_sockets(near, far, group)
+        with open(f"/sys/class/net/{far}/mtu") as mtu_file:
+            far_mtu = int(mtu_file.read())
+        selector.register(hear, selectors.EVENT_READ, Way(near, far, send, far_mtu))
+        print(f"router: in user space: forwarding {group} from {near} to {far} "
+              f"(MTU {far_mtu}): ttl 2 and above, lowered by one", flush=True)
     while True:
-        try:
-            packet = hear.recv(65535)
-        except socket.timeout:
-            log.tick()
-            continue
-        datagram, why = route(packet, group_bytes, far_mtu)
-        if why == "not the group":
-            continue
-        ttl, what = packet[8], describe(packet)
-        if datagram is None:
-            log.decided(why, f"router: dropped {what}: {why}")
-            continue
-        try:
-            send.sendto(datagram, (group, 0))
-        except OSError as error:
-            log.decided("send failed", f"router: dropped {what}: {far} refused it: {error}")
-            continue
-        log.decided(why, f"router: forwarded {what}, ttl {ttl} -> {ttl - 1}, {near} -> {far}")
+        ready = selector.select(1.0)  # wake once a second to say how many lines were not shown
+        log.tick()
+        for key, _ in ready:
+            forward_one(key.fileobj.recv(65535), group, key.data, log)
+
+
+def forward_one(packet, group, way, log):
+    """Route one datagram taken in on way.near out of way.far, or drop it, saying why."""
+    datagram, why = route(packet, socket.inet_aton(group), way.far_mtu)
+    if why == "not the group":
+        return
+    ttl, what = packet[8], describe(packet)
+    if datagram is None:
+        log.decided(why, f"router: dropped {what}: {why}")
+        return
+    try:
+        way.send.sendto(datagram, (group, 0))
+    except OSError as error:
+        log.decided("send failed", f"router: dropped {what}: {way.far} refused it: {error}")
+        return
+    log.decided(why, f"router: forwarded {what}, ttl {ttl} -> {ttl - 1}, "
+                     f"{way.near} -> {way.far}")
 
 
 def describe(packet):
@@ -195,6 +207,8 @@ def main(argv=None):
     parser.add_argument("near", help="the interface the group's datagrams come in on")
     parser.add_argument("far", help="the interface they are sent out of")
     parser.add_argument("group", help="the IPv4 multicast group, e.g. 224.10.10.10")
+    parser.add_argument("--both-ways", action="store_true",
+                        help="also forward the group from FAR to NEAR")
     parser.add_argument("--log-rate", type=int, default=10, metavar="LINES",
                         help="at most this many decision lines a second (default: 10)")
     args = parser.parse_args(argv)
@@ -208,7 +222,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, stop)  # docker stop: a summary, not a kill
     log = DecisionLog(args.log_rate)
     try:
-        forward(args.near, args.far, args.group, log)
+        ways = [(args.near, args.far)] + ([(args.far, args.near)] if args.both_ways else [])
+        forward(ways, args.group, log)
     except KeyboardInterrupt:
         pass
     except OSError as error:

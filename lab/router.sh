@@ -1,8 +1,9 @@
 #!/bin/sh
 # The routed lab's multicast router, between the near network (the demo's)
 # and the far one. It forwards the demo's group from the near side to the far
-# side, and only a datagram whose TTL is above 1, lowering the TTL by one, so
-# TTL 1 stays near and TTL 2 arrives far with TTL 1. Two routers can do it:
+# side and back (the mesh has peers on both), and only a datagram whose TTL is
+# above 1, lowering the TTL by one, so TTL 1 stays on its side and TTL 2
+# arrives on the other with TTL 1. Two routers can do it:
 #   kernel: the kernel's own multicast forwarding, told what to forward by
 #           smcroute; needs a kernel built with CONFIG_IP_MROUTE.
 #   user:   lab/router.py, the same rule in a short Python program; any kernel.
@@ -39,12 +40,13 @@ near=$(ip -o -4 addr show | awk -v f="$far" '$2 != "lo" && $2 != f {print $2; ex
 # which keeps bridge networks apart.
 ip addr add "$far_gateway/$(ip -o -4 addr show dev "$far" | awk '{split($4, a, "/"); print a[2]; exit}')" dev "$far"
 
-echo "router: forwarding $group from $near ($(ip -o -4 addr show dev "$near" | awk '{print $4; exit}'))" \
-     "to $far ($(ip -o -4 addr show dev "$far" | awk '{print $4}' | tr '\n' ' '))"
+echo "router: forwarding $group both ways between $near ($(ip -o -4 addr show dev "$near" | awk '{print $4; exit}'))" \
+     "and $far ($(ip -o -4 addr show dev "$far" | awk '{print $4}' | tr '\n' ' '))"
 if [ "$router" = user ] || [ "$kernel_routes" = no ]; then
-    exec python3 "$here/router.py" "$near" "$far" "$group"
+    exec python3 "$here/router.py" "$near" "$far" "$group" --both-ways
 fi
-printf 'mroute from %s group %s to %s\n' "$near" "$group" "$far" > /tmp/smcroute.conf
+printf 'mroute from %s group %s to %s\n' "$near" "$group" "$far" "$far" "$group" "$near" \
+    > /tmp/smcroute.conf
 cat /tmp/smcroute.conf
 # -n: stay in the foreground (its lines go to Docker's log); -P and -u: its
 # PID file and control socket in /tmp, the only writable place; -l info: say

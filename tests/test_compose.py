@@ -19,10 +19,10 @@ CONTAINERS = ["multicast-receiver", "multicast-sender", "multicast-router",
               *PIM_ROUTERS, "multicast-receiver-pim2", "multicast-receiver-pim3",
               "multicast-watch-pim", "multicast-board", "multicast-board-pc1",
               "multicast-board-pc2", "multicast-board-pc3", "multicast-querier",
-              "multicast-bystander"]
+              "multicast-bystander", "multicast-mesh-board", "multicast-mesh-far"]
 PROFILES = ["--profile", "crowd", "--profile", "routed", "--profile", "watch",
             "--profile", "pim", "--profile", "board", "--profile", "snooping",
-            "--profile", "mesh"]
+            "--profile", "mesh", "--profile", "routed-mesh"]
 NETWORKS = ["multicast-network", "multicast-far"]  # the file's names; each test class
 # gives them names and subnets of its own (MULTICAST_NETWORK, MULTICAST_FAR_NETWORK,
 # MULTICAST_FAR_SUBNET, MULTICAST_PIM_PREFIX), so that a network dockerd cannot remove
@@ -62,6 +62,30 @@ def stamp(line):
     return f"{whole}.{fraction.ljust(9, '0')}"
 
 
+def free_ports(count):
+    """count ports free on this host now (bound at once, so no two are the same)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def mesh_matrices(log):
+    """The last matrices a mesh peer printed: {kind: {(row name, column name): text}}."""
+    lines, matrices = log.splitlines(), {}
+    for kind in ("multicast", "unicast"):
+        at = max(n for n, line in enumerate(lines) if line.startswith(f"{kind} loss %"))
+        columns = lines[at + 1].split()
+        rows = [line.split() for line in lines[at + 2:at + 2 + len(columns)]]
+        matrices[kind] = {(row[0], column): value
+                          for row in rows for column, value in zip(columns, row[1:])}
+    return matrices
+
+
 def rounds(sender_log):
     """The ack addresses of each finished round in the sender's log."""
     finished, current = [], None
@@ -97,15 +121,15 @@ class ComposeTest:
         cls.project = f"mctest{os.getpid()}{cls.__name__.lower()}"
         cls.networks = {"multicast-network": f"{cls.project}-near",
                         "multicast-far": f"{cls.project}-far"}
-        with socket.socket() as probe:  # a free port on this host for the board
-            probe.bind(("127.0.0.1", 0))
-            cls.board_port = probe.getsockname()[1]
+        cls.board_port, cls.mesh_board_port = free_ports(2)  # for the two boards
         cls.environment = {"MULTICAST_NETWORK": cls.networks["multicast-network"],
                            "MULTICAST_FAR_NETWORK": cls.networks["multicast-far"],
                            "MULTICAST_FAR_SUBNET": f"{cls.far_prefix}.0/24",
                            "MULTICAST_FAR_GATEWAY": f"{cls.far_prefix}.1",
                            "MULTICAST_PIM_PREFIX": cls.pim_prefix,
-                           "MULTICAST_BOARD_PORT": str(cls.board_port)}
+                           "MULTICAST_BOARD_PORT": str(cls.board_port),
+                           "MULTICAST_MESH_BOARD_PORT": str(cls.mesh_board_port),
+                           "MULTICAST_MESH_FAR_ADDRESS": f"{cls.far_prefix}.100"}
 
     @classmethod
     def tearDownClass(cls):
@@ -199,11 +223,16 @@ class ComposeTest:
                          "multicast-crowd=5", env=fast)
         self.wait_for_rounds(lambda found: any(len(set(r)) == 6 for r in found))
 
-    def mesh_logs(self):
-        ids = run(["docker", "ps", "-aq", "--filter", "label=com.docker.compose.service="
-                   "multicast-mesh", "--filter",
-                   f"label=com.docker.compose.project={self.project}"]).stdout.split()
-        return [self.logs(container) for container in ids]
+    def mesh_containers(self, *services):
+        """The containers of these services (the mesh profile's by default)."""
+        services = services or ["multicast-mesh", "multicast-mesh-board"]
+        return [container for service in services for container in run(
+            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project="
+             f"{self.project}", "--filter", f"label=com.docker.compose.service={service}"]
+        ).stdout.split()]
+
+    def mesh_logs(self, *services):
+        return [self.logs(container) for container in self.mesh_containers(*services)]
 
     def test_mesh_profile_peers_each_print_the_whole_matrix(self):
         self.compose_run("--profile", "mesh", "up", "--build", "-d",
@@ -211,6 +240,13 @@ class ComposeTest:
         heard = support.wait_until(lambda: [log.count(") heard\n") for log in
                                             self.mesh_logs()] == [2, 2, 2], 60)
         self.assertTrue(heard, self.mesh_logs())
+
+        def board_told():  # the board peer's page, on this host: every way told
+            state = self.board(self.mesh_board_port)
+            return state.get("mesh") and len(state["peers"]) == 3 and all(
+                cell is not None for kind in state["matrix"].values() for at, row in
+                enumerate(kind) for to, cell in enumerate(row) if at != to)
+        self.assertTrue(support.wait_until(board_told, 30), self.board(self.mesh_board_port))
         self.compose_run("--profile", "mesh", "stop", "-t", "10")
         for log in self.mesh_logs():
             lines = log.splitlines()
@@ -225,6 +261,40 @@ class ComposeTest:
                                  [["-", "0.0", "0.0"], ["0.0", "-", "0.0"],
                                   ["0.0", "0.0", "-"]], log)
             self.assertEqual(lines[-1], "verdict: pass", log)
+
+    def test_routed_mesh_profile_shows_the_ttl_lesson_as_a_matrix(self):
+        """--profile routed-mesh: at TTL 1 the far peer's multicast row and column are all
+        lost in every peer's matrix while its unicast is clean; at TTL 2 every way is clean
+        and the far peer's probes come one hop."""
+        services = ["multicast-mesh-near", "multicast-mesh-far"]
+        for ttl, far_loss in (("1", "100.0"), ("2", "0.0")):
+            self.compose_run("--profile", "routed-mesh", "up", "--build", "-d",
+                             env={"MULTICAST_INTERVAL": "0.2", "MULTICAST_TTL": ttl})
+            # A stopped peer prints what it knows at once: wait until each knows every way
+            # (its status line, every 10 s).
+            told = re.compile(r"(?m)^round \d+: 2 peers heard; \d+ of 12 ways known ")
+            self.assertTrue(support.wait_until(lambda: [bool(told.search(log)) for log in
+                                                        self.mesh_logs(*services)]
+                                               == [True] * 3, 60), self.mesh_logs(*services))
+            # The near peers' route came from root; the mesh itself runs with no capability.
+            status = run(["docker", "exec", self.mesh_containers(services[0])[0], "grep",
+                          "^Cap[IPEA]", "/proc/1/status"]).stdout
+            self.assertEqual(set(status.split()[1::2]), {"0000000000000000"}, status)
+            self.compose_run("--profile", "routed-mesh", "stop", "-t", "10", *services)
+            for log in self.mesh_logs(*services):
+                matrices = mesh_matrices(log)
+                for (row, column), value in matrices["multicast"].items():
+                    if row != column:
+                        self.assertEqual(value, far_loss if "far" in (row, column) else "0.0",
+                                         (ttl, row, column, log))
+                self.assertEqual({value for (row, column), value in
+                                  matrices["unicast"].items() if row != column}, {"0.0"}, log)
+                self.assertEqual(log.splitlines()[-1], "verdict: pass", log)
+            [far_log] = self.mesh_logs("multicast-mesh-far")
+            hops = re.findall(r"^  (\w+) from it +\d+ received.*; ttl (\d+) \((\d+) hops\)$",
+                              far_log, re.M)
+            self.assertEqual(sorted(hops), [("multicast", "1", "1")] * 2 * (ttl == "2") +
+                             [("unicast", "63", "1")] * 2, far_log)
 
     def test_settings_come_from_the_environment(self):
         self.compose_run("up", "--build", "-d", env={
@@ -411,9 +481,10 @@ class ComposeTest:
         for name, kinds in first_lines.items():
             self.assertEqual(kinds, ["multicast_receiver.py: listening", WAITING], name)
 
-    def board(self):
+    def board(self, port=None):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.board_port}/board.json",
+            with urllib.request.urlopen(f"http://127.0.0.1:{port or self.board_port}"
+                                        "/board.json",
                                         timeout=2) as answer:
                 return json.loads(answer.read())
         except (OSError, ValueError):

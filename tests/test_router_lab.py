@@ -17,7 +17,8 @@ ROUTER = os.path.join(support.PROJECT, "lab", "router.py")
 ROUTER_SH = os.path.join(support.PROJECT, "lab", "router.sh")
 # The far network: the router's own address, the far hosts' gateway (which router.sh
 # adds to the router, as in Compose), and the far host.
-FAR_ROUTER, FAR_GATEWAY, FAR_HOST = "10.78.0.254", "10.78.0.1", "10.78.0.2"
+FAR_SUBNET = "10.78.0"
+FAR_ROUTER, FAR_GATEWAY, FAR_HOST = (f"{FAR_SUBNET}.{host}" for host in (254, 1, 2))
 FORWARDED = re.compile(r"^router: forwarded \S+ > 224\.10\.10\.10:10000, \d+ bytes of data, "
                        r"ttl (\d+) -> (\d+), eth0 -> eth1$")
 
@@ -139,6 +140,38 @@ class BothRouters:
                               if FORWARDED.match(line)], [("2", "1")] * 4, lines)
             self.assertEqual(lines[-1], "router: stopped: 4 forwarded, 3 dropped")
 
+    def test_from_the_far_side_too_ttl_2_crosses_with_ttl_1_and_ttl_1_stays(self):
+        """router.sh forwards both ways: the far side's group comes back near by the same
+        rule, and a near receiver's acks reach the far sender through the router."""
+        router = self.start_router()
+        self.lab.run(0, ["ip", "route", "add", f"{FAR_SUBNET}.0/24", "via",
+                         self.lab.address(1)])
+        self.addCleanup(self.lab.run, 0, ["ip", "route", "del", f"{FAR_SUBNET}.0/24"])
+        for ttl in ("eq", "gt"):  # the near host counts the far side's group by its TTL
+            rule = ["INPUT", "-s", f"{FAR_SUBNET}.0/24", "-d", support.GROUP, "-p", "udp",
+                    "-m", "ttl", f"--ttl-{ttl}", "1"]
+            self.lab.run(0, ["iptables", "-A", *rule])
+            self.addCleanup(self.lab.run, 0, ["iptables", "-D", *rule])
+        self.start(0, support.python_script("multicast_receiver.py"))
+        self.assertTrue(support.wait_until(lambda: self.lab.joined(0, support.GROUP), 10))
+        stays = self.lab.run(2, support.python_script(
+            "multicast_sender.py", "--ttl", "1", "--count", "3", "--interval", "0.1"))
+        self.assertNotIn("received b'ack'", stays.stdout)
+        crosses = self.lab.run(2, support.python_script(
+            "multicast_sender.py", "--ttl", "2", "--count", "4", "--interval", "0.1"))
+        self.assertEqual(crosses.stdout.count(
+            f"received b'ack' from ('{self.lab.address(0)}', 10000)"), 4,
+            crosses.stdout + "".join(router.lines))
+        table = self.lab.run(0, ["iptables", "-L", "INPUT", "-v", "-n", "-x"]).stdout
+        self.assertEqual([int(line.split()[0]) for line in table.splitlines()
+                          if FAR_SUBNET in line], [4, 0], table)  # each with TTL 1
+        lines = self.stop(router)
+        if self.router == "user":
+            self.assertEqual(sum(1 for line in lines if line.endswith(
+                ": ttl 1: it may not cross a router")), 3, lines)
+            self.assertEqual(sum(1 for line in lines if line.endswith(
+                ", ttl 2 -> 1, eth1 -> eth0")), 4, lines)
+
     def test_the_measuring_receiver_behind_it_counts_one_hop(self):
         self.start_router()
         self.start_far_receiver(*support.python_script("socket_multicast_receiver.py",
@@ -189,8 +222,8 @@ class UserRouterLabTest(BothRouters, RouterLab):
         router = self.start_router()
         self.assertEqual(router.lines[0], "router: user space: lab/router.py forwards "
                                           "(MULTICAST_ROUTER=user)")
-        self.assertRegex(router.lines[1], rf"^router: forwarding {support.GROUP} from eth0 "
-                                          rf"\(10\.77\.0\.2/24\) to eth1 ")
+        self.assertRegex(router.lines[1], rf"^router: forwarding {support.GROUP} both ways "
+                                          rf"between eth0 \(10\.77\.0\.2/24\) and eth1 ")
 
     def test_a_flood_is_logged_at_a_bounded_rate_and_counted_exactly(self):
         router = self.start_router("--log-rate", "5")
