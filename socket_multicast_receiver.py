@@ -31,7 +31,6 @@ Top to bottom:
 """
 
 import argparse
-import array
 import collections
 import errno
 import functools
@@ -270,6 +269,21 @@ def with_name(fixed, name, room):
     if len(fixed) > room:
         return None
     return bytes(fixed + name[:room - len(fixed)].decode("utf-8", "ignore").encode("utf-8"))
+
+
+@functools.lru_cache(maxsize=64)
+def counting_words(count):
+    """Two integers whose count 4-byte big-endian words read 1, 1, 1, ... and 0, 1, 2, ...:
+    first * the one + the other reads first, first + 1, first + 2, ..."""
+    return (sum(1 << 32 * (count - 1 - at) for at in range(count)),
+            sum(at << 32 * (count - 1 - at) for at in range(count)))
+
+
+def numbers_column(first, count):
+    """The low words of a train's sequence numbers, first to first + count - 1 (all below
+    2**32), in network byte order, as a column of 4-byte words: one integer's bytes."""
+    ones, steps = counting_words(count)
+    return memoryview((steps + first * ones).to_bytes(4 * count, "big")).cast("I")
 # ---- end of block protocol ----
 
 
@@ -1598,6 +1612,7 @@ class TrainLane:
         self.receiver = receiver
         self.usable = receiver.key is None  # no key: no tag to check on each datagram
         self.layouts = {}  # (datagrams, size) -> a Struct of every header's first 24 bytes
+        self.columns = {}  # (datagrams, session) -> the words every header holds alike
 
     def layout(self, datagrams, size):
         layout = self.layouts.get((datagrams, size))
@@ -1619,18 +1634,27 @@ class TrainLane:
                     == datagrams and fields[2::3] == tuple(range(first, first + datagrams))):
                 return int.from_bytes(sessions[0], "big"), first
             return None, None
-        # A whole number of 4-byte words each: every header's words side by side, compared
-        # at once (the numbers' high word is 0, the low one counts up).
+        # A whole number of 4-byte words each: each header word of every datagram side by
+        # side (a column), compared at once with what it must be: magic ... the number's
+        # high word, alike in all, and its low word, counting up.
         words, step = view[:size].cast("I"), train // 4
-        numbers = array.array("I", range(first, first + datagrams))
-        if sys.byteorder == "little":
-            numbers.byteswap()  # to network byte order
-        column = [words[at::step].tobytes() for at in range(6)]  # magic ... low word
-        if column == [self.HEAD[:4] * datagrams, self.HEAD[4:] * datagrams,
-                      view[8:12].tobytes() * datagrams, view[12:16].tobytes() * datagrams,
-                      bytes(4 * datagrams), numbers.tobytes()]:
-            return int.from_bytes(view[8:16], "big"), first
+        session = view[8:16].tobytes()
+        if words[5::step] == numbers_column(first, datagrams) and all(
+                words[at::step] == column
+                for at, column in enumerate(self.alike(datagrams, session))):
+            return int.from_bytes(session, "big"), first
         return None, None
+
+    def alike(self, datagrams, session):
+        """The columns of the header words every datagram of such a train holds alike."""
+        columns = self.columns.get((datagrams, session))
+        if columns is None:
+            if len(self.columns) >= 64:  # trains of ever other shapes: keep a few
+                self.columns.clear()
+            columns = self.columns[datagrams, session] = [
+                memoryview(word * datagrams).cast("I")
+                for word in (self.HEAD[:4], self.HEAD[4:], session[:4], session[4:], bytes(4))]
+        return columns
 
     def take(self, view, size, train, address, ttl, drops, group, which):
         """Count the train in view[:size], of datagrams of train bytes, if it may go this

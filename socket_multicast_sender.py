@@ -294,6 +294,21 @@ def with_name(fixed, name, room):
     if len(fixed) > room:
         return None
     return bytes(fixed + name[:room - len(fixed)].decode("utf-8", "ignore").encode("utf-8"))
+
+
+@functools.lru_cache(maxsize=64)
+def counting_words(count):
+    """Two integers whose count 4-byte big-endian words read 1, 1, 1, ... and 0, 1, 2, ...:
+    first * the one + the other reads first, first + 1, first + 2, ..."""
+    return (sum(1 << 32 * (count - 1 - at) for at in range(count)),
+            sum(at << 32 * (count - 1 - at) for at in range(count)))
+
+
+def numbers_column(first, count):
+    """The low words of a train's sequence numbers, first to first + count - 1 (all below
+    2**32), in network byte order, as a column of 4-byte words: one integer's bytes."""
+    ones, steps = counting_words(count)
+    return memoryview((steps + first * ones).to_bytes(4 * count, "big")).cast("I")
 # ---- end of block protocol ----
 
 
@@ -1592,11 +1607,8 @@ class Train:
             numbers = range(sender.sequence + 1, sender.sequence + size + 1)
             times = [time.monotonic_ns() for _ in numbers] if self.timed else None
             if times is None and sender.key is None and self.words and numbers[-1] < 2**32:
-                words = array.array("I", numbers)
-                if sys.byteorder == "little":
-                    words.byteswap()  # to network byte order
                 step = self.slot // 4
-                self.words[5:5 + size * step:step] = words
+                self.words[5:5 + size * step:step] = numbers_column(numbers[0], size)
             else:
                 self.layout(size).pack_into(self.buffer, 0, *itertools.chain.from_iterable(zip(
                     itertools.repeat(self.head), numbers, times or itertools.repeat(0),
@@ -1876,9 +1888,9 @@ def run_rounds(sender, selector, stop):
 def run_rate(sender, selector, stop):
     """Throughput mode: send at --rate without waiting for rounds.
 
-    Each turn sends what is due (at --rate 0: a batch of BATCH), then reads
-    the replies and looks at the clock: a few system calls per batch, not per
-    datagram."""
+    Each turn sends what is due (at --rate 0: a batch of BATCH, or the whole trains
+    that hold BATCH at least), then reads the replies and looks at the clock: a few
+    system calls per batch, not per datagram."""
     settings = sender.settings
     gap = 1.0 / settings.rate if settings.rate else 0.0
     train = Train(sender) if trains_fit(sender) else None  # segmentation offload
@@ -1888,7 +1900,8 @@ def run_rate(sender, selector, stop):
     while not stop.requested and (settings.count == 0 or sender.sequence < settings.count):
         now = time.monotonic()
         # No burst to catch up after a stall: at most 0.1 s worth at once.
-        due = min(int((now - next_send) / gap) + 1, max(1, int(0.1 / gap))) if gap else BATCH
+        due = (min(int((now - next_send) / gap) + 1, max(1, int(0.1 / gap))) if gap
+               else BATCH if train is None else train.most * -(-BATCH // train.most))
         if settings.count:
             due = min(due, settings.count - sender.sequence)
         if now >= next_send:

@@ -164,3 +164,18 @@ def with_name(fixed, name, room):
     if len(fixed) > room:
         return None
     return bytes(fixed + name[:room - len(fixed)].decode("utf-8", "ignore").encode("utf-8"))
+
+
+@functools.lru_cache(maxsize=64)
+def counting_words(count):
+    """Two integers whose count 4-byte big-endian words read 1, 1, 1, ... and 0, 1, 2, ...:
+    first * the one + the other reads first, first + 1, first + 2, ..."""
+    return (sum(1 << 32 * (count - 1 - at) for at in range(count)),
+            sum(at << 32 * (count - 1 - at) for at in range(count)))
+
+
+def numbers_column(first, count):
+    """The low words of a train's sequence numbers, first to first + count - 1 (all below
+    2**32), in network byte order, as a column of 4-byte words: one integer's bytes."""
+    ones, steps = counting_words(count)
+    return memoryview((steps + first * ones).to_bytes(4 * count, "big")).cast("I")

@@ -463,6 +463,25 @@ class TrainTest(unittest.TestCase):
                 self.assertEqual((train.sequence, plain.sequence), (133, 133))
 
 
+    def test_at_full_rate_each_turn_sends_whole_full_trains(self):
+        """--rate 0 sends BATCH at least a turn, in trains as full as the kernel takes:
+        100-byte messages 128 a train, 1,400-byte ones 46 (the 64 KiB limit)."""
+        class Kernel(self.Socket):  # knows UDP_SEGMENT; no replies come
+            def getsockopt(self, level, option):
+                return 0
+
+            def recvfrom(self, size):
+                raise BlockingIOError
+
+        for size, cars in ((100, 128), (1400, 46)):
+            sender = make_sender(rate=0.0, ttl=1, size=size, no_ack=True, count=4 * 128 * 46)
+            sender.sock = Kernel()
+            with mock.patch.object(sender_module.sys, "platform", "linux"):
+                sender_module.run_rate(sender, None, mock.Mock(requested=False))
+            self.assertEqual({len(data) // size for data in sender.sock.sent}, {cars}, size)
+            self.assertEqual(sender.sequence, 4 * 128 * 46)
+
+
 class TrainLaneTest(unittest.TestCase):
     """A train counted in one step (TrainLane) must count exactly as its datagrams one
     by one: the sessions, their windows and order, the totals and the host's drops."""
